@@ -1,0 +1,1 @@
+"""Staff screens: users and organizations, audit log, and later triage and metrics."""

@@ -1,0 +1,28 @@
+"""Forms of the staff administration screens."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from auth.models import ROLE_LABELS
+from portal.i18n import LANGUAGE_NAMES
+
+
+class OrganizationForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    zendesk_organization_id = IntegerField(
+        _l("Zendesk organization id"), validators=[Optional(), NumberRange(min=1)]
+    )
+    active = BooleanField(_l("Active"), default=True)
+
+
+class UserForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()])
+    organization_id = SelectField(_l("Organization (partners only)"), coerce=int, choices=[])
+    language = SelectField(_l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()])
+
+    def set_organizations(self, organizations) -> None:
+        self.organization_id.choices = [SelectChoice(0, "—")] + [SelectChoice(org.id, org.name) for org in organizations]

@@ -1,0 +1,266 @@
+"""Staff administration: organizations, users and the audit log."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from htmx_flask import make_response as htmx_response
+
+from admin import services as admin_services
+from admin.forms import OrganizationForm, UserForm
+from auth import services as auth_services
+from auth.models import ROLE_LABELS, Organization, Role, User
+from auth.permissions import require_role, require_staff
+from portal.errors import InvalidInput
+from portal.extensions import db
+from portal.web import page_number, paginate, render
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+require_admin = require_role(Role.TICKET_ADMIN)
+
+
+def _show_error(form, error: InvalidInput) -> None:
+    field = getattr(form, error.field or "", None)
+    if field is None:
+        form.form_errors.append(error.message)
+    else:
+        field.errors.append(error.message)
+
+
+@bp.get("/")
+@require_staff
+def index():
+    """The staff home: the screens this role can use."""
+    return render("admin/index.html")
+
+
+# Organizations -------------------------------------------------------------
+
+
+def _organizations_context(form: OrganizationForm | None = None) -> dict:
+    query = request.args.get("q", "")
+    return {
+        "form": form or OrganizationForm(formdata=None),
+        "query": query,
+        "page": paginate(auth_services.list_organizations(query), page_number()),
+    }
+
+
+@bp.get("/organizations")
+@require_admin
+def organizations():
+    """List and search partner organizations; create one inline."""
+    return render("admin/organizations.html", "admin/_organization_list.html", **_organizations_context())
+
+
+@bp.post("/organizations")
+@require_admin
+def create_organization():
+    """Create an organization; htmx gets the fresh form and the list refreshes itself."""
+    form = OrganizationForm()
+    if form.validate_on_submit():
+        try:
+            organization = auth_services.create_organization(
+                current_user, form.name.data, form.zendesk_organization_id.data, form.active.data
+            )
+        except InvalidInput as error:
+            _show_error(form, error)
+        else:
+            message = _("Organization %(name)s created.", name=organization.name)
+            if not request.htmx:
+                flash(message, "success")
+                return redirect(url_for("admin.organizations"))
+            response = render(
+                "admin/organizations.html",
+                "admin/_organization_form.html",
+                form=OrganizationForm(formdata=None),
+                notice=message,
+            )
+            return htmx_response(response, trigger="organizations-changed")
+    return render(
+        "admin/organizations.html", "admin/_organization_form.html", status=422, **_organizations_context(form)
+    )
+
+
+@bp.route("/organizations/<int:organization_id>/edit", methods=["GET", "POST"])
+@require_admin
+def edit_organization(organization_id: int):
+    """Edit an organization's name, Zendesk link and status."""
+    organization = db.get_or_404(Organization, organization_id)
+    form = OrganizationForm(obj=organization)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth_services.update_organization(
+                current_user, organization, form.name.data, form.zendesk_organization_id.data, form.active.data
+            )
+        except InvalidInput as error:
+            _show_error(form, error)
+        else:
+            flash(_("Organization %(name)s saved.", name=organization.name), "success")
+            return redirect(url_for("admin.organizations"))
+    if form.is_submitted():
+        status = 422
+    return render("admin/organization_edit.html", status=status, form=form, organization=organization)
+
+
+@bp.post("/organizations/<int:organization_id>/active")
+@require_admin
+def set_organization_active(organization_id: int):
+    """Activate or deactivate an organization (its partners cannot log in while inactive)."""
+    organization = db.get_or_404(Organization, organization_id)
+    auth_services.set_organization_active(current_user, organization, request.form.get("active") == "1")
+    if request.htmx:
+        return render("admin/organizations.html", "admin/_organization_row.html", organization=organization)
+    flash(_("Organization %(name)s saved.", name=organization.name), "success")
+    return redirect(url_for("admin.organizations"))
+
+
+# Users ---------------------------------------------------------------------------
+
+
+def _user_form(formdata=None, **values) -> UserForm:
+    form = UserForm(formdata=formdata, **values) if formdata is not None else UserForm(**values)
+    form.set_organizations(admin_services.all_organizations())
+    return form
+
+
+def _user_filters() -> dict:
+    return {
+        "q": request.args.get("q", ""),
+        "role": request.args.get("role", ""),
+        "organization_id": request.args.get("organization_id", 0, type=int) or 0,
+        "active": request.args.get("active", ""),
+    }
+
+
+def _users_context(form: UserForm | None = None, **extra) -> dict:
+    filters = _user_filters()
+    statement = auth_services.list_users(
+        filters["q"], filters["role"], filters["organization_id"], filters["active"]
+    )
+    context = {
+        "form": form or _user_form(formdata=None),
+        "filters": filters,
+        "organizations": admin_services.all_organizations(),
+        "role_labels": ROLE_LABELS,
+        "page": paginate(statement, page_number()),
+    }
+    context.update(extra)
+    return context
+
+
+def _organization_choice(form: UserForm) -> Organization | None:
+    return db.session.get(Organization, form.organization_id.data) if form.organization_id.data else None
+
+
+@bp.get("/users")
+@require_admin
+def users():
+    """List and filter users; create one inline."""
+    return render("admin/users.html", "admin/_user_list.html", **_users_context())
+
+
+@bp.post("/users")
+@require_admin
+def create_user():
+    """Create a user with a temporary password shown once."""
+    form = _user_form(request.form)
+    if form.validate_on_submit():
+        try:
+            user, password = auth_services.create_user(
+                current_user,
+                form.email.data,
+                form.name.data,
+                form.role.data,
+                _organization_choice(form),
+                form.language.data,
+            )
+        except InvalidInput as error:
+            _show_error(form, error)
+        else:
+            context = _users_context(created=user, temporary_password=password)
+            response = render("admin/users.html", "admin/_user_form.html", status=201, **context)
+            return htmx_response(response, trigger="users-changed") if request.htmx else response
+    return render("admin/users.html", "admin/_user_form.html", status=422, **_users_context(form))
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@require_admin
+def edit_user(user_id: int):
+    """Edit a user's name, e-mail, role, organization and language."""
+    user = db.get_or_404(User, user_id)
+    form = _user_form(
+        request.form if request.method == "POST" else None,
+        obj=user,
+        organization_id=user.organization_id or 0,
+    )
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth_services.update_user(
+                current_user,
+                user,
+                form.email.data,
+                form.name.data,
+                form.role.data,
+                _organization_choice(form),
+                form.language.data,
+            )
+        except InvalidInput as error:
+            _show_error(form, error)
+        else:
+            flash(_("User %(name)s saved.", name=user.name), "success")
+            return redirect(url_for("admin.users"))
+    if form.is_submitted():
+        status = 422
+    return render("admin/user_edit.html", status=status, form=form, user=user)
+
+
+@bp.post("/users/<int:user_id>/active")
+@require_admin
+def set_user_active(user_id: int):
+    """Activate or deactivate a user; deactivation ends their sessions at once."""
+    user = db.get_or_404(User, user_id)
+    try:
+        auth_services.set_user_active(current_user, user, request.form.get("active") == "1")
+    except InvalidInput as error:
+        if request.htmx:
+            return render("admin/users.html", "admin/_user_row.html", status=409, user=user, error=error.message)
+        flash(error.message, "error")
+        return redirect(url_for("admin.users"))
+    if request.htmx:
+        return render("admin/users.html", "admin/_user_row.html", user=user)
+    flash(_("User %(name)s saved.", name=user.name), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/password-reset")
+@require_admin
+def reset_password(user_id: int):
+    """Replace a user's password with a temporary one, shown once, to change at next login."""
+    user = db.get_or_404(User, user_id)
+    password = auth_services.reset_password(current_user, user)
+    return render(
+        "admin/password_reset.html", "admin/_user_row.html", user=user, temporary_password=password
+    )
+
+
+# Audit log -----------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@require_admin
+def audit_log():
+    """The append-only audit log, newest first, filterable by action and target."""
+    action = request.args.get("action", "")
+    target_type = request.args.get("target_type", "")
+    statement = admin_services.audit_entries(action, target_type)
+    return render(
+        "admin/audit.html",
+        "admin/_audit_list.html",
+        page=paginate(statement, page_number(), per_page=50),
+        action=action,
+        target_type=target_type,
+        actions=admin_services.audit_actions(),
+    )

@@ -1,0 +1,28 @@
+"""Queries behind the administration screens."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from auth.models import Organization
+from portal.audit import AuditEntry
+from portal.extensions import db
+
+
+def all_organizations() -> list[Organization]:
+    """Every organization by name, for pickers and filters."""
+    return list(db.session.scalars(select(Organization).order_by(func.lower(Organization.name))))
+
+
+def audit_entries(action: str = "", target_type: str = ""):
+    """A select of audit entries, newest first, filtered by exact action and target type."""
+    statement = select(AuditEntry).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    if target_type:
+        statement = statement.where(AuditEntry.target_type == target_type)
+    return statement
+
+
+def audit_actions() -> list[str]:
+    """The distinct actions present in the log, for the filter."""
+    return list(db.session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))

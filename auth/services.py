@@ -1,0 +1,304 @@
+"""Account operations: authentication, organizations, users and passwords.
+
+Every function takes plain arguments, commits its own transaction and writes
+the audit log for changes made by a person.
+"""
+from __future__ import annotations
+
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from auth.models import LANGUAGES, Organization, Role, User, new_session_token
+from portal import audit
+from portal.errors import InvalidInput
+from portal.extensions import db
+from portal.types import utcnow
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def _dummy_hash() -> str:
+    # Checked for unknown e-mails so a login takes as long whether or not the account exists.
+    cache = current_app.extensions.setdefault("auth_dummy_hash", {})
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in cache:
+        cache[method] = hash_password(secrets.token_hex(16))
+    return cache[method]
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None; records the login time."""
+    user = find_user_by_email(email)
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or not user.is_active:
+        return None
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def validate_new_password(password: str, field: str = "new_password") -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(_("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH), field)
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    """Replace the user's own password; every other session of the user ends."""
+    if not check_password_hash(user.password_hash, current_password or ""):
+        raise InvalidInput(_("The current password is not correct."), "current_password")
+    validate_new_password(new_password)
+    if check_password_hash(user.password_hash, new_password):
+        raise InvalidInput(_("Choose a password different from the current one."), "new_password")
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = False
+    user.session_token = new_session_token()
+    audit.record(user, "user.password_changed", user)
+    db.session.commit()
+
+
+def set_language(user: User | None, language: str) -> None:
+    """Remember a signed-in user's preferred language."""
+    if language not in LANGUAGES:
+        raise InvalidInput(_("Unknown language."), "language")
+    if user is not None and user.language != language:
+        user.language = language
+        db.session.commit()
+
+
+# Organizations -------------------------------------------------------------
+
+
+def _check_organization_name(name: str, existing: Organization | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput(_("A name is required."), "name")
+    clash = db.session.scalar(select(Organization).where(func.lower(Organization.name) == name.lower()))
+    if clash is not None and clash is not existing:
+        raise InvalidInput(_("An organization with this name already exists."), "name")
+    return name
+
+
+def create_organization(
+    actor: User | None, name: str, zendesk_organization_id: int | None = None, active: bool = True
+) -> Organization:
+    """Add a partner organization."""
+    organization = Organization(
+        name=_check_organization_name(name),
+        zendesk_organization_id=zendesk_organization_id,
+        active=active,
+    )
+    db.session.add(organization)
+    db.session.flush()
+    audit.record(actor, "organization.created", organization, after=organization.audit_snapshot())
+    db.session.commit()
+    return organization
+
+
+def find_or_create_organization(actor: User | None, name: str) -> Organization:
+    """The organization called `name` (case-insensitively), created when missing."""
+    existing = db.session.scalar(
+        select(Organization).where(func.lower(Organization.name) == (name or "").strip().lower())
+    )
+    return existing or create_organization(actor, name)
+
+
+def update_organization(
+    actor: User, organization: Organization, name: str, zendesk_organization_id: int | None, active: bool
+) -> Organization:
+    """Rename or re-link an organization; deactivating it locks out its partners."""
+    before = organization.audit_snapshot()
+    organization.name = _check_organization_name(name, organization)
+    organization.zendesk_organization_id = zendesk_organization_id
+    organization.active = active
+    after = organization.audit_snapshot()
+    if after != before:
+        audit.record(actor, "organization.updated", organization, before=before, after=after)
+        db.session.commit()
+    return organization
+
+
+def set_organization_active(actor: User, organization: Organization, active: bool) -> Organization:
+    """Activate or deactivate an organization."""
+    return update_organization(
+        actor, organization, organization.name, organization.zendesk_organization_id, active
+    )
+
+
+def list_organizations(query: str = ""):
+    """A select of organizations, by name, optionally filtered by a name fragment."""
+    statement = select(Organization).order_by(func.lower(Organization.name))
+    if query.strip():
+        statement = statement.where(Organization.name.ilike(f"%{query.strip()}%"))
+    return statement
+
+
+def active_organizations() -> list[Organization]:
+    return list(
+        db.session.scalars(
+            select(Organization).where(Organization.active.is_(True)).order_by(func.lower(Organization.name))
+        )
+    )
+
+
+# Users ------------------------------------------------------------------------
+
+
+def temporary_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _check_user_fields(
+    email: str, name: str, role: str, organization: Organization | None, language: str, existing: User | None
+) -> tuple[str, str, Role]:
+    try:
+        email = normalize_email(
+            validate_email(
+                normalize_email(email),
+                check_deliverability=False,
+                # Reserved domains such as .test are fine for demo and test data, never in production.
+                test_environment=current_app.config["PORTAL_ENV"] != "production",
+            ).normalized
+        )
+    except EmailNotValidError:
+        raise InvalidInput(_("Enter a valid e-mail address."), "email") from None
+    clash = find_user_by_email(email)
+    if clash is not None and clash is not existing:
+        raise InvalidInput(_("Another user already has this e-mail address."), "email")
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput(_("A name is required."), "name")
+    try:
+        role_enum = Role(role)
+    except ValueError:
+        raise InvalidInput(_("Unknown role."), "role") from None
+    if role_enum is Role.PARTNER and organization is None:
+        raise InvalidInput(_("A partner must belong to an organization."), "organization_id")
+    if role_enum is not Role.PARTNER and organization is not None:
+        raise InvalidInput(_("EDYE staff do not belong to a partner organization."), "organization_id")
+    if language not in LANGUAGES:
+        raise InvalidInput(_("Unknown language."), "language")
+    return email, name, role_enum
+
+
+def create_user(
+    actor: User | None,
+    email: str,
+    name: str,
+    role: str,
+    organization: Organization | None = None,
+    language: str = "es",
+    password: str | None = None,
+) -> tuple[User, str | None]:
+    """Add a user. Without `password`, a temporary one is generated, returned once,
+    and must be changed at first login."""
+    email, name, role_enum = _check_user_fields(email, name, role, organization, language, None)
+    generated = None
+    if password is None:
+        generated = password = temporary_password()
+    else:
+        validate_new_password(password, "password")
+    user = User(
+        email=email,
+        name=name,
+        role=role_enum.value,
+        organization=organization,
+        language=language,
+        password_hash=hash_password(password),
+        must_change_password=generated is not None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "user.created", user, after=user.audit_snapshot())
+    db.session.commit()
+    return user, generated
+
+
+def update_user(
+    actor: User,
+    user: User,
+    email: str,
+    name: str,
+    role: str,
+    organization: Organization | None,
+    language: str,
+) -> User:
+    """Change a user's details or role; a role change ends the user's sessions."""
+    email, name, role_enum = _check_user_fields(email, name, role, organization, language, user)
+    if user.id == actor.id and role_enum is not Role.TICKET_ADMIN:
+        raise InvalidInput(_("You cannot remove your own administrator role."), "role")
+    before = user.audit_snapshot()
+    if user.role != role_enum.value:
+        user.session_token = new_session_token()
+    user.email, user.name, user.role = email, name, role_enum.value
+    user.organization, user.language = organization, language
+    after = user.audit_snapshot()
+    if after != before:
+        audit.record(actor, "user.updated", user, before=before, after=after)
+        db.session.commit()
+    return user
+
+
+def set_user_active(actor: User, user: User, active: bool) -> User:
+    """Activate or deactivate a user; deactivation ends every session at once."""
+    if user.id == actor.id and not active:
+        raise InvalidInput(_("You cannot deactivate your own account."), "active")
+    if user.active == active:
+        return user
+    before = user.audit_snapshot()
+    user.active = active
+    if not active:
+        user.session_token = new_session_token()
+    audit.record(actor, "user.activated" if active else "user.deactivated", user, before, user.audit_snapshot())
+    db.session.commit()
+    return user
+
+
+def reset_password(actor: User, user: User) -> str:
+    """Give the user a temporary password (returned once) to change at next login."""
+    password = temporary_password()
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    user.session_token = new_session_token()
+    audit.record(actor, "user.password_reset", user)
+    db.session.commit()
+    return password
+
+
+def list_users(query: str = "", role: str = "", organization_id: int | None = None, active: str = ""):
+    """A select of users with their organizations, filtered as the admin asked."""
+    statement = (
+        select(User)
+        .outerjoin(User.organization)
+        .options(contains_eager(User.organization))
+        .order_by(func.lower(User.name))
+    )
+    if query.strip():
+        pattern = f"%{query.strip()}%"
+        statement = statement.where(User.name.ilike(pattern) | User.email.ilike(pattern))
+    if role in {r.value for r in Role}:
+        statement = statement.where(User.role == role)
+    if organization_id:
+        statement = statement.where(User.organization_id == organization_id)
+    if active in ("yes", "no"):
+        statement = statement.where(User.active.is_(active == "yes"))
+    return statement

@@ -1,0 +1,65 @@
+"""The EDYE partner support portal: `create_app()` builds one configured application."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from portal import config as portal_config
+from portal import logs, web
+from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the application: settings, extensions, blueprints and CLI groups."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(portal_config.load(Path(app.instance_path), overrides))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    logs.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    from portal import i18n
+
+    babel.init_app(
+        app,
+        locale_selector=i18n.select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
+    i18n.init_app(app)
+    web.init_app(app)
+
+    from auth import login
+
+    login.init_app(app, login_manager)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from admin.routes import bp as admin_bp
+    from auth.routes import bp as auth_bp
+    from kb.routes import bp as kb_bp
+    from portal.routes import bp as core_bp
+
+    for blueprint in (core_bp, auth_bp, kb_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_cli(app: Flask) -> None:
+    from auth.cli import users_cli
+    from portal.cli import demo_cli
+
+    for group in (users_cli, demo_cli):
+        app.cli.add_command(group)

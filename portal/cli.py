@@ -1,0 +1,37 @@
+"""`flask demo ...`: demo data for trying the portal locally."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from auth import services as auth_services
+from auth.models import Role
+
+demo_cli = AppGroup("demo", help="Demo data for local use.")
+
+DEMO_ORGANIZATIONS = ("Andes Cable (demo)", "StreamMart App Store (demo)")
+# Demo credentials are public by design: they only exist in a local demo database.
+DEMO_USERS = (
+    (Role.TICKET_ADMIN, "admin@edye.test", "Ana Administradora", None, "demo-admin-2026"),
+    (Role.AGENT_L1, "agent1@edye.test", "Luis Agente N1", None, "demo-agent1-2026"),
+    (Role.AGENT_L2, "agent2@edye.test", "Marta Agente N2", None, "demo-agent2-2026"),
+    (Role.VP, "vp@edye.test", "Victoria VP", None, "demo-vp-2026-pass"),
+    (Role.PARTNER, "partner@andes.test", "Pablo Partner", DEMO_ORGANIZATIONS[0], "demo-partner-2026"),
+    (Role.PARTNER, "partner@streammart.test", "Sofia Store", DEMO_ORGANIZATIONS[1], "demo-partner-2026"),
+)
+
+
+@demo_cli.command("seed")
+def seed():
+    """Create demo organizations and one user per role (idempotent); print the logins."""
+    organizations = {name: auth_services.find_or_create_organization(None, name) for name in DEMO_ORGANIZATIONS}
+    created = 0
+    for role, email, name, organization_name, password in DEMO_USERS:
+        if auth_services.find_user_by_email(email) is None:
+            organization = organizations[organization_name] if organization_name else None
+            auth_services.create_user(None, email, name, role.value, organization, password=password)
+            created += 1
+    click.echo(f"Demo data ready ({created} users created). Log in at /login with:")
+    for role, email, _name, organization_name, password in DEMO_USERS:
+        where = f"  [{organization_name}]" if organization_name else ""
+        click.echo(f"  {role.value:<13} {email:<26} {password}{where}")

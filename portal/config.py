@@ -1,0 +1,95 @@
+"""Settings read from the environment (12-factor), with documented defaults.
+
+Every setting can be overridden by an environment variable of the same name;
+`create_app(overrides)` applies test or embedding overrides last.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable portal."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """Return a per-checkout development key, generated once into the instance folder."""
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def load(instance_path: Path, overrides: dict | None = None) -> dict:
+    """Build the configuration mapping for one application instance."""
+    overrides = dict(overrides or {})
+    environment = overrides.get("PORTAL_ENV") or os.environ.get("PORTAL_ENV", "development")
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+    production = environment == "production"
+
+    secret_key = overrides.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY must be set in production (PORTAL_ENV=production).")
+        secret_key = _dev_secret_key(instance_path)
+
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}"
+    config = {
+        "PORTAL_ENV": environment,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR") or str(instance_path / "search-index"),
+        "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "America/New_York"),
+        "BABEL_DEFAULT_LOCALE": "es",
+        "PORTAL_LANGUAGES": ("es", "en"),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_DURATION": _int("REMEMBER_COOKIE_DAYS", 14) * 86400,
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), True),
+        "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 5 minutes"),
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Integrations (used by the ticket and staff issues; empty means "not configured").
+        "ZENDESK_BASE_URL": os.environ.get("ZENDESK_BASE_URL", ""),
+        "ZENDESK_EMAIL": os.environ.get("ZENDESK_EMAIL", ""),
+        "ZENDESK_API_TOKEN": os.environ.get("ZENDESK_API_TOKEN", ""),
+        "ZENDESK_WEBHOOK_SECRET": os.environ.get("ZENDESK_WEBHOOK_SECRET", ""),
+        "MONDAY_API_URL": os.environ.get("MONDAY_API_URL", "https://api.monday.com/v2"),
+        "MONDAY_API_TOKEN": os.environ.get("MONDAY_API_TOKEN", ""),
+        "SLACK_WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", ""),
+        "AUTO_CLOSE_AFTER_HOURS": _int("AUTO_CLOSE_AFTER_HOURS", 72),
+    }
+    config.update(overrides)
+    config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
+    return config

@@ -1,0 +1,152 @@
+"""Rendering, response headers, error pages and other request plumbing shared by every feature."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from portal.extensions import db
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def render(page_template: str, fragment_template: str | None = None, /, status: int = 200, **context):
+    """Render the full page, or only its fragment when htmx asked for part of the page.
+
+    Boosted navigation (hx-boost) wants the whole page, so only non-boosted htmx
+    requests get the fragment. Responses always vary on HX-Request so caches keep
+    the two apart.
+    """
+    wants_fragment = fragment_template is not None and request.htmx and not request.htmx.boosted
+    body = render_template(fragment_template if wants_fragment else page_template, **context)
+    response = Flask.response_class(body, status=status, mimetype="text/html")
+    response.vary.add("HX-Request")
+    return response
+
+
+def is_safe_redirect(target: str | None) -> bool:
+    """True only for a path on this site ("/..."): no scheme, no host, no tricks."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query's results."""
+
+    items: list
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def paginate(select, number: int, per_page: int = 25) -> Page:
+    """Run `select` for one page (clamped to the existing range) and count the whole."""
+    total = db.session.scalar(db.select(db.func.count()).select_from(select.order_by(None).subquery()))
+    pages = max(1, math.ceil(total / per_page))
+    number = min(max(1, number), pages)
+    items = list(db.session.scalars(select.limit(per_page).offset((number - 1) * per_page)))
+    return Page(items=items, number=number, per_page=per_page, total=total)
+
+
+def page_number() -> int:
+    """The `page` query argument as a positive integer; junk means page 1."""
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+ERROR_TITLES = {
+    400: lambda: _("Bad request"),
+    401: lambda: _("Please log in"),
+    403: lambda: _("Access denied"),
+    404: lambda: _("Page not found"),
+    405: lambda: _("Method not allowed"),
+    409: lambda: _("Conflict"),
+    413: lambda: _("Request too large"),
+    422: lambda: _("Invalid data"),
+    429: lambda: _("Too many attempts"),
+    500: lambda: _("Something went wrong"),
+}
+ERROR_MESSAGES = {
+    400: lambda: _("The request could not be understood. Reload the page and try again."),
+    403: lambda: _("You do not have permission to see this page."),
+    404: lambda: _("The page you asked for does not exist or is not available to you."),
+    405: lambda: _("This address does not accept that kind of request."),
+    413: lambda: _("What you sent is larger than the portal accepts."),
+    429: lambda: _("Too many attempts. Wait a few minutes and try again."),
+    500: lambda: _("The error has been logged. Please try again later."),
+}
+
+
+def error_page(error: HTTPException | int):
+    """The bilingual error page; htmx requests get the same message as a fragment."""
+    status = error if isinstance(error, int) else (error.code or 500)
+    title = ERROR_TITLES.get(status, ERROR_TITLES[500])()
+    custom = isinstance(error, HTTPException) and error.description != type(error).description
+    message = ERROR_MESSAGES.get(status)
+    if custom or not message:
+        detail = getattr(error, "description", "") or ""
+    else:
+        detail = message()
+    response = render("errors/error.html", "errors/_error.html", status=status, title=title, detail=detail)
+    if isinstance(error, HTTPException):
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install the response headers and error handlers on `app`."""
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return error_page(error)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return error_page(500)

@@ -1,0 +1,137 @@
+"""Every route × every role answers as the matrix says; every POST needs a CSRF token."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from auth import services
+from tests.conftest import login
+
+ROLES = ("anonymous", "partner", "ticket_admin", "agent_l1", "agent_l2", "vp")
+STAFF = ("ticket_admin", "agent_l1", "agent_l2", "vp")
+
+
+def everyone(status):
+    return {role: status for role in ROLES}
+
+
+def signed_in(status, anonymous=302):
+    return {"anonymous": anonymous, **{role: status for role in ROLES[1:]}}
+
+
+def staff_only(status):
+    return {"anonymous": 302, "partner": 403, **{role: status for role in STAFF}}
+
+
+def admin_only(status):
+    return {"anonymous": 302, "partner": 403, "agent_l1": 403, "agent_l2": 403, "vp": 403, "ticket_admin": status}
+
+
+# (endpoint, method) -> (url template, form data, expected status per role)
+MATRIX = {
+    ("core.index", "GET"): ("/", {}, everyone(200)),
+    ("core.healthz", "GET"): ("/healthz", {}, everyone(200)),
+    ("core.set_language", "POST"): ("/language", {"language": "en"}, everyone(302)),
+    ("kb.index", "GET"): ("/kb/", {}, everyone(200)),
+    ("auth.login", "GET"): ("/login", {}, {"anonymous": 200, **{role: 302 for role in ROLES[1:]}}),
+    ("auth.login", "POST"): ("/login", {}, everyone(422)),
+    ("auth.logout", "POST"): ("/logout", {}, everyone(302)),
+    ("auth.change_password", "GET"): ("/account/password", {}, signed_in(200)),
+    ("auth.change_password", "POST"): ("/account/password", {}, signed_in(422)),
+    ("admin.index", "GET"): ("/admin/", {}, staff_only(200)),
+    ("admin.organizations", "GET"): ("/admin/organizations", {}, admin_only(200)),
+    ("admin.create_organization", "POST"): ("/admin/organizations", {}, admin_only(422)),
+    ("admin.edit_organization", "GET"): ("/admin/organizations/{organization}/edit", {}, admin_only(200)),
+    ("admin.edit_organization", "POST"): ("/admin/organizations/{organization}/edit", {"name": ""}, admin_only(422)),
+    ("admin.set_organization_active", "POST"): (
+        "/admin/organizations/{organization}/active",
+        {"active": "1"},
+        admin_only(302),
+    ),
+    ("admin.users", "GET"): ("/admin/users", {}, admin_only(200)),
+    ("admin.create_user", "POST"): ("/admin/users", {}, admin_only(422)),
+    ("admin.edit_user", "GET"): ("/admin/users/{user}/edit", {}, admin_only(200)),
+    ("admin.edit_user", "POST"): ("/admin/users/{user}/edit", {"name": ""}, admin_only(422)),
+    ("admin.set_user_active", "POST"): ("/admin/users/{user}/active", {"active": "1"}, admin_only(302)),
+    ("admin.reset_password", "POST"): ("/admin/users/{user}/password-reset", {}, admin_only(200)),
+    ("admin.audit_log", "GET"): ("/admin/audit", {}, admin_only(200)),
+}
+
+
+def application_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method
+
+
+def test_every_route_is_in_the_matrix(app):
+    missing = set(application_routes(app)) - set(MATRIX)
+    assert not missing, f"add these routes to the authorization matrix: {sorted(missing)}"
+    stale = set(MATRIX) - set(application_routes(app))
+    assert not stale, f"the matrix names routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_authorization_matrix(app, client, make_user, role):
+    target_org = services.create_organization(None, "Target Org")
+    target_user = make_user("partner", email="target@example.test", organization=target_org)
+    if role != "anonymous":
+        user = make_user(role, email=f"{role}-caller@example.test")
+        assert login(client, user.email).status_code == 302
+    failures = []
+    for (endpoint, method), (template, data, expected) in MATRIX.items():
+        url = template.format(organization=target_org.id, user=target_user.id)
+        response = client.open(url, method=method, data=data)
+        if response.status_code != expected[role]:
+            failures.append(f"{method} {url}: expected {expected[role]}, got {response.status_code}")
+        if endpoint in ("auth.logout",) and role != "anonymous":
+            login(client, f"{role}-caller@example.test")
+    assert not failures, "\n".join(failures)
+
+
+class TestCsrf:
+    @pytest.fixture
+    def app_config(self):
+        return {"WTF_CSRF_ENABLED": True}
+
+    @staticmethod
+    def token_from(client, url="/login"):
+        body = client.get(url).get_data(as_text=True)
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', body).group(1)
+
+    def post_routes(self, app):
+        for endpoint, method in application_routes(app):
+            if method == "POST":
+                yield endpoint
+
+    def test_every_post_route_refuses_a_missing_token(self, app, client, make_user):
+        admin = make_user("ticket_admin", email="csrf-admin@example.test")
+        organization = services.create_organization(None, "CSRF Org")
+        token = self.token_from(client)
+        assert login(client, admin.email, csrf_token=token).status_code == 302
+        checked = []
+        for endpoint in self.post_routes(app):
+            template = MATRIX[(endpoint, "POST")][0]
+            url = template.format(organization=organization.id, user=admin.id)
+            response = client.post(url, data={"active": "0", "language": "en", "name": "x"})
+            assert response.status_code == 400, f"{endpoint} accepted a POST without CSRF token"
+            checked.append(endpoint)
+        assert len(checked) >= 10
+        assert admin.active and admin.language == "es"
+
+    def test_htmx_header_token_is_accepted(self, app, client, make_user):
+        admin = make_user("ticket_admin", email="csrf-admin2@example.test")
+        token = self.token_from(client)
+        login(client, admin.email, csrf_token=token)
+        page = client.get("/admin/organizations").get_data(as_text=True)
+        header_token = re.search(r"hx-headers='\{&#34;X-CSRFToken&#34;: &#34;([^&]+)&#34;\}'|hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'", page)
+        value = header_token.group(1) or header_token.group(2)
+        response = client.post(
+            "/admin/organizations",
+            data={"name": "Via htmx"},
+            headers={"HX-Request": "true", "X-CSRFToken": value},
+        )
+        assert response.status_code == 200
