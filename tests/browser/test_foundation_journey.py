@@ -23,6 +23,18 @@ def sign_in(page, email, password):
     expect(page).not_to_have_url(re.compile("/login"))
 
 
+def submit_new_user(page, name, email, role, language="es"):
+    """Open the "new user" panel, fill it in and submit it; returns the form."""
+    page.get_by_text("Nuevo usuario").click()
+    form = page.locator("#user-form")
+    form.get_by_label("Nombre").fill(name)
+    form.get_by_label("Correo electrónico").fill(email)
+    form.get_by_label("Rol").select_option(role)
+    form.get_by_label("Idioma").select_option(language)
+    form.get_by_role("button", name="Crear usuario").click()
+    return form
+
+
 def test_partner_signs_in_and_switches_language(page, make_user):
     partner = make_user("partner", email="browser-partner@example.test", name="Paula Partner")
     sign_in(page, partner.email, "correct horse battery")
@@ -46,13 +58,7 @@ def test_admin_creates_a_user_without_a_page_reload(page, make_user):
     expect(page.get_by_role("heading", name="Usuarios", exact=True)).to_be_visible()
     page.evaluate("window.__noReloadMarker = 'still here'")
 
-    page.get_by_text("Nuevo usuario").click()
-    form = page.locator("#user-form")
-    form.get_by_label("Nombre").fill("Nora Nueva")
-    form.get_by_label("Correo electrónico").fill("nora@partner.test")
-    form.get_by_label("Rol").select_option("agent_l1")
-    form.get_by_label("Idioma").select_option("en")
-    form.get_by_role("button", name="Crear usuario").click()
+    submit_new_user(page, "Nora Nueva", "nora@partner.test", "agent_l1", language="en")
 
     expect(page.locator("#temporary-password")).to_be_visible()
     expect(page.locator("#user-list")).to_contain_text("nora@partner.test")
@@ -65,11 +71,6 @@ def test_admin_sees_inline_errors_for_a_partner_without_organization(page, make_
     admin = make_user("ticket_admin", email="browser-admin2@example.test")
     sign_in(page, admin.email, "correct horse battery")
     page.goto("/admin/users")
-    page.get_by_text("Nuevo usuario").click()
-    form = page.locator("#user-form")
-    form.get_by_label("Nombre").fill("Sin Org")
-    form.get_by_label("Correo electrónico").fill("sin-org@partner.test")
-    form.get_by_label("Rol").select_option("partner")
-    form.get_by_role("button", name="Crear usuario").click()
+    form = submit_new_user(page, "Sin Org", "sin-org@partner.test", "partner")
     expect(form.locator(".field-error")).to_contain_text("Un partner debe pertenecer a una organización")
     assert stored_user("sin-org@partner.test") is None
