@@ -78,7 +78,7 @@ def create_organization():
             )
             return htmx_response(response, trigger="organizations-changed")
     return render(
-        "admin/organizations.html", "admin/_organization_form.html", status=422, **_organizations_context(form)
+        "admin/organizations.html", "admin/_organization_form.html", status_code=422, **_organizations_context(form)
     )
 
 
@@ -101,7 +101,7 @@ def edit_organization(organization_id: int):
             return redirect(url_for("admin.organizations"))
     if form.is_submitted():
         status = 422
-    return render("admin/organization_edit.html", status=status, form=form, organization=organization)
+    return render("admin/organization_edit.html", status_code=status, form=form, organization=organization)
 
 
 @bp.post("/organizations/<int:organization_id>/active")
@@ -180,9 +180,9 @@ def create_user():
             _show_error(form, error)
         else:
             context = _users_context(created=user, temporary_password=password)
-            response = render("admin/users.html", "admin/_user_form.html", status=201, **context)
+            response = render("admin/users.html", "admin/_user_form.html", status_code=201, **context)
             return htmx_response(response, trigger="users-changed") if request.htmx else response
-    return render("admin/users.html", "admin/_user_form.html", status=422, **_users_context(form))
+    return render("admin/users.html", "admin/_user_form.html", status_code=422, **_users_context(form))
 
 
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
@@ -214,7 +214,7 @@ def edit_user(user_id: int):
             return redirect(url_for("admin.users"))
     if form.is_submitted():
         status = 422
-    return render("admin/user_edit.html", status=status, form=form, user=user)
+    return render("admin/user_edit.html", status_code=status, form=form, user=user)
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -226,7 +226,7 @@ def set_user_active(user_id: int):
         auth_services.set_user_active(current_user, user, request.form.get("active") == "1")
     except InvalidInput as error:
         if request.htmx:
-            return render("admin/users.html", "admin/_user_row.html", status=409, user=user, error=error.message)
+            return render("admin/users.html", "admin/_user_row.html", status_code=409, user=user, error=error.message)
         flash(error.message, "error")
         return redirect(url_for("admin.users"))
     if request.htmx:

@@ -49,7 +49,7 @@ def login():
         status = 401
     elif form.is_submitted():
         status = 422
-    return render("auth/login.html", status=status, form=form)
+    return render("auth/login.html", status_code=status, form=form)
 
 
 @bp.post("/logout")
@@ -79,4 +79,4 @@ def change_password():
             return redirect(url_for("core.index"))
     elif form.is_submitted():
         status = 422
-    return render("auth/password.html", status=status, form=form)
+    return render("auth/password.html", status_code=status, form=form)

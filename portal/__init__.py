@@ -59,7 +59,8 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from auth.cli import users_cli
+    from kb.cli import kb_cli
     from portal.cli import demo_cli
 
-    for group in (users_cli, demo_cli):
+    for group in (users_cli, kb_cli, demo_cli):
         app.cli.add_command(group)

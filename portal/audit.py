@@ -43,15 +43,18 @@ def _refuse_rewrites(mapper, connection, entry):
     raise AuditLogIsAppendOnly("audit entries are never changed or deleted")
 
 
-def record(actor, action: str, target, before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    """Add an audit entry to the current transaction; the caller's service commits it."""
+def record(
+    actor, action: str, target, before: dict | None = None, after: dict | None = None, label: str | None = None
+) -> AuditEntry:
+    """Add an audit entry to the current transaction; the caller's service commits it.
+    `label` names the target when it has no `name` of its own."""
     entry = AuditEntry(
         actor_id=getattr(actor, "id", None),
         actor_label=f"{actor.name} <{actor.email}>" if actor is not None else "system",
         action=action,
         target_type=type(target).__name__,
         target_id=target.id,
-        target_label=getattr(target, "name", "") or "",
+        target_label=label if label is not None else getattr(target, "name", "") or "",
         before=before,
         after=after,
     )

@@ -6,6 +6,8 @@ from flask.cli import AppGroup
 
 from auth import services as auth_services
 from auth.models import Role
+from kb import content as kb_content
+from portal import PROJECT_ROOT
 
 demo_cli = AppGroup("demo", help="Demo data for local use.")
 
@@ -23,7 +25,8 @@ DEMO_USERS = (
 
 @demo_cli.command("seed")
 def seed():
-    """Create demo organizations and one user per role (idempotent); print the logins."""
+    """Create demo organizations, one user per role and the shipped knowledge base (idempotent);
+    print the logins."""
     organizations = {name: auth_services.find_or_create_organization(None, name) for name in DEMO_ORGANIZATIONS}
     created = 0
     for role, email, name, organization_name, password in DEMO_USERS:
@@ -31,6 +34,13 @@ def seed():
             organization = organizations[organization_name] if organization_name else None
             auth_services.create_user(None, email, name, role.value, organization, password=password)
             created += 1
+    report = kb_content.import_folder(PROJECT_ROOT / "content" / "kb")
+    click.echo(
+        f"Knowledge base: {len(report.created)} articles created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged."
+    )
+    for label, reason in report.errors:
+        click.echo(f"  rejected {label}: {reason}", err=True)
     click.echo(f"Demo data ready ({created} users created). Log in at /login with:")
     for role, email, _name, organization_name, password in DEMO_USERS:
         where = f"  [{organization_name}]" if organization_name else ""

@@ -27,7 +27,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def render(page_template: str, fragment_template: str | None = None, /, status: int = 200, **context):
+def render(page_template: str, fragment_template: str | None = None, /, status_code: int = 200, **context):
     """Render the full page, or only its fragment when htmx asked for part of the page.
 
     Boosted navigation (hx-boost) wants the whole page, so only non-boosted htmx
@@ -36,7 +36,7 @@ def render(page_template: str, fragment_template: str | None = None, /, status: 
     """
     wants_fragment = fragment_template is not None and request.htmx and not request.htmx.boosted
     body = render_template(fragment_template if wants_fragment else page_template, **context)
-    response = Flask.response_class(body, status=status, mimetype="text/html")
+    response = Flask.response_class(body, status=status_code, mimetype="text/html")
     response.vary.add("HX-Request")
     return response
 
@@ -120,7 +120,7 @@ def error_page(error: HTTPException | int):
         detail = getattr(error, "description", "") or ""
     else:
         detail = message()
-    response = render("errors/error.html", "errors/_error.html", status=status, title=title, detail=detail)
+    response = render("errors/error.html", "errors/_error.html", status_code=status, title=title, detail=detail)
     if isinstance(error, HTTPException):
         for name, value in error.get_headers():
             if name.lower() not in ("content-type", "content-length"):

@@ -34,6 +34,21 @@ MATRIX = {
     ("core.healthz", "GET"): ("/healthz", {}, everyone(200)),
     ("core.set_language", "POST"): ("/language", {"language": "en"}, everyone(302)),
     ("kb.index", "GET"): ("/kb/", {}, everyone(200)),
+    ("kb.category", "GET"): ("/kb/category/playback", {}, everyone(200)),
+    ("kb.search_page", "GET"): ("/kb/search?q=edy", {}, everyone(200)),
+    ("kb.article", "GET"): ("/kb/es/{article}", {}, {**signed_in(200), "anonymous": 404}),
+    ("kb.feedback", "POST"): ("/kb/es/{article}/feedback", {"helpful": "yes"}, signed_in(302)),
+    ("kb.new_article", "GET"): ("/kb/new", {}, staff_only(200)),
+    ("kb.new_article", "POST"): ("/kb/new", {}, staff_only(422)),
+    ("kb.edit_article", "GET"): ("/kb/es/{article}/edit", {}, staff_only(200)),
+    ("kb.edit_article", "POST"): ("/kb/es/{article}/edit", {"base_revision": "1"}, staff_only(422)),
+    ("kb.preview", "POST"): ("/kb/preview", {"body": "# Hola"}, staff_only(200)),
+    ("kb.history", "GET"): ("/kb/es/{article}/history", {}, staff_only(200)),
+    ("kb.diff", "GET"): ("/kb/es/{article}/diff?from=1&to=1", {}, staff_only(200)),
+    ("kb.restore", "POST"): ("/kb/es/{article}/restore/1", {}, staff_only(302)),
+    ("kb.archive", "POST"): ("/kb/es/{article}/archive", {"archived": "0"}, staff_only(302)),
+    ("kb.manage", "GET"): ("/kb/manage", {}, staff_only(200)),
+    ("kb.search_report", "GET"): ("/kb/reports/searches", {}, staff_only(200)),
     ("auth.login", "GET"): ("/login", {}, {"anonymous": 200, **{role: 302 for role in ROLES[1:]}}),
     ("auth.login", "POST"): ("/login", {}, everyone(422)),
     ("auth.logout", "POST"): ("/logout", {}, everyone(302)),
@@ -59,6 +74,15 @@ MATRIX = {
 }
 
 
+def partners_article():
+    from kb import services as kb_services
+
+    return kb_services.create_article(
+        None, "es", "acceso-partners", "Solo partners", "Texto **útil**.", "playback", ["x"], "partners",
+        note="primera", publish=True,
+    )
+
+
 def application_routes(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -78,12 +102,13 @@ def test_every_route_is_in_the_matrix(app):
 def test_authorization_matrix(app, client, make_user, role):
     target_org = services.create_organization(None, "Target Org")
     target_user = make_user("partner", email="target@example.test", organization=target_org)
+    article = partners_article()
     if role != "anonymous":
         user = make_user(role, email=f"{role}-caller@example.test")
         assert login(client, user.email).status_code == 302
     failures = []
     for (endpoint, method), (template, data, expected) in MATRIX.items():
-        url = template.format(organization=target_org.id, user=target_user.id)
+        url = template.format(organization=target_org.id, user=target_user.id, article=article.slug)
         response = client.open(url, method=method, data=data)
         if response.status_code != expected[role]:
             failures.append(f"{method} {url}: expected {expected[role]}, got {response.status_code}")
@@ -110,12 +135,13 @@ class TestCsrf:
     def test_every_post_route_refuses_a_missing_token(self, app, client, make_user):
         admin = make_user("ticket_admin", email="csrf-admin@example.test")
         organization = services.create_organization(None, "CSRF Org")
+        article = partners_article()
         token = self.token_from(client)
         assert login(client, admin.email, csrf_token=token).status_code == 302
         checked = []
         for endpoint in self.post_routes(app):
             template = MATRIX[(endpoint, "POST")][0]
-            url = template.format(organization=organization.id, user=admin.id)
+            url = template.format(organization=organization.id, user=admin.id, article=article.slug)
             response = client.post(url, data={"active": "0", "language": "en", "name": "x"})
             assert response.status_code == 400, f"{endpoint} accepted a POST without CSRF token"
             checked.append(endpoint)

@@ -1,0 +1,229 @@
+"""Articles as files: `content/kb/<language>/<slug>.md` with YAML front matter, imported and exported."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from kb import search
+from kb.models import CATEGORY_LABELS, Article, ArticleStatus, Visibility
+from kb.services import SLUG_PATTERN, add_revision, link_translation, clean_tags, index_document
+from portal.errors import InvalidInput
+from portal.extensions import db
+
+REQUIRED_KEYS = ("title", "slug", "language", "category", "visibility", "tags")
+OPTIONAL_KEYS = ("translation_of",)
+IMPORT_NOTE = "Imported from {path}"
+
+
+class MalformedFile(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ArticleFile:
+    path: Path
+    title: str
+    slug: str
+    language: str
+    category: str
+    visibility: str
+    tags: tuple[str, ...]
+    translation_of: str | None
+    body: str
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+def parse(path: Path) -> ArticleFile:
+    """Read one article file; MalformedFile says what is wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MalformedFile("not UTF-8 text") from None
+    text = text.replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        raise MalformedFile("missing front matter (the file must start with a line '---')")
+    end = text.find("\n---\n", 3)
+    if end == -1:
+        raise MalformedFile("front matter is not closed by a line '---'")
+    try:
+        meta = yaml.safe_load(text[4 : end + 1])
+    except yaml.YAMLError as error:
+        raise MalformedFile(f"front matter is not valid YAML: {error}".splitlines()[0]) from None
+    if not isinstance(meta, dict):
+        raise MalformedFile("front matter must be a mapping of keys to values")
+    missing = [key for key in REQUIRED_KEYS if key not in meta]
+    unknown = [key for key in meta if key not in REQUIRED_KEYS + OPTIONAL_KEYS]
+    if missing:
+        raise MalformedFile(f"missing keys: {', '.join(missing)}")
+    if unknown:
+        raise MalformedFile(f"unknown keys: {', '.join(map(str, unknown))}")
+    for key in ("title", "slug", "language", "category", "visibility"):
+        if not isinstance(meta[key], str) or not meta[key].strip():
+            raise MalformedFile(f"'{key}' must be a non-empty text")
+    if meta["language"] not in search.LANGUAGES:
+        raise MalformedFile(f"language must be one of {', '.join(search.LANGUAGES)}")
+    if not SLUG_PATTERN.match(meta["slug"]):
+        raise MalformedFile("slug must use lowercase letters, digits and hyphens only")
+    if meta["category"] not in CATEGORY_LABELS:
+        raise MalformedFile(f"unknown category {meta['category']!r}")
+    if meta["visibility"] not in {v.value for v in Visibility}:
+        raise MalformedFile("visibility must be public, partners or internal")
+    if not isinstance(meta["tags"], list) or not all(isinstance(tag, (str, int)) for tag in meta["tags"]):
+        raise MalformedFile("tags must be a list")
+    translation_of = meta.get("translation_of")
+    if translation_of is not None and (not isinstance(translation_of, str) or not SLUG_PATTERN.match(translation_of)):
+        raise MalformedFile("translation_of must be the slug of an article in the other language")
+    body = text[end + 5 :].strip("\n").rstrip() + "\n"
+    if not body.strip():
+        raise MalformedFile("the article has no text after the front matter")
+    try:
+        tags = tuple(clean_tags([str(tag) for tag in meta["tags"]]))
+    except InvalidInput as error:
+        raise MalformedFile(error.message) from None
+    return ArticleFile(
+        path=path,
+        title=meta["title"].strip(),
+        slug=meta["slug"],
+        language=meta["language"],
+        category=meta["category"],
+        visibility=meta["visibility"],
+        tags=tags,
+        translation_of=translation_of,
+        body=body,
+    )
+
+
+def _apply(article_file: ArticleFile, report: ImportReport, label: str) -> Article:
+    article = db.session.scalar(
+        select(Article)
+        .options(joinedload(Article.published_revision))
+        .where(Article.language == article_file.language, Article.slug == article_file.slug)
+    )
+    note = IMPORT_NOTE.format(path=label)
+    if article is None:
+        article = Article(
+            slug=article_file.slug,
+            language=article_file.language,
+            category=article_file.category,
+            tags=list(article_file.tags),
+            visibility=article_file.visibility,
+        )
+        db.session.add(article)
+        db.session.flush()
+        add_revision(None, article, article_file.title, article_file.body, note, publish=True)
+        report.created.append(label)
+        return article
+    published = article.published_revision
+    text_changed = published is None or (published.title, published.body) != (article_file.title, article_file.body)
+    metadata_changed = (article.category, list(article.tags or []), article.visibility) != (
+        article_file.category,
+        list(article_file.tags),
+        article_file.visibility,
+    )
+    article.category, article.tags, article.visibility = (
+        article_file.category,
+        list(article_file.tags),
+        article_file.visibility,
+    )
+    if text_changed:
+        add_revision(None, article, article_file.title, article_file.body, note, publish=True)
+    if text_changed or metadata_changed:
+        report.updated.append(label)
+    else:
+        report.unchanged.append(label)
+    return article
+
+
+def import_folder(folder: Path) -> ImportReport:
+    """Create or update articles from every `*.md` below `folder`; a malformed file is reported
+    with its reason and skipped, the others are imported in one transaction."""
+    folder = Path(folder)
+    report = ImportReport()
+    parsed: list[ArticleFile] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in sorted(folder.rglob("*.md")):
+        label = str(path.relative_to(folder))
+        try:
+            article_file = parse(path)
+            if (article_file.language, article_file.slug) in seen:
+                raise MalformedFile(f"same language and slug as {seen[(article_file.language, article_file.slug)].name}")
+        except MalformedFile as error:
+            report.errors.append((label, str(error)))
+            continue
+        seen[(article_file.language, article_file.slug)] = path
+        parsed.append(article_file)
+    articles = {}
+    for article_file in parsed:
+        articles[article_file.path] = _apply(article_file, report, str(article_file.path.relative_to(folder)))
+    db.session.flush()
+    for article_file in parsed:
+        if article_file.translation_of:
+            other_language = next(language for language in search.LANGUAGES if language != article_file.language)
+            other = db.session.scalar(
+                select(Article).where(Article.language == other_language, Article.slug == article_file.translation_of)
+            )
+            label = str(article_file.path.relative_to(folder))
+            if other is None:
+                report.errors.append((label, f"translation_of: no {other_language} article {article_file.translation_of!r}"))
+                continue
+            article = articles[article_file.path]
+            if article.translation is not other:
+                link_translation(article, other)
+                if label not in report.updated and label not in report.created:
+                    report.unchanged.remove(label)
+                    report.updated.append(label)
+    for article in articles.values():
+        search.schedule(db.session(), article.id, index_document(article))
+    db.session.commit()
+    return report
+
+
+def _front_matter(article: Article) -> str:
+    lines = [
+        "---",
+        f"title: {json.dumps(article.published_revision.title, ensure_ascii=False)}",
+        f"slug: {article.slug}",
+        f"language: {article.language}",
+        f"category: {article.category}",
+        f"visibility: {article.visibility}",
+        f"tags: {json.dumps(list(article.tags or []), ensure_ascii=False)}",
+    ]
+    # The link is written on one side only (the English one), as the shipped content does.
+    if article.translation is not None and article.language == "en":
+        lines.append(f"translation_of: {article.translation.slug}")
+    lines.append("---")
+    return "\n".join(lines)
+
+
+def export_folder(folder: Path) -> int:
+    """Write every live (published) article as `<folder>/<language>/<slug>.md`."""
+    folder = Path(folder)
+    articles = db.session.scalars(
+        select(Article)
+        .options(joinedload(Article.published_revision), joinedload(Article.translation))
+        .where(Article.status == ArticleStatus.PUBLISHED.value)
+        .order_by(Article.language, Article.slug)
+    )
+    count = 0
+    for article in articles:
+        target = folder / article.language / f"{article.slug}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"{_front_matter(article)}\n\n{article.published_revision.body}", encoding="utf-8")
+        count += 1
+    return count

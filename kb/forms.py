@@ -1,0 +1,45 @@
+"""Forms of the knowledge-base editor and feedback."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS
+from portal.i18n import LANGUAGE_NAMES
+
+
+class ArticleForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
+    body = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=200_000)])
+    category = SelectField(
+        _l("Category"), choices=[SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()]
+    )
+    tags = StringField(_l("Tags (comma separated)"), validators=[Length(max=600)])
+    visibility = SelectField(
+        _l("Visibility"), choices=[SelectChoice(key.value, label) for key, label in VISIBILITY_LABELS.items()]
+    )
+    note = StringField(_l("Change note (required to publish)"), validators=[Length(max=500)])
+    base_revision = HiddenField()
+
+
+class NewArticleForm(ArticleForm):
+    language = SelectField(
+        _l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()]
+    )
+    slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(max=200)])
+    translation_id = SelectField(_l("Translation of"), coerce=int, choices=[], validators=[Optional()])
+
+    def set_translations(self, articles) -> None:
+        self.translation_id.choices = [SelectChoice(0, "—")] + [
+            SelectChoice(article.id, f"[{article.language}] {article.title or article.slug}") for article in articles
+        ]
+
+
+class FeedbackForm(FlaskForm):
+    helpful = RadioField(
+        _l("Was this helpful?"),
+        choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))],
+        validators=[InputRequired()],
+    )
+    comment = TextAreaField(_l("What was missing? (optional)"), validators=[Length(max=1000)])
