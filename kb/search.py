@@ -129,14 +129,15 @@ def forget_open_indexes() -> None:
 
 
 def _searcher(ix: index.Index):
-    """A searcher per thread, reused across searches and refreshed when the index changed."""
+    """A searcher per thread, reused across searches and reopened when the index changed."""
     searchers = _local.__dict__.setdefault("searchers", {})
     searcher = searchers.get(id(ix))
-    if searcher is None:
-        searcher = ix.searcher()
-    else:
-        searcher = searcher.refresh()
-    searchers[id(ix)] = searcher
+    if searcher is None or not searcher.up_to_date():
+        if searcher is not None:
+            # Not Searcher.refresh(): reusing segment readers across a full rebuild (mergetype
+            # CLEAR) keeps the dropped segments visible, doubling every hit.
+            searcher.close()
+        searcher = searchers[id(ix)] = ix.searcher()
     return searcher
 
 

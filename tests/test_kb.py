@@ -1,0 +1,483 @@
+"""Knowledge base: revisions, editing, concurrency, history, visibility, search, feedback, files."""
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from kb import search, services
+from kb.content import import_folder, parse, MalformedFile
+from kb.models import Article, ArticleFeedback, ArticleRevision, RevisionIsImmutable, SearchLogEntry
+from portal.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_article(app):
+    def make(slug="guia", language="es", title="Guía de prueba", body="Texto de **prueba**.", category="playback",
+             tags=("prueba",), visibility="partners", publish=True, translation=None):
+        return services.create_article(
+            None, language, slug, title, body, category, list(tags), visibility,
+            note="primera versión" if publish else "", publish=publish, translation=translation,
+        )
+
+    return make
+
+
+def revision_count(article) -> int:
+    return db.session.scalar(select(func.count(ArticleRevision.id)).where(ArticleRevision.article_id == article.id))
+
+
+def edit(client, article, base, body, title="Guía de prueba", action="publish", note="cambio", **extra):
+    data = {
+        "title": title, "body": body, "category": article.category, "tags": "prueba",
+        "visibility": article.visibility, "note": note, "base_revision": str(base), "action": action, **extra,
+    }
+    return client.post(f"/kb/{article.language}/{article.slug}/edit", data=data)
+
+
+def test_revisions_are_immutable(make_article):
+    article = make_article()
+    first = article.published_revision
+    first.body = "rewritten history"
+    with pytest.raises(RevisionIsImmutable):
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.get(ArticleRevision, first.id).body == "Texto de **prueba**.\n"
+
+
+def test_every_save_is_a_new_revision_and_drafts_stay_hidden(client, login_as, make_user, make_article, app):
+    article = make_article()
+    login_as("agent_l1")
+    assert edit(client, article, 1, "Borrador nuevo", action="draft", note="").status_code == 302
+    assert revision_count(article) == 2
+    assert article.published_revision.number == 1 and article.has_newer_draft
+
+    partner_client = app.test_client()
+    partner = make_user("partner")
+    partner_client.post("/login", data={"email": partner.email, "password": "correct horse battery"})
+    page = partner_client.get("/kb/es/guia").get_data(as_text=True)
+    assert "Texto de <strong>prueba</strong>" in page and "Borrador nuevo" not in page
+
+    staff_page = client.get("/kb/es/guia").get_data(as_text=True)
+    assert "Hay un borrador más reciente" in staff_page or "newer draft" in staff_page
+
+    assert edit(client, article, 2, "Publicado ahora", note="").status_code == 422
+    assert edit(client, article, 2, "Publicado ahora", note="lista final").status_code == 302
+    assert revision_count(article) == 3 and article.published_revision.number == 3
+    assert "Publicado ahora" in partner_client.get("/kb/es/guia").get_data(as_text=True)
+
+
+def test_concurrent_edit_is_refused_with_diff_and_nothing_is_lost(client, app, login_as, make_user, make_article):
+    article = make_article(body="línea uno\nlínea dos\n")
+    login_as("agent_l1")
+    other = app.test_client()
+    other_agent = make_user("agent_l2", name="Otra Agente")
+    other.post("/login", data={"email": other_agent.email, "password": "correct horse battery"})
+
+    assert edit(other, article, 1, "línea uno\nlínea dos cambiada por otra\n", note="ella primero").status_code == 302
+    mine = "línea uno\nmi texto cuidadosamente escrito\n"
+    response = edit(client, article, 1, mine, note="yo después")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Otra Agente" in body
+    assert re.search(r"<textarea[^>]*>\s*línea uno\nmi texto cuidadosamente escrito\s*</textarea>", body)
+    assert "línea dos cambiada por otra" in body and 'class="diff-removed"' in body
+    assert revision_count(article) == 2
+    assert article.published_revision.body.startswith("línea uno\nlínea dos cambiada")
+    # The form now carries the newest revision number, so saving again on purpose works.
+    assert 'name="base_revision" type="hidden" value="2"' in body
+    assert edit(client, article, 2, mine, note="fusionado").status_code == 302
+    assert revision_count(article) == 3
+
+
+def test_history_diff_and_restore(client, login_as, make_article):
+    article = make_article(body="uno\ndos\ntres\n")
+    login_as("ticket_admin")
+    edit(client, article, 1, "uno\nDOS\ntres\ncuatro\n", title="Guía renombrada")
+    history = client.get("/kb/es/guia/history").get_data(as_text=True)
+    assert "primera versión" in history and "cambio" in history
+
+    diff = client.get("/kb/es/guia/diff?from=1&to=2", headers={"HX-Request": "true"})
+    text = diff.get_data(as_text=True)
+    assert diff.status_code == 200 and "<html" not in text
+    assert "<del>Guía de prueba</del>" in text and "<ins>Guía renombrada</ins>" in text
+    assert re.search(r'class="diff-removed".*?dos', text, re.S) and re.search(r'class="diff-added".*?DOS', text, re.S)
+    assert client.get("/kb/es/guia/diff?from=1&to=99").status_code == 404
+
+    assert client.post("/kb/es/guia/restore/1").status_code == 302
+    assert revision_count(article) == 3
+    restored = article.published_revision
+    assert restored.number == 3 and restored.body == "uno\ndos\ntres\n" and restored.title == "Guía de prueba"
+    assert "Restaurada la revisión 1" in restored.note or "Restored revision 1" in restored.note
+    assert client.post("/kb/es/guia/restore/42").status_code == 404
+
+
+def test_archive_and_unarchive(client, app, login_as, make_user, make_article):
+    article = make_article(slug="archivable", body="Contenido sobre widevine.")
+    partner = app.test_client()
+    partner_user = make_user("partner")
+    partner.post("/login", data={"email": partner_user.email, "password": "correct horse battery"})
+    assert partner.get("/kb/es/archivable").status_code == 200
+    login_as("agent_l2")
+    client.post("/kb/es/archivable/archive", data={"archived": "1"})
+    assert article.status == "archived"
+    assert partner.get("/kb/es/archivable").status_code == 404
+    assert search.search("widevine", ["es"], ["partners"]).total == 0
+    assert "está archivado" in client.get("/kb/es/archivable").get_data(as_text=True)
+    client.post("/kb/es/archivable/archive", data={"archived": "0"})
+    assert partner.get("/kb/es/archivable").status_code == 200
+    assert search.search("widevine", ["es"], ["partners"]).total == 1
+
+
+def test_new_article_with_translation(client, login_as, make_article):
+    spanish = make_article(slug="guia-es", title="Guía")
+    login_as("agent_l1")
+    response = client.post("/kb/new", data={
+        "language": "en", "slug": "guide-en", "translation_id": str(spanish.id), "title": "Guide",
+        "body": "English **text**.", "category": "playback", "visibility": "public", "tags": "a, b, a",
+        "note": "first", "action": "publish",
+    })
+    assert response.status_code == 302 and response.headers["Location"] == "/kb/en/guide-en"
+    english = db.session.scalar(select(Article).where(Article.slug == "guide-en"))
+    assert english.tags == ["a", "b"] and english.translation is spanish and spanish.translation is english
+    assert 'href="/kb/en/guide-en"' in client.get("/kb/es/guia-es").get_data(as_text=True)
+    duplicate = client.post("/kb/new", data={
+        "language": "en", "slug": "guide-en", "title": "Again", "body": "x", "category": "playback",
+        "visibility": "public", "action": "draft",
+    })
+    assert duplicate.status_code == 422 and "Otro artículo" in duplicate.get_data(as_text=True)
+    bad_slug = client.post("/kb/new", data={
+        "language": "en", "slug": "Not A Slug!", "title": "x", "body": "x", "category": "playback",
+        "visibility": "public", "action": "draft",
+    })
+    assert bad_slug.status_code == 422
+
+
+def test_preview_renders_tables_code_and_anchors(client, login_as):
+    login_as("vp")
+    response = client.post("/kb/preview", data={"body": "## Pasos\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncurl x\n```\n"})
+    text = response.get_data(as_text=True)
+    assert '<h2 id="pasos">Pasos</h2>' in text and "<table>" in text and "<code>curl x" in text
+
+
+XSS_PAYLOADS = [
+    "<script>alert('xss')</script>",
+    "<img src=x onerror=alert('xss')>",
+    "[click](javascript:alert('xss'))",
+    "<a href=\"javascript:alert('xss')\">x</a>",
+    "<div style=\"background:url(javascript:alert('xss'))\">styled</div>",
+    "<svg onload=alert('xss')>",
+    "<iframe src=\"https://evil.example\"></iframe>",
+    "<p onmouseover=\"alert('xss')\">hover</p>",
+    "<a href=\"JaVaScRiPt:alert('xss')\">mixed case</a>",
+    "<a href=\"jav&#x09;ascript:alert('xss')\">encoded tab</a>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert('xss')>",
+    "\"><script>alert('xss')</script>",
+]
+
+
+class MarkupAudit(HTMLParser):
+    """Collects the tags and attributes that would actually run in a browser."""
+
+    DANGEROUS_TAGS = {"iframe", "svg", "math", "object", "embed", "style", "base", "form"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script":
+            self.scripts += 1
+        if tag in self.DANGEROUS_TAGS:
+            self.problems.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or name == "style":
+                self.problems.append(f"{tag} {name}=")
+            squeezed = "".join((value or "").split()).lower()
+            if name in ("href", "src", "action", "formaction") and squeezed.startswith(("javascript:", "data:text")):
+                self.problems.append(f"{tag} {name}={value}")
+
+
+def assert_clean(html: str):
+    audit = MarkupAudit()
+    audit.feed(html.split("<body", 1)[-1])
+    # The layout itself loads no inline script; the only <form> tags are the page's own.
+    audit.problems = [problem for problem in audit.problems if problem != "<form>"]
+    assert audit.scripts == 0 and not audit.problems, f"unsafe markup survived: {audit.problems}"
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_sanitization_everywhere(client, login_as, make_article, payload):
+    article = make_article(slug="xss", title="Widevine xss", body=f"Widevine paso uno.\n\n{payload}\n\nWidevine fin.")
+    login_as("ticket_admin")
+    assert_clean(client.get("/kb/es/xss").get_data(as_text=True))
+    assert_clean(client.post("/kb/preview", data={"body": payload}).get_data(as_text=True))
+    edit(client, article, 1, f"Otra versión {payload}", title="Widevine xss")
+    assert_clean(client.get("/kb/es/xss/diff?from=1&to=2").get_data(as_text=True))
+    assert_clean(client.get("/kb/search", query_string={"q": "widevine"}).get_data(as_text=True))
+    echoed = client.get("/kb/search", query_string={"q": payload}).get_data(as_text=True)
+    assert_clean(echoed)
+    assert_clean(client.get("/kb/es/xss/history").get_data(as_text=True))
+
+
+def test_snippet_highlights_without_trusting_text(make_article):
+    make_article(slug="snip", body="Para activar Widevine <b>sigue</b> estos pasos & listo.")
+    hit = search.search("widevine", ["es"], ["partners"]).hits[0]
+    assert "<mark>Widevine</mark>" in hit.snippet and "<b>" not in hit.snippet
+
+
+def test_visibility_in_pages_and_search(client, app, make_user, make_article):
+    make_article(slug="publico", title="Guía pública de Roku", visibility="public")
+    make_article(slug="socios", title="Guía para partners de Roku", visibility="partners")
+    make_article(slug="interno", title="Runbook interno de Roku", visibility="internal")
+
+    def visible_to(test_client):
+        statuses = {slug: test_client.get(f"/kb/es/{slug}").status_code for slug in ("publico", "socios", "interno")}
+        results = test_client.get("/kb/search?q=roku").get_data(as_text=True)
+        found = {slug for slug in ("publico", "socios", "interno") if f"/kb/es/{slug}" in results}
+        return statuses, found
+
+    statuses, found = visible_to(client)
+    assert statuses == {"publico": 200, "socios": 404, "interno": 404} and found == {"publico"}
+    partner = make_user("partner")
+    client.post("/login", data={"email": partner.email, "password": "correct horse battery"})
+    statuses, found = visible_to(client)
+    assert statuses == {"publico": 200, "socios": 200, "interno": 404} and found == {"publico", "socios"}
+    client.post("/logout")
+    agent = make_user("agent_l1")
+    client.post("/login", data={"email": agent.email, "password": "correct horse battery"})
+    statuses, found = visible_to(client)
+    assert statuses == {"publico": 200, "socios": 200, "interno": 200} and found == {"publico", "socios", "interno"}
+
+
+def test_index_follows_commits_not_rollbacks(app, make_article):
+    article = make_article(slug="indexado", title="Guía de Chromecast")
+    assert search.search("chromecast", ["es"], ["partners"]).total == 1
+    article.visibility = "internal"
+    search.schedule(db.session(), article.id, services.index_document(article))
+    db.session.rollback()
+    hits = search.search("chromecast", ["es"], ["partners"])
+    assert hits.total == 1
+    with pytest.raises(services.InvalidInput):
+        services.create_article(None, "es", "malo", "", "x", "playback", [], "partners")
+    db.session.rollback()
+    assert search.search("chromecast", ["es", "en"], ["partners", "internal", "public"]).total == 1
+
+
+def test_search_options_language_category_and_did_you_mean(client, make_article):
+    make_article(slug="subtitulos", title="Los subtítulos no se muestran", body="Activa los subtítulos en el menú.",
+                 category="subtitles-audio", visibility="public")
+    make_article(slug="subtitles", language="en", title="Subtitles are not shown", body="Turn subtitles on.",
+                 category="subtitles-audio", visibility="public")
+    make_article(slug="roku-es", title="Roku", body="Instala la app en Roku.", category="devices-apps", visibility="public")
+    spanish = client.get("/kb/search?q=subtitulos").get_data(as_text=True)
+    assert "/kb/es/subtitulos" in spanish and "/kb/en/subtitles" not in spanish
+    both = client.get("/kb/search?q=subtitles&lang=all").get_data(as_text=True)
+    assert "/kb/en/subtitles" in both
+    filtered = client.get("/kb/search?q=subtitulos&category=devices-apps").get_data(as_text=True)
+    assert "/kb/es/subtitulos" not in filtered
+    typo = client.get("/kb/search?q=subtitlos", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "¿Quisiste decir" in typo and "subtitulos" in typo and "<html" not in typo
+    assert client.get("/kb/search?q=&page=zz").status_code == 200
+
+
+def test_search_page_is_paginated(client, make_article):
+    for number in range(13):
+        make_article(slug=f"roku-{number}", title=f"Roku paso {number}", visibility="public")
+    first = client.get("/kb/search?q=roku").get_data(as_text=True)
+    second = client.get("/kb/search?q=roku&page=2").get_data(as_text=True)
+    assert first.count('<li>\n    <h3>') == 10 and second.count('<li>\n    <h3>') == 3
+    assert "Página 1 de 2" in first
+
+
+def test_feedback_one_vote_per_user_changeable(client, login_as, make_article, app, make_user):
+    article = make_article()
+    assert client.post("/kb/es/guia/feedback", data={"helpful": "yes"}).status_code == 302
+    user = login_as("partner")
+    response = client.post("/kb/es/guia/feedback", data={"helpful": "yes"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "Gracias" in response.get_data(as_text=True)
+    client.post("/kb/es/guia/feedback", data={"helpful": "no", "comment": "Faltan capturas"})
+    votes = list(db.session.scalars(select(ArticleFeedback).where(ArticleFeedback.article_id == article.id)))
+    assert len(votes) == 1 and votes[0].helpful is False and votes[0].user_id == user.id
+    assert client.post("/kb/es/guia/feedback", data={"helpful": "maybe"}).status_code == 422
+    other_partner = app.test_client()
+    other_user = make_user("partner")
+    other_partner.post("/login", data={"email": other_user.email, "password": "correct horse battery"})
+    assert "Faltan capturas" not in other_partner.get("/kb/es/guia").get_data(as_text=True)
+    staff = app.test_client()
+    agent = make_user("agent_l1")
+    staff.post("/login", data={"email": agent.email, "password": "correct horse battery"})
+    staff_page = staff.get("/kb/es/guia").get_data(as_text=True)
+    assert "Faltan capturas" in staff_page and re.search(r"[Úú]til: 0 · No útil: 1|Helpful: 0 · Not helpful: 1", staff_page)
+
+
+def test_search_log_coalesces_typing_and_feeds_the_report(client, login_as, make_article, app, make_user):
+    make_article(slug="roku", title="Instalar en Roku", visibility="public")
+    partner = login_as("partner")
+    for partial in ("rok", "roku", "roku inst"):
+        client.get("/kb/search", query_string={"q": partial}, headers={"HX-Request": "true"})
+    client.get("/kb/search?q=chromecast+audio")
+    entries = list(db.session.scalars(select(SearchLogEntry).order_by(SearchLogEntry.id)))
+    assert [entry.query for entry in entries] == ["roku inst", "chromecast audio"]
+    assert entries[0].organization_id == partner.organization_id and entries[1].result_count == 0
+    staff = app.test_client()
+    agent = make_user("agent_l2")
+    staff.post("/login", data={"email": agent.email, "password": "correct horse battery"})
+    report = staff.get("/kb/reports/searches?days=30").get_data(as_text=True)
+    zero_section = report.split("content gaps", 1)[-1] if "content gaps" in report else report.split("sin resultados", 1)[-1]
+    assert "roku inst" in report and "chromecast audio" in zero_section and "roku inst" not in zero_section
+
+
+def test_category_and_index_pages_have_no_n_plus_one(client, make_article, count_queries):
+    def queries(url):
+        with count_queries() as counter:
+            assert client.get(url).status_code == 200
+        return counter.count
+
+    make_article(slug="a-0", visibility="public")
+    queries("/kb/search?q=prueba")  # the first search of a session adds its log row; later ones update it
+    few = queries("/kb/category/playback"), queries("/kb/"), queries("/kb/search?q=prueba")
+    for number in range(1, 12):
+        make_article(slug=f"a-{number}", visibility="public")
+    assert (queries("/kb/category/playback"), queries("/kb/"), queries("/kb/search?q=prueba")) == few
+
+
+# Files -------------------------------------------------------------------------------
+
+VALID = """---
+title: "Guía de Roku"
+slug: guia-roku
+language: es
+category: devices-apps
+visibility: public
+tags: [roku, app]
+---
+
+## Instalar
+
+Busca EDYE en la tienda de Roku.
+"""
+
+
+def write(folder: Path, relative: str, text: str) -> Path:
+    path = folder / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_cli(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def test_import_is_idempotent_and_only_versions_real_changes(app, tmp_path):
+    write(tmp_path, "es/guia-roku.md", VALID)
+    first = run_cli(app, "kb", "import", str(tmp_path))
+    assert first.exit_code == 0 and "1 created, 0 updated, 0 unchanged" in first.output
+    second = run_cli(app, "kb", "import", str(tmp_path))
+    assert "0 created, 0 updated, 1 unchanged" in second.output and "Nothing changed" in second.output
+    article = db.session.scalar(select(Article).where(Article.slug == "guia-roku"))
+    assert revision_count(article) == 1
+
+    write(tmp_path, "es/guia-roku.md", VALID.replace("visibility: public", "visibility: partners"))
+    third = run_cli(app, "kb", "import", str(tmp_path))
+    assert "1 updated" in third.output and revision_count(article) == 1 and article.visibility == "partners"
+    write(tmp_path, "es/guia-roku.md", VALID.replace("Busca EDYE", "Encuentra EDYE"))
+    run_cli(app, "kb", "import", str(tmp_path))
+    assert revision_count(article) == 2 and "Encuentra EDYE" in article.published_revision.body
+    assert search.search("encuentra", ["es"], ["public"]).total == 1
+
+
+MALFORMED = {
+    "no-front-matter.md": ("Solo texto.\n", "missing front matter"),
+    "unclosed.md": ("---\ntitle: x\n", "not closed"),
+    "bad-yaml.md": ("---\ntitle: [unclosed\n---\n\nTexto\n", "not valid YAML"),
+    "missing-key.md": (VALID.replace("category: devices-apps\n", "").replace("guia-roku", "missing-key"), "missing keys: category"),
+    "extra-key.md": (VALID.replace("tags:", "author: yo\ntags:").replace("guia-roku", "extra-key"), "unknown keys: author"),
+    "bad-language.md": (VALID.replace("language: es", "language: fr").replace("guia-roku", "bad-language"), "language must be"),
+    "bad-visibility.md": (VALID.replace("visibility: public", "visibility: secret").replace("guia-roku", "bad-visibility"), "visibility must be"),
+    "bad-category.md": (VALID.replace("devices-apps", "cooking").replace("guia-roku", "bad-category"), "unknown category"),
+    "Bad Slug.md": (VALID.replace("slug: guia-roku", "slug: Bad Slug"), "slug must use"),
+    "empty-body.md": (VALID.split("## Instalar")[0].replace("guia-roku", "empty-body"), "no text"),
+    "tags-not-list.md": (VALID.replace("tags: [roku, app]", "tags: roku").replace("guia-roku", "tags-not-list"), "tags must be a list"),
+}
+
+
+def test_malformed_files_are_reported_and_the_rest_imported(app, tmp_path):
+    write(tmp_path, "es/guia-roku.md", VALID)
+    for name, (text, _reason) in MALFORMED.items():
+        write(tmp_path, f"es/{name}", text)
+    (tmp_path / "es" / "latin1.md").write_bytes("---\ntitle: \xe1\n".encode("latin-1"))
+    result = run_cli(app, "kb", "import", str(tmp_path))
+    assert result.exit_code == 1
+    assert "1 created" in result.output
+    for name, (_text, reason) in MALFORMED.items():
+        assert re.search(rf"error: es/{re.escape(name)}: .*{re.escape(reason)}", result.output), (name, result.output)
+    assert "es/latin1.md: not UTF-8" in result.output
+    assert db.session.scalar(select(func.count(Article.id))) == 1
+
+
+def test_export_round_trip_is_lossless(app, tmp_path):
+    report = import_folder(ROOT / "content" / "kb")
+    assert not report.errors and len(report.created) >= 24
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_cli(app, "kb", "export", str(first)).exit_code == 0
+    again = import_folder(first)
+    assert again.created == [] and again.updated == [] and len(again.unchanged) == len(report.created)
+    run_cli(app, "kb", "export", str(second))
+    first_files = sorted(p.relative_to(first) for p in first.rglob("*.md"))
+    assert first_files == sorted(p.relative_to(second) for p in second.rglob("*.md"))
+    for relative in first_files:
+        assert (first / relative).read_text() == (second / relative).read_text()
+    for path in (ROOT / "content" / "kb").rglob("*.md"):
+        original, exported = parse(path), parse(first / path.relative_to(ROOT / "content" / "kb"))
+        assert (original.title, original.body, original.tags, original.category, original.visibility) == (
+            exported.title, exported.body, exported.tags, exported.category, exported.visibility)
+        assert original.translation_of == exported.translation_of
+
+
+def test_reindex_equals_incremental(app, tmp_path):
+    import_folder(ROOT / "content" / "kb")
+    queries = ["EDY-4031", "subtitulos", "widevine", "factura", "roku", "buffering", "marketing logos"]
+    visibilities = ("public", "partners", "internal")
+
+    def snapshot():
+        return [[(h.slug, round(h.score, 3)) for h in search.search(q, search.LANGUAGES, visibilities).hits] for q in queries]
+
+    incremental = snapshot()
+    result = run_cli(app, "kb", "reindex")
+    assert result.exit_code == 0 and "articles indexed" in result.output
+    assert snapshot() == incremental
+    shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
+    search.forget_open_indexes()
+    assert search.search("widevine", search.LANGUAGES, visibilities).total == 0
+    run_cli(app, "kb", "reindex")
+    assert snapshot() == incremental
+
+
+def test_cli_search_json_and_stdin(app):
+    import_folder(ROOT / "content" / "kb")
+    result = run_cli(app, "kb", "search", "EDY-4031", "--lang", "es", "--limit", "3", "--json")
+    rows = json.loads(result.output)
+    assert rows[0]["slug"].startswith("error-edy-4031") and set(rows[0]) >= {"slug", "title", "language", "score"}
+    assert len(rows) <= 3 and rows == sorted(rows, key=lambda row: -row["score"])
+    lines = run_cli(app, "kb", "search", "-", "--lang", "en", input="widevine\nzzzzqqq\nsubtitles\n").output.splitlines()
+    assert len(lines) == 3 and json.loads(lines[1]) == []
+    assert all(row["language"] == "en" for row in json.loads(lines[0]) + json.loads(lines[2]))
+
+
+def test_parse_rejects_duplicate_slug_in_one_import(app, tmp_path):
+    write(tmp_path, "es/a.md", VALID)
+    write(tmp_path, "es/b.md", VALID)
+    report = import_folder(tmp_path)
+    assert len(report.created) == 1 and report.errors and "same language and slug" in report.errors[0][1]
+    with pytest.raises(MalformedFile):
+        parse(write(tmp_path, "x.md", "---\n- a list\n---\n\nx\n"))
