@@ -121,6 +121,8 @@ class ArticleRevision(db.Model):
     number: Mapped[int]
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # The body's readable words, derived once (revisions never change) for the search index.
+    search_text: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(String(500), default="")

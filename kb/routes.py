@@ -97,7 +97,7 @@ def search_page():
     if results.query:
         previous = session.get(SEARCH_LOG_SESSION_KEY)
         logged = services.log_search(
-            results.query, language_choice, results.total, _user(), tuple(previous) if previous else None
+            results.query, language_choice, results.found, _user(), tuple(previous) if previous else None
         )
         session[SEARCH_LOG_SESSION_KEY] = list(logged) if logged else None
     return render(

@@ -3,7 +3,9 @@
 One index in SEARCH_INDEX_DIR holds both languages in separate fields, each with its own analysis:
 lower-casing, Spanish or English stemming, accent folding, and error codes such as EDY-4031 kept
 whole. Query words found in the index are searched as they are; only unknown words are expanded to
-the nearest known words (typo tolerance), with a lower weight, so exact matches rank first.
+the nearest known stems (typo tolerance) and completions (typing), with a lower weight, so exact
+matches rank first. Articles with every word are found first; only when they do not fill a page
+does the search widen to any of the words.
 """
 from __future__ import annotations
 
@@ -21,14 +23,15 @@ from sqlalchemy.orm import Session
 from whoosh import index, writing
 from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.fields import ID, STORED, TEXT, Schema
-from whoosh.highlight import ContextFragmenter, HtmlFormatter
 from whoosh.lang import stopwords_for_language
-from whoosh.query import And, Or, Prefix, Term
+from whoosh.query import And, Or, Term
+from whoosh.query.compound import DefaultOr
 from whoosh.support.charset import accent_map
 
 LANGUAGES = ("es", "en")
 TOKEN_PATTERN = r"[A-Za-z]{2,6}-\d{2,6}|[^\W_]+"
 _SPACED_ERROR_CODE = re.compile(r"\b([A-Za-z]{2,6})[\s_]+(\d{3,6})\b")
+_ERROR_CODE = re.compile(r"^[a-z]{2,6}-\d{2,6}$")
 PENDING_KEY = "kb_search_pending"
 FUZZY_ALTERNATIVES = 3
 FUZZY_WEIGHT = 0.6
@@ -45,7 +48,8 @@ def language_analyzer(language: str):
     )
 
 
-def spelling_analyzer():
+def word_analyzer():
+    """Words as typed, lower-cased and accent-folded, not stemmed."""
     return RegexTokenizer(TOKEN_PATTERN) | LowercaseFilter() | CharsetFilter(accent_map)
 
 
@@ -59,12 +63,16 @@ def build_schema() -> Schema:
         "title": STORED(),
     }
     for language in LANGUAGES:
-        analyzer = language_analyzer(language)
-        fields[f"title_{language}"] = TEXT(analyzer=analyzer, field_boost=3.0, phrase=False)
-        fields[f"tags_{language}"] = TEXT(analyzer=analyzer, field_boost=2.0, phrase=False)
-        fields[f"body_{language}"] = TEXT(analyzer=analyzer, stored=True, phrase=False)
-        fields[f"spell_{language}"] = TEXT(analyzer=spelling_analyzer(), phrase=False)
+        fields[f"text_{language}"] = TEXT(analyzer=language_analyzer(language), phrase=False)
+        fields[f"body_{language}"] = STORED()
     return Schema(**fields)
+
+
+# BM25F weights fields by adding their term frequencies with a weight before saturation;
+# repeating a field's text in the one scored field does exactly that, and searching one
+# posting list per word instead of three keeps queries fast.
+TITLE_WEIGHT = 3
+TAGS_WEIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,8 @@ class IndexDocument:
     text: str
 
     def fields(self) -> dict:
-        words = " ".join([self.title, " ".join(self.tags), self.text])
+        tags = " ".join(self.tags)
+        weighted = " ".join([self.title] * TITLE_WEIGHT + [tags] * TAGS_WEIGHT + [self.text])
         return {
             "article_id": str(self.article_id),
             "slug": self.slug,
@@ -89,10 +98,8 @@ class IndexDocument:
             "visibility": self.visibility,
             "category": self.category,
             "title": self.title,
-            f"title_{self.language}": self.title,
-            f"tags_{self.language}": " ".join(self.tags),
+            f"text_{self.language}": weighted,
             f"body_{self.language}": self.text,
-            f"spell_{self.language}": words,
         }
 
 
@@ -128,17 +135,35 @@ def forget_open_indexes() -> None:
     _local.__dict__.clear()
 
 
-def _searcher(ix: index.Index):
-    """A searcher per thread, reused across searches and reopened when the index changed."""
+@dataclass
+class _OpenSearcher:
+    searcher: object
+    allowed: dict = field(default_factory=dict)
+
+
+def _searcher(ix: index.Index) -> _OpenSearcher:
+    """A searcher per thread, reused across searches and reopened when the index changed,
+    with the document sets of its filters cached for its lifetime."""
     searchers = _local.__dict__.setdefault("searchers", {})
-    searcher = searchers.get(id(ix))
-    if searcher is None or not searcher.up_to_date():
-        if searcher is not None:
+    current = searchers.get(id(ix))
+    if current is None or not current.searcher.up_to_date():
+        if current is not None:
             # Not Searcher.refresh(): reusing segment readers across a full rebuild (mergetype
             # CLEAR) keeps the dropped segments visible, doubling every hit.
-            searcher.close()
-        searcher = searchers[id(ix)] = ix.searcher()
-    return searcher
+            current.searcher.close()
+        current = searchers[id(ix)] = _OpenSearcher(ix.searcher())
+    return current
+
+
+def _allowed_documents(opened: _OpenSearcher, visibilities, languages, category) -> set[int]:
+    """Document numbers a reader may see, computed once per searcher and filter."""
+    key = (tuple(sorted(visibilities)), tuple(sorted(languages)), category)
+    if key not in opened.allowed:
+        clauses = [Or([Term("visibility", v) for v in key[0]]), Or([Term("language", lang) for lang in key[1]])]
+        if category:
+            clauses.append(Term("category", category))
+        opened.allowed[key] = set(opened.searcher.docs_for_query(And(clauses)))
+    return opened.allowed[key]
 
 
 # Writing ----------------------------------------------------------------------------
@@ -224,7 +249,8 @@ class SearchHit:
 class SearchResults:
     query: str
     hits: list[SearchHit]
-    total: int
+    found: int  # hits up to and including this page
+    more: bool  # further pages exist
     page: int
     per_page: int
     suggestion: str | None = None
@@ -232,7 +258,7 @@ class SearchResults:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return self.page + 1 if self.more else max(1, self.page)
 
     @property
     def number(self) -> int:
@@ -244,7 +270,7 @@ class SearchResults:
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.more
 
 
 def normalize_query(text: str) -> str:
@@ -254,7 +280,7 @@ def normalize_query(text: str) -> str:
 
 
 _analyzers = {language: language_analyzer(language) for language in LANGUAGES}
-_spell = spelling_analyzer()
+_words = word_analyzer()
 
 
 def _stem(language: str, word: str) -> str | None:
@@ -264,64 +290,112 @@ def _stem(language: str, word: str) -> str | None:
 
 @dataclass
 class Spelling:
-    """Words found as typed, and the nearest known word for the others."""
+    """Words found as typed, and the nearest known stem for the others."""
 
     exact: set[str] = field(default_factory=set)
-    corrections: dict[str, str] = field(default_factory=dict)
+    corrections: dict[str, tuple[str, str]] = field(default_factory=dict)  # word -> (language, stem)
 
-    def corrected(self) -> dict[str, str]:
+    def corrected(self) -> dict[str, tuple[str, str]]:
         return {word: near for word, near in self.corrections.items() if word not in self.exact}
 
 
+def _most_frequent(reader, fieldname: str, terms, limit: int) -> list[str]:
+    return sorted(terms, key=lambda term: -reader.doc_frequency(fieldname, term))[:limit]
+
+
 def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spelling):
-    fields = (f"title_{language}", f"tags_{language}", f"body_{language}")
+    fieldname = f"text_{language}"
     stem = _stem(language, word)
     if stem is None:
         return None
-    if any(reader.doc_frequency(name, stem) for name in fields):
+    if reader.doc_frequency(fieldname, stem):
         spelling.exact.add(word)
-        clauses = [Term(name, stem) for name in fields]
-        if is_last and len(word) >= 4:
-            clauses.append(Prefix(f"body_{language}", stem, boost=PREFIX_WEIGHT))
-        return Or(clauses)
-    clauses = []
+        return Term(fieldname, stem)
+    alternatives: dict[str, float] = {}
     if is_last and len(word) >= 4:
         # The word may still be being typed: let "subti" find "subtítulos".
-        clauses.extend(Prefix(name, stem, boost=PREFIX_WEIGHT) for name in fields)
-    if len(word) >= 4:
-        distance = 1 if len(word) < 7 else 2
-        spell_field = f"spell_{language}"
-        near = reader.terms_within(spell_field, word, distance, prefix=1)
-        near = sorted(near, key=lambda term: -reader.doc_frequency(spell_field, term))[:FUZZY_ALTERNATIVES]
+        for term in _most_frequent(reader, fieldname, reader.expand_prefix(fieldname, stem), FUZZY_ALTERNATIVES):
+            alternatives[term] = PREFIX_WEIGHT
+    # An unknown error code is not a typo of another code; other words of 4+ letters may be.
+    if len(word) >= 4 and not _ERROR_CODE.match(word):
+        long_word = len(stem) >= 6
+        candidates = reader.terms_within(fieldname, stem, 2 if long_word else 1, prefix=2 if long_word else 1)
+        near = _most_frequent(reader, fieldname, candidates, FUZZY_ALTERNATIVES)
         if near:
-            spelling.corrections.setdefault(word, near[0])
+            spelling.corrections.setdefault(word, (language, near[0]))
         for term in near:
-            near_stem = _stem(language, term)
-            if near_stem:
-                clauses.extend(Term(name, near_stem, boost=FUZZY_WEIGHT) for name in fields)
-    return Or(clauses) if clauses else None
+            alternatives[term] = max(alternatives.get(term, 0), FUZZY_WEIGHT)
+    clauses = [Term(fieldname, term, boost=weight) for term, weight in alternatives.items()]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else DefaultOr(clauses)
 
 
-def build_query(reader, language: str, text: str, spelling: Spelling):
-    """The Whoosh query for `text` in one language (None when nothing searchable remains)."""
-    words = [token.text for token in _spell(text)]
+def word_queries(reader, language: str, text: str, spelling: Spelling) -> list:
+    """One query per searchable word of `text` in `language` (stop words drop out)."""
+    words = [token.text for token in _words(text)]
     clauses = []
     for position, word in enumerate(words):
         clause = _word_query(reader, language, word, position == len(words) - 1, spelling)
         if clause is not None:
             clauses.append(clause)
-    if not clauses:
-        return None
-    # The coordination bonus ranks articles that match more of the words higher.
-    return Or(clauses, scale=0.9) if len(clauses) > 1 else clauses[0]
+    return clauses
 
 
-def _snippet(hit, language: str) -> str:
-    fragment = hit.highlights(f"body_{language}", top=2)
-    if not fragment:
-        fragment = html.escape(hit.get(f"body_{language}", "")[:220])
-    # Whoosh escapes the text; the sanitizer makes sure only <mark> survives whatever happens.
-    return nh3.clean(fragment, tags={"mark"}, attributes={})
+def _combine(per_language: list[list], strict: bool):
+    combined = [(And(clauses) if strict else DefaultOr(clauses)) if len(clauses) > 1 else clauses[0]
+                for clauses in per_language]
+    return combined[0] if len(combined) == 1 else DefaultOr(combined)
+
+
+# Accent folding that keeps every character in place, so match offsets in the folded text are
+# offsets in the original.
+_FOLD_IN_PLACE = str.maketrans("áéíóúüñàèìòùâêîôûäëïöçÁÉÍÓÚÜÑÀÈÌÒÙÂÊÎÔÛÄËÏÖÇ", "aeiouunaeiouaeiouaeiocAEIOUUNAEIOUAEIOUAEIOC")
+SNIPPET_CHARS = 240
+
+
+def _snippet(text: str, stems: frozenset[str]) -> str:
+    """Up to two passages of `text` around the searched words, the words in <mark>, all else escaped.
+
+    A word matches when it starts with a searched stem, which spares stemming the whole text."""
+    folded = text.translate(_FOLD_IN_PLACE).lower()
+    usable = sorted((stem for stem in stems if len(stem) >= 2), key=len, reverse=True)
+    matches = []
+    if usable and len(folded) == len(text):
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, usable)) + r")[\w-]*")
+        matches = [match.span() for match in pattern.finditer(folded)]
+    if not matches:
+        return html.escape(text[:SNIPPET_CHARS]) + ("…" if len(text) > SNIPPET_CHARS else "")
+    passages, used_until = [], -1
+    for start, _end in matches:
+        if start < used_until or len(passages) == 2:
+            continue
+        begin = max(0, text.rfind(" ", 0, max(0, start - 60)) + 1)
+        finish = min(len(text), begin + SNIPPET_CHARS // 2 + 60)
+        passages.append((begin, finish))
+        used_until = finish
+    pieces = []
+    for begin, finish in passages:
+        cursor, piece = begin, []
+        for start, end in matches:
+            if start >= begin and end <= finish:
+                piece.append(html.escape(text[cursor:start]))
+                piece.append(f"<mark>{html.escape(text[start:end])}</mark>")
+                cursor = end
+        piece.append(html.escape(text[cursor:finish]))
+        pieces.append("".join(piece).strip())
+    return " … ".join(pieces)
+
+
+def _surface_word(hits, language: str, stem: str) -> str:
+    """A real word of the results whose stem is `stem` (for "did you mean"); the stem otherwise."""
+    analyzer = _analyzers[language]
+    for hit in hits:
+        text = hit.get(f"body_{language}", "") or ""
+        for token in analyzer(text, chars=True, removestops=False):
+            if token.text == stem:
+                return text[token.startchar : token.endchar].lower()
+    return stem
 
 
 def search(
@@ -336,28 +410,37 @@ def search(
     """Ranked, visibility-filtered results for `text` (BM25F over title, tags and body)."""
     text = normalize_query(text)
     languages = [language for language in languages if language in LANGUAGES]
-    empty = SearchResults(query=text, hits=[], total=0, page=1, per_page=per_page)
+    empty = SearchResults(query=text, hits=[], found=0, more=False, page=1, per_page=per_page)
     if not text or not languages:
         return empty
-    searcher = _searcher(open_index())
+    opened = _searcher(open_index())
+    searcher = opened.searcher
     reader = searcher.reader()
     spelling = Spelling()
-    language_queries = []
-    for language in languages:
-        query = build_query(reader, language, text, spelling)
-        if query is not None:
-            language_queries.append(query)
-    if not language_queries:
+    per_language = [clauses for language in languages if (clauses := word_queries(reader, language, text, spelling))]
+    if not per_language:
         return empty
-    query = language_queries[0] if len(language_queries) == 1 else Or(language_queries)
-    filters = [Or([Term("visibility", v) for v in visibilities])]
-    filters.append(Or([Term("language", language) for language in languages]))
-    if category:
-        filters.append(Term("category", category))
-    results = searcher.search_page(query, max(1, page), pagelen=per_page, filter=And(filters))
-    if with_snippets:
-        results.results.fragmenter = ContextFragmenter(maxchars=240, surround=60)
-        results.results.formatter = HtmlFormatter(tagname="mark", between=" … ")
+    allowed = _allowed_documents(opened, visibilities, languages, category)
+    page = max(1, page)
+    # One hit beyond the page tells whether more exist: counting every match of a common word
+    # would cost more than the search itself.
+    limit = page * per_page + 1
+    # Articles containing every word come first and are cheap to find (an intersection); only
+    # when they do not fill a page does the search widen to articles with any of the words.
+    results = searcher.search(_combine(per_language, strict=True), limit=limit, filter=allowed)
+    if results.scored_length() < per_page and any(len(clauses) > 1 for clauses in per_language):
+        results = searcher.search(_combine(per_language, strict=False), limit=limit, filter=allowed)
+    more = results.scored_length() > page * per_page
+    searched = _combine(per_language, strict=False).existing_terms(reader, expand=True)
+    stems = {
+        language: frozenset(
+            term.decode("utf-8") if isinstance(term, bytes) else term
+            for fieldname, term in searched
+            if fieldname == f"text_{language}"
+        )
+        for language in languages
+    }
+    page_hits = list(results[(page - 1) * per_page : page * per_page])
     hits = [
         SearchHit(
             article_id=int(hit["article_id"]),
@@ -366,19 +449,22 @@ def search(
             category=hit["category"],
             title=hit["title"],
             score=float(hit.score),
-            snippet=_snippet(hit, hit["language"]) if with_snippets else "",
+            snippet=_snippet(hit.get(f"body_{hit['language']}", ""), stems[hit["language"]]) if with_snippets else "",
         )
-        for hit in results
+        for hit in page_hits
     ]
-    corrections = spelling.corrected()
+    corrections = {
+        word: _surface_word(page_hits[:3], language, stem) for word, (language, stem) in spelling.corrected().items()
+    }
     suggestion = None
     if corrections:
-        suggestion = " ".join(corrections.get(word, word) for word in (t.text for t in _spell(text)))
+        suggestion = " ".join(corrections.get(word, word) for word in (t.text for t in _words(text)))
     return SearchResults(
         query=text,
         hits=hits,
-        total=results.total,
-        page=results.pagenum,
+        found=min(results.scored_length(), page * per_page),
+        more=more,
+        page=page,
         per_page=per_page,
         suggestion=suggestion,
         corrected_words=corrections,

@@ -184,7 +184,7 @@ def index_document(article: Article) -> search.IndexDocument | None:
         category=article.category,
         title=published.title,
         tags=tuple(article.tags or ()),
-        text=plain_text(published.body),
+        text=published.search_text,
     )
 
 
@@ -230,6 +230,7 @@ def add_revision(actor: User | None, article: Article, title: str, body: str, no
         number=article.latest_revision_number,
         title=title,
         body=body,
+        search_text=plain_text(body),
         author=actor,
         note=(note or "").strip()[:500],
         state=RevisionState.PUBLISHED.value if publish else RevisionState.DRAFT.value,

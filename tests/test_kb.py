@@ -129,11 +129,11 @@ def test_archive_and_unarchive(client, app, login_as, make_user, make_article):
     client.post("/kb/es/archivable/archive", data={"archived": "1"})
     assert article.status == "archived"
     assert partner.get("/kb/es/archivable").status_code == 404
-    assert search.search("widevine", ["es"], ["partners"]).total == 0
+    assert search.search("widevine", ["es"], ["partners"]).found == 0
     assert "está archivado" in client.get("/kb/es/archivable").get_data(as_text=True)
     client.post("/kb/es/archivable/archive", data={"archived": "0"})
     assert partner.get("/kb/es/archivable").status_code == 200
-    assert search.search("widevine", ["es"], ["partners"]).total == 1
+    assert search.search("widevine", ["es"], ["partners"]).found == 1
 
 
 def test_new_article_with_translation(client, login_as, make_article):
@@ -260,16 +260,16 @@ def test_visibility_in_pages_and_search(client, app, make_user, make_article):
 
 def test_index_follows_commits_not_rollbacks(app, make_article):
     article = make_article(slug="indexado", title="Guía de Chromecast")
-    assert search.search("chromecast", ["es"], ["partners"]).total == 1
+    assert search.search("chromecast", ["es"], ["partners"]).found == 1
     article.visibility = "internal"
     search.schedule(db.session(), article.id, services.index_document(article))
     db.session.rollback()
     hits = search.search("chromecast", ["es"], ["partners"])
-    assert hits.total == 1
+    assert hits.found == 1
     with pytest.raises(services.InvalidInput):
         services.create_article(None, "es", "malo", "", "x", "playback", [], "partners")
     db.session.rollback()
-    assert search.search("chromecast", ["es", "en"], ["partners", "internal", "public"]).total == 1
+    assert search.search("chromecast", ["es", "en"], ["partners", "internal", "public"]).found == 1
 
 
 def test_search_options_language_category_and_did_you_mean(client, make_article):
@@ -295,7 +295,8 @@ def test_search_page_is_paginated(client, make_article):
     first = client.get("/kb/search?q=roku").get_data(as_text=True)
     second = client.get("/kb/search?q=roku&page=2").get_data(as_text=True)
     assert first.count('<li>\n    <h3>') == 10 and second.count('<li>\n    <h3>') == 3
-    assert "Página 1 de 2" in first
+    assert "Más de 10 resultados" in first and 'rel="next"' in first and 'rel="next"' not in second
+    assert "3 resultados" in second and 'rel="prev"' in second
 
 
 def test_feedback_one_vote_per_user_changeable(client, login_as, make_article, app, make_user):
@@ -393,7 +394,7 @@ def test_import_is_idempotent_and_only_versions_real_changes(app, tmp_path):
     write(tmp_path, "es/guia-roku.md", VALID.replace("Busca EDYE", "Encuentra EDYE"))
     run_cli(app, "kb", "import", str(tmp_path))
     assert revision_count(article) == 2 and "Encuentra EDYE" in article.published_revision.body
-    assert search.search("encuentra", ["es"], ["public"]).total == 1
+    assert search.search("encuentra", ["es"], ["public"]).found == 1
 
 
 MALFORMED = {
@@ -458,7 +459,7 @@ def test_reindex_equals_incremental(app, tmp_path):
     assert snapshot() == incremental
     shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
     search.forget_open_indexes()
-    assert search.search("widevine", search.LANGUAGES, visibilities).total == 0
+    assert search.search("widevine", search.LANGUAGES, visibilities).found == 0
     run_cli(app, "kb", "reindex")
     assert snapshot() == incremental
 
