@@ -41,44 +41,63 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def shipped_corpus():
+    """The shipped articles, their sentences per article, and their titles per language."""
     from kb.content import parse
     from kb.rendering import plain_text
 
     articles = [parse(path) for path in sorted((ROOT / "content" / "kb").rglob("*.md"))]
-    sentences = {"es": [], "en": []}
+    topics = {"es": [], "en": []}
     titles = {"es": [], "en": []}
     for article in articles:
         titles[article.language].append(article.title)
-        sentences[article.language].extend(
-            s.strip() for s in re.split(r"(?<=[.!?])\s+", plain_text(article.body)) if len(s.split()) >= 5
-        )
-    return articles, sentences, titles
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", plain_text(article.body)) if len(s.split()) >= 5]
+        topics[article.language].append((article.title, article.category, sentences))
+    return articles, topics, titles
+
+
+SYLLABLES = ["ka", "lo", "mi", "ter", "vo", "san", "ri", "del", "pa", "nu", "gor", "te", "sil", "ba", "quen", "dra"]
+
+
+def long_tail_lexicon(rng: random.Random, size: int = 40000) -> list[str]:
+    """Made-up product, model and feature names: the long tail a real catalogue of articles has."""
+    words = set()
+    while len(words) < size:
+        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+        words.add(word + (f"-{rng.randint(10, 999)}" if rng.random() < 0.15 else ""))
+    return sorted(words)
 
 
 def synthetic_articles(count: int, rng: random.Random):
-    """Articles built from the shipped ones' sentences: real vocabulary, realistic length."""
-    _articles, sentences, titles = shipped_corpus()
-    categories = ["sso-login", "playback", "drm", "subtitles-audio", "devices-apps", "catalog-metadata",
-                  "reports-billing", "marketing", "support-process"]
+    """Articles on one topic each, written with the shipped articles' sentences (real vocabulary,
+    realistic length: 250-600 words), three quarters from their topic and the rest from others,
+    plus long-tail names drawn by a Zipf law, as a support knowledge base grows."""
+    _articles, topics, _titles = shipped_corpus()
+    lexicon = long_tail_lexicon(rng)
+    weights = [1 / (rank + 1) for rank in range(len(lexicon))]
     for number in range(count):
         language = "es" if number % 2 == 0 else "en"
-        words = 0
-        paragraphs = []
-        target = rng.randint(250, 600)
+        topic_title, category, topic_sentences = rng.choice(topics[language])
+        others = [sentence for _t, _c, sentences in topics[language] for sentence in sentences]
+        names = rng.choices(lexicon, weights=weights, k=rng.randint(6, 16))
+        paragraphs, words, target = [], 0, rng.randint(250, 600)
         while words < target:
-            paragraph = " ".join(rng.sample(sentences[language], k=min(4, len(sentences[language]))))
+            chosen = [rng.choice(topic_sentences) if rng.random() < 0.75 else rng.choice(others) for _ in range(4)]
+            paragraph = " ".join(chosen)
+            if names and rng.random() < 0.6:
+                paragraph += f" ({names.pop()}, {rng.choice(DEVICES)})"
             if rng.random() < 0.3:
                 paragraph += f" EDY-{rng.choice([1, 2, 3, 4])}{rng.randint(0, 99):03d}."
             paragraphs.append(paragraph)
             words += len(paragraph.split())
-        title = f"{rng.choice(titles[language])} — {rng.choice(DEVICES)} {number}"
-        body = "\n\n".join(f"## {rng.choice(DEVICES)}\n\n{p}" if i % 3 == 0 else p for i, p in enumerate(paragraphs))
+        device = rng.choice(DEVICES)
+        title = f"{topic_title} — {device} {number}"
+        body = "\n\n".join(f"## {device}\n\n{p}" if i % 3 == 0 else p for i, p in enumerate(paragraphs))
         yield {
             "slug": f"synthetic-{number}",
             "language": language,
-            "category": rng.choice(categories),
+            "category": category,
             "visibility": "public" if rng.random() < 0.8 else "partners",
-            "tags": [rng.choice(DEVICES).lower(), rng.choice(categories)],
+            "tags": [device.lower(), category],
             "title": title,
             "body": body + "\n",
         }
@@ -94,7 +113,7 @@ def typo(word: str, rng: random.Random) -> str:
 def benchmark_queries(rng: random.Random, total: int) -> list[tuple[str, str]]:
     relevance = yaml.safe_load((ROOT / "tests/data/kb_relevance_queries.yaml").read_text(encoding="utf-8"))
     queries = [(item["query"], item["lang"]) for item in relevance]
-    _articles, _sentences, titles = shipped_corpus()
+    _articles, _topics, titles = shipped_corpus()
     while len(queries) < total:
         language = rng.choice(["es", "en"])
         words = [w for w in re.findall(r"\w+", rng.choice(titles[language])) if len(w) > 3]

@@ -36,6 +36,7 @@ PENDING_KEY = "kb_search_pending"
 FUZZY_ALTERNATIVES = 3
 FUZZY_WEIGHT = 0.6
 PREFIX_WEIGHT = 0.5
+COMMON_WORD_SHARE = 0.3
 
 
 def language_analyzer(language: str):
@@ -342,9 +343,24 @@ def word_queries(reader, language: str, text: str, spelling: Spelling) -> list:
     return clauses
 
 
-def _combine(per_language: list[list], strict: bool):
-    combined = [(And(clauses) if strict else DefaultOr(clauses)) if len(clauses) > 1 else clauses[0]
-                for clauses in per_language]
+def _distinctive(reader, clauses: list) -> list:
+    """The clauses without words found in most articles: they barely change the ranking of an
+    "any of the words" search, yet scoring them costs the most."""
+    limit = COMMON_WORD_SHARE * max(1, reader.doc_count())
+    kept = [clause for clause in clauses if clause.estimate_size(reader) <= limit]
+    return kept or clauses
+
+
+def _combine(per_language: list[list], strict: bool, reader=None):
+    combined = []
+    for clauses in per_language:
+        if len(clauses) == 1:
+            combined.append(clauses[0])
+        elif strict:
+            combined.append(And(clauses))
+        else:
+            kept = _distinctive(reader, clauses)
+            combined.append(DefaultOr(kept) if len(kept) > 1 else kept[0])
     return combined[0] if len(combined) == 1 else DefaultOr(combined)
 
 
@@ -429,9 +445,9 @@ def search(
     # when they do not fill a page does the search widen to articles with any of the words.
     results = searcher.search(_combine(per_language, strict=True), limit=limit, filter=allowed)
     if results.scored_length() < per_page and any(len(clauses) > 1 for clauses in per_language):
-        results = searcher.search(_combine(per_language, strict=False), limit=limit, filter=allowed)
+        results = searcher.search(_combine(per_language, strict=False, reader=reader), limit=limit, filter=allowed)
     more = results.scored_length() > page * per_page
-    searched = _combine(per_language, strict=False).existing_terms(reader, expand=True)
+    searched = _combine(per_language, strict=True).existing_terms(reader, expand=True)
     stems = {
         language: frozenset(
             term.decode("utf-8") if isinstance(term, bytes) else term
