@@ -13,18 +13,10 @@ from auth.models import ROLE_LABELS, Organization, Role, User
 from auth.permissions import require_role, require_staff
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.web import page_number, paginate, render
+from portal.web import page_number, paginate, render, show_form_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 require_admin = require_role(Role.TICKET_ADMIN)
-
-
-def _show_error(form, error: InvalidInput) -> None:
-    field = getattr(form, error.field or "", None)
-    if field is None:
-        form.form_errors.append(error.message)
-    else:
-        field.errors.append(error.message)
 
 
 @bp.get("/")
@@ -64,7 +56,7 @@ def create_organization():
                 current_user, form.name.data, form.zendesk_organization_id.data, form.active.data
             )
         except InvalidInput as error:
-            _show_error(form, error)
+            show_form_error(form, error)
         else:
             message = _("Organization %(name)s created.", name=organization.name)
             if not request.htmx:
@@ -95,7 +87,7 @@ def edit_organization(organization_id: int):
                 current_user, organization, form.name.data, form.zendesk_organization_id.data, form.active.data
             )
         except InvalidInput as error:
-            _show_error(form, error)
+            show_form_error(form, error)
         else:
             flash(_("Organization %(name)s saved.", name=organization.name), "success")
             return redirect(url_for("admin.organizations"))
@@ -177,7 +169,7 @@ def create_user():
                 form.language.data,
             )
         except InvalidInput as error:
-            _show_error(form, error)
+            show_form_error(form, error)
         else:
             context = _users_context(created=user, temporary_password=password)
             response = render("admin/users.html", "admin/_user_form.html", status_code=201, **context)
@@ -208,7 +200,7 @@ def edit_user(user_id: int):
                 form.language.data,
             )
         except InvalidInput as error:
-            _show_error(form, error)
+            show_form_error(form, error)
         else:
             flash(_("User %(name)s saved.", name=user.name), "success")
             return redirect(url_for("admin.users"))

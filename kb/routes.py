@@ -13,7 +13,7 @@ from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article
 from kb.rendering import diff_lines, render_markdown
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.web import page_number, paginate, render
+from portal.web import page_number, paginate, render, show_form_error
 
 bp = Blueprint("kb", __name__, url_prefix="/kb")
 LANGUAGE = "<any(es,en):language>"
@@ -163,13 +163,16 @@ def feedback(language: str, slug: str):
 # Staff: editing -------------------------------------------------------------------------
 
 
-def _show_error(form, error: InvalidInput) -> None:
-    field = getattr(form, error.field or "", None)
-    (field.errors if field is not None else form.form_errors).append(error.message)
-
-
-def _publishing() -> bool:
-    return request.form.get("action") == "publish"
+def _submitted_text(form: ArticleForm) -> services.ArticleText:
+    return services.ArticleText(
+        title=form.title.data,
+        body=form.body.data,
+        category=form.category.data,
+        tags=form.tags.data,
+        visibility=form.visibility.data,
+        note=form.note.data,
+        publish=request.form.get("action") == "publish",
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -182,20 +185,10 @@ def new_article():
         translation = db.session.get(Article, form.translation_id.data) if form.translation_id.data else None
         try:
             article = services.create_article(
-                current_user,
-                form.language.data,
-                form.slug.data,
-                form.title.data,
-                form.body.data,
-                form.category.data,
-                form.tags.data,
-                form.visibility.data,
-                note=form.note.data,
-                publish=_publishing(),
-                translation=translation,
+                current_user, form.language.data, form.slug.data, _submitted_text(form), translation
             )
         except InvalidInput as error:
-            _show_error(form, error)
+            show_form_error(form, error)
         else:
             return redirect(url_for("kb.article", language=article.language, slug=article.slug))
     status = 422 if form.is_submitted() else 200
@@ -226,22 +219,11 @@ def edit_article(language: str, slug: str):
     conflict = None
     if form.validate_on_submit():
         try:
-            services.save_revision(
-                current_user,
-                article,
-                int(form.base_revision.data),
-                form.title.data,
-                form.body.data,
-                form.category.data,
-                form.tags.data,
-                form.visibility.data,
-                note=form.note.data,
-                publish=_publishing(),
-            )
+            services.save_revision(current_user, article, int(form.base_revision.data), _submitted_text(form))
         except services.EditConflict as error:
             conflict = error.current
         except InvalidInput as error:
-            _show_error(form, error)
+            show_form_error(form, error)
         else:
             return redirect(url_for("kb.article", language=language, slug=slug))
     if conflict is not None:

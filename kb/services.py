@@ -256,18 +256,29 @@ def link_translation(article: Article, translation: Article | None) -> None:
     translation.translation = article
 
 
+@dataclass(frozen=True)
+class ArticleText:
+    """What an editor submits: the text of a revision and the article's metadata."""
+
+    title: str
+    body: str
+    category: str
+    tags: list[str] | str
+    visibility: str
+    note: str = ""
+    publish: bool = False
+
+
+def _checked(text: ArticleText) -> ArticleText:
+    title, body = _check_text(text.title, text.body)
+    _check_metadata(text.category, text.visibility)
+    if text.publish and not (text.note or "").strip():
+        raise InvalidInput(_("Say what changed before publishing."), "note")
+    return ArticleText(title, body, text.category, clean_tags(text.tags), text.visibility, text.note, text.publish)
+
+
 def create_article(
-    actor: User | None,
-    language: str,
-    slug: str,
-    title: str,
-    body: str,
-    category: str,
-    tags,
-    visibility: str,
-    note: str = "",
-    publish: bool = False,
-    translation: Article | None = None,
+    actor: User | None, language: str, slug: str, text: ArticleText, translation: Article | None = None
 ) -> Article:
     """A new article with its first revision (a draft, or published at once)."""
     if language not in search.LANGUAGES:
@@ -277,49 +288,31 @@ def create_article(
         raise InvalidInput(_("Use lowercase letters, digits and hyphens only."), "slug")
     if db.session.scalar(select(Article.id).where(Article.language == language, Article.slug == slug)):
         raise InvalidInput(_("Another article in this language already uses this address."), "slug")
-    _check_metadata(category, visibility)
-    title, body = _check_text(title, body)
-    if publish and not (note or "").strip():
-        raise InvalidInput(_("Say what changed before publishing."), "note")
+    text = _checked(text)
     article = Article(
-        slug=slug, language=language, category=category, tags=clean_tags(tags), visibility=visibility
+        slug=slug, language=language, category=text.category, tags=text.tags, visibility=text.visibility
     )
     db.session.add(article)
     db.session.flush()
     link_translation(article, translation)
-    add_revision(actor, article, title, body, note, publish)
+    add_revision(actor, article, text.title, text.body, text.note, text.publish)
     _schedule_index(article)
     db.session.commit()
     return article
 
 
-def save_revision(
-    actor: User,
-    article: Article,
-    base_number: int,
-    title: str,
-    body: str,
-    category: str,
-    tags,
-    visibility: str,
-    note: str = "",
-    publish: bool = False,
-) -> ArticleRevision:
+def save_revision(actor: User, article: Article, base_number: int, text: ArticleText) -> ArticleRevision:
     """Save an edit as a new revision. Refused with EditConflict when someone saved after
     revision `base_number` (the one the editor started from)."""
-    title, body = _check_text(title, body)
-    _check_metadata(category, visibility)
-    if publish and not (note or "").strip():
-        raise InvalidInput(_("Say what changed before publishing."), "note")
-    tags = clean_tags(tags)
+    text = _checked(text)
     # Lock the article row so two saves from the same base cannot both pass the check.
     db.session.refresh(article, with_for_update=True)
     if article.latest_revision_number != base_number:
         current = latest_revision(article)
         db.session.rollback()
         raise EditConflict(current)
-    article.category, article.tags, article.visibility = category, tags, visibility
-    new = add_revision(actor, article, title, body, note, publish)
+    article.category, article.tags, article.visibility = text.category, text.tags, text.visibility
+    new = add_revision(actor, article, text.title, text.body, text.note, text.publish)
     _schedule_index(article)
     db.session.commit()
     return new

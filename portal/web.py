@@ -41,6 +41,12 @@ def render(page_template: str, fragment_template: str | None = None, /, status_c
     return response
 
 
+def show_form_error(form, error) -> None:
+    """Put a service's InvalidInput message on the form field it names (or on the form)."""
+    field = getattr(form, error.field or "", None)
+    (field.errors if field is not None else form.form_errors).append(error.message)
+
+
 def is_safe_redirect(target: str | None) -> bool:
     """True only for a path on this site ("/..."): no scheme, no host, no tricks."""
     if not target or not target.startswith("/") or target.startswith("//"):

@@ -22,10 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_article(app):
     def make(slug="guia", language="es", title="Guía de prueba", body="Texto de **prueba**.", category="playback",
              tags=("prueba",), visibility="partners", publish=True, translation=None):
-        return services.create_article(
-            None, language, slug, title, body, category, list(tags), visibility,
-            note="primera versión" if publish else "", publish=publish, translation=translation,
-        )
+        text = services.ArticleText(title, body, category, list(tags), visibility,
+                                    note="primera versión" if publish else "", publish=publish)
+        return services.create_article(None, language, slug, text, translation=translation)
 
     return make
 
@@ -267,7 +266,7 @@ def test_index_follows_commits_not_rollbacks(app, make_article):
     hits = search.search("chromecast", ["es"], ["partners"])
     assert hits.found == 1
     with pytest.raises(services.InvalidInput):
-        services.create_article(None, "es", "malo", "", "x", "playback", [], "partners")
+        services.create_article(None, "es", "malo", services.ArticleText("", "x", "playback", [], "partners"))
     db.session.rollback()
     assert search.search("chromecast", ["es", "en"], ["partners", "internal", "public"]).found == 1
 

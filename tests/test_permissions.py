@@ -77,10 +77,9 @@ MATRIX = {
 def partners_article():
     from kb import services as kb_services
 
-    return kb_services.create_article(
-        None, "es", "acceso-partners", "Solo partners", "Texto **útil**.", "playback", ["x"], "partners",
-        note="primera", publish=True,
-    )
+    text = kb_services.ArticleText("Solo partners", "Texto **útil**.", "playback", ["x"], "partners",
+                                   note="primera", publish=True)
+    return kb_services.create_article(None, "es", "acceso-partners", text)
 
 
 def application_routes(app):

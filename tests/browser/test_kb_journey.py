@@ -12,8 +12,8 @@ from tests.browser.test_foundation_journey import sign_in
 
 
 def publish(slug, title, body, visibility="partners", category="subtitles-audio"):
-    return services.create_article(None, "es", slug, title, body, category, ["subtitulos"], visibility,
-                                   note="primera", publish=True)
+    text = services.ArticleText(title, body, category, ["subtitulos"], visibility, note="primera", publish=True)
+    return services.create_article(None, "es", slug, text)
 
 
 def stored_article(slug):
