@@ -72,9 +72,18 @@ def database_url(tmp_path_factory):
 
 def empty_all_tables() -> None:
     db.session.rollback()
-    # Core deletes bypass the ORM guard that keeps the audit log append-only.
-    for table in reversed(db.metadata.sorted_tables):
-        db.session.execute(table.delete())
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        # Articles and revisions point at each other, so only a truncation of all tables at once
+        # satisfies PostgreSQL's foreign keys.
+        db.session.execute(sa.text(f"TRUNCATE {', '.join(t.name for t in tables)} RESTART IDENTITY CASCADE"))
+    else:
+        from kb.models import Article
+
+        db.session.execute(sa.update(Article).values(published_revision_id=None, translation_id=None))
+        # Core deletes bypass the ORM guard that keeps the audit log append-only.
+        for table in tables:
+            db.session.execute(table.delete())
     db.session.commit()
 
 
