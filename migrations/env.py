@@ -107,6 +107,7 @@ def run_migrations_online():
             # Batch migrations rebuild tables; with foreign keys enforced, dropping the old copy
             # would cascade into (or be refused by) the tables that point at it.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
