@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
+from sqlalchemy.orm import joinedload
 
 from auth.models import User
 from portal.extensions import db
@@ -19,7 +20,7 @@ def load_user(cookie_id: str) -> User | None:
     user_id, _, token = cookie_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id), options=[joinedload(User.organization)])
     if user is None or user.session_token != token or not user.is_active:
         return None
     return user

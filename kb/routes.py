@@ -118,7 +118,7 @@ def article(language: str, slug: str):
     user = _user()
     context = {
         "article": article,
-        "body": render_markdown(article.published_revision.body) if article.published_revision else "",
+        "body": services.rendered_body(article.published_revision) if article.published_revision else "",
         "related": services.related_articles(user, article),
         "vote": services.vote_of(user, article),
         "feedback_form": FeedbackForm(formdata=None),
@@ -126,13 +126,13 @@ def article(language: str, slug: str):
         "visibility_label": VISIBILITY_LABELS,
     }
     translation = article.translation
-    if translation is not None and services.readable_article(user, translation.language, translation.slug):
+    if translation is not None and services.can_read(user, translation):
         context["translation"] = translation
     if services.can_edit(user):
         context["feedback"] = services.feedback_summary(article)
         if article.published_revision is None:
             draft = services.latest_revision(article)
-            context["body"] = render_markdown(draft.body)
+            context["body"] = services.rendered_body(draft)
             context["draft_title"] = draft.title
     return render("kb/article.html", **context)
 

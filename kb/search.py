@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from whoosh import index, writing
 from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
-from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.lang import stopwords_for_language
 from whoosh.query import And, Or, Term
 from whoosh.query.compound import DefaultOr
@@ -61,6 +61,7 @@ def build_schema() -> Schema:
         "language": ID(stored=True),
         "visibility": ID(stored=True),
         "category": ID(stored=True),
+        "tags": KEYWORD(commas=True, lowercase=True, scorable=True),
         "title": STORED(),
     }
     for language in LANGUAGES:
@@ -99,6 +100,7 @@ class IndexDocument:
             "visibility": self.visibility,
             "category": self.category,
             "title": self.title,
+            "tags": ",".join(self.tags),
             f"text_{self.language}": weighted,
             f"body_{self.language}": self.text,
         }
@@ -364,22 +366,24 @@ def _combine(per_language: list[list], strict: bool, reader=None):
     return combined[0] if len(combined) == 1 else DefaultOr(combined)
 
 
-# Accent folding that keeps every character in place, so match offsets in the folded text are
-# offsets in the original.
-_FOLD_IN_PLACE = str.maketrans("áéíóúüñàèìòùâêîôûäëïöçÁÉÍÓÚÜÑÀÈÌÒÙÂÊÎÔÛÄËÏÖÇ", "aeiouunaeiouaeiouaeiocAEIOUUNAEIOUAEIOUAEIOC")
 SNIPPET_CHARS = 240
+_ACCENTED = {"a": "áàâä", "e": "éèêë", "i": "íìîï", "o": "óòôö", "u": "úùûü", "n": "ñ", "c": "ç"}
+
+
+def _accent_insensitive(stem: str) -> str:
+    """A regular expression for `stem` that also matches its accented spellings."""
+    return "".join(f"[{ch}{_ACCENTED[ch]}]" if ch in _ACCENTED else re.escape(ch) for ch in stem)
 
 
 def _snippet(text: str, stems: frozenset[str]) -> str:
     """Up to two passages of `text` around the searched words, the words in <mark>, all else escaped.
 
     A word matches when it starts with a searched stem, which spares stemming the whole text."""
-    folded = text.translate(_FOLD_IN_PLACE).lower()
     usable = sorted((stem for stem in stems if len(stem) >= 2), key=len, reverse=True)
     matches = []
-    if usable and len(folded) == len(text):
-        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, usable)) + r")[\w-]*")
-        matches = [match.span() for match in pattern.finditer(folded)]
+    if usable:
+        pattern = re.compile(r"\b(?:" + "|".join(map(_accent_insensitive, usable)) + r")[\w-]*", re.IGNORECASE)
+        matches = [match.span() for match in pattern.finditer(text)]
     if not matches:
         return html.escape(text[:SNIPPET_CHARS]) + ("…" if len(text) > SNIPPET_CHARS else "")
     passages, used_until = [], -1
@@ -485,3 +489,17 @@ def search(
         suggestion=suggestion,
         corrected_words=corrections,
     )
+
+
+def related(article_id: int, language: str, category: str, tags: Iterable[str], visibilities, limit: int = 5):
+    """Live articles of the same language sharing tags (first) or the category with an article."""
+    opened = _searcher(open_index())
+    clauses = [Term("tags", tag.lower(), boost=2.0) for tag in tags] + [Term("category", category)]
+    allowed = _allowed_documents(opened, visibilities, [language], None)
+    results = opened.searcher.search(
+        DefaultOr(clauses), limit=limit, filter=allowed, mask=Term("article_id", str(article_id))
+    )
+    return [
+        SearchHit(int(hit["article_id"]), hit["slug"], hit["language"], hit["category"], hit["title"], hit.score, "")
+        for hit in results
+    ]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import timedelta
 
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -25,7 +27,7 @@ from kb.models import (
     SearchLogEntry,
     Visibility,
 )
-from kb.rendering import plain_text
+from kb.rendering import plain_text, render_markdown
 from portal import audit
 from portal.errors import InvalidInput
 from portal.extensions import db
@@ -67,11 +69,7 @@ def readable_article(user: User | None, language: str, slug: str) -> Article | N
         .options(joinedload(Article.published_revision), joinedload(Article.translation))
         .where(Article.language == language, Article.slug == slug)
     )
-    if article is None or article.visibility not in visibilities_for(user):
-        return None
-    if not article.is_live and not can_edit(user):
-        return None
-    return article
+    return article if article is not None and can_read(user, article) else None
 
 
 def _live_articles(visibilities, language: str | None = None):
@@ -111,20 +109,26 @@ def recently_updated(user: User | None, language: str, limit: int = 6) -> list[A
     return list(db.session.scalars(statement.limit(limit)))
 
 
-def related_articles(user: User | None, article: Article, limit: int = 5) -> list[Article]:
-    """Live articles of the same language sharing the category or a tag, most shared tags first."""
-    candidates = db.session.scalars(
-        _live_articles(visibilities_for(user), article.language).where(Article.id != article.id)
+def related_articles(user: User | None, article: Article, limit: int = 5) -> list[search.SearchHit]:
+    """Live articles of the same language sharing tags (first) or the category."""
+    return search.related(
+        article.id, article.language, article.category, article.tags or [], visibilities_for(user), limit
     )
-    tags = set(article.tags or [])
 
-    def closeness(other: Article) -> tuple[int, int]:
-        return (len(tags & set(other.tags or [])), 1 if other.category == article.category else 0)
 
-    scored = [(closeness(other), other) for other in candidates]
-    scored = [item for item in scored if item[0] != (0, 0)]
-    scored.sort(key=lambda item: (-item[0][0], -item[0][1], item[1].title.lower()))
-    return [other for _, other in scored[:limit]]
+def can_read(user: User | None, article: Article) -> bool:
+    """Whether this user may open `article` (visibility, and live unless staff)."""
+    return article.visibility in visibilities_for(user) and (article.is_live or can_edit(user))
+
+
+@lru_cache(maxsize=512)
+def _rendered(revision_id: int, body: str) -> Markup:
+    return render_markdown(body)
+
+
+def rendered_body(revision: ArticleRevision) -> Markup:
+    """The revision's sanitized HTML; revisions never change, so it is rendered once per process."""
+    return _rendered(revision.id, revision.body)
 
 
 def staff_article_list(language: str | None = None, status: str | None = None, query: str = ""):

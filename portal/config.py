@@ -61,7 +61,8 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "PORTAL_ENV": environment,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A server's connections can be dropped under the pool; a SQLite file's cannot.
+        "SQLALCHEMY_ENGINE_OPTIONS": {} if database_url.startswith("sqlite") else {"pool_pre_ping": True},
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR") or str(instance_path / "search-index"),
         "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "America/New_York"),
         "BABEL_DEFAULT_LOCALE": "es",

@@ -25,7 +25,8 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay usable after a service commits (templates read them next) without reloading.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -35,9 +36,12 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 
 @event.listens_for(Engine, "connect")
-def _enforce_sqlite_foreign_keys(dbapi_connection, connection_record):
-    # SQLite ignores foreign keys unless asked, per connection; PostgreSQL always enforces them.
+def _configure_sqlite(dbapi_connection, connection_record):
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
+        # SQLite ignores foreign keys unless asked, per connection; PostgreSQL always enforces them.
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Write-ahead logging lets readers and a writer work at once, and commits skip an fsync.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
