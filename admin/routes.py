@@ -1,7 +1,7 @@
 """Staff administration: organizations, users and the audit log."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response as htmx_response
@@ -13,6 +13,9 @@ from auth.models import ROLE_LABELS, Organization, Role, User
 from auth.permissions import require_role, require_staff
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.integrations import outbox
+from portal.integrations.http import DeliveryError
+from portal.integrations.models import OutboxMessage, Target
 from portal.web import page_number, paginate, render, show_form_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -256,3 +259,33 @@ def audit_log():
         target_type=target_type,
         actions=admin_services.audit_actions(),
     )
+
+
+# Integrations ------------------------------------------------------------------------------
+
+
+@bp.get("/integrations")
+@require_admin
+def integrations():
+    """Outbox health: messages by target and state, dead letters, last successful delivery."""
+    return render(
+        "admin/integrations.html",
+        counts=outbox.counts_by_target_and_state(),
+        last_delivery=outbox.last_delivery_times(),
+        dead=outbox.dead_letters(),
+        configured={target.value: outbox.client_for(target.value) is not None for target in Target},
+    )
+
+
+@bp.post("/integrations/messages/<int:message_id>/<any(retry,discard):action>")
+@require_admin
+def dead_letter_action(message_id: int, action: str):
+    """Send a dead letter again, or give up on it."""
+    message = db.get_or_404(OutboxMessage, message_id)
+    try:
+        (outbox.retry if action == "retry" else outbox.discard)(current_user, message)
+    except DeliveryError as error:
+        abort(409, description=str(error))
+    flash(_("Message %(id)d: %(action)s.", id=message.id, action=_("sent again") if action == "retry" else _("discarded")),
+          "success")
+    return redirect(url_for("admin.integrations"))

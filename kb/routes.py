@@ -134,7 +134,8 @@ def article(language: str, slug: str):
             draft = services.latest_revision(article)
             context["body"] = services.rendered_body(draft)
             context["draft_title"] = draft.title
-    return render("kb/article.html", **context)
+    # htmx asks for the text alone when an article is read in place (e.g. in ticket suggestions).
+    return render("kb/article.html", "kb/_article_inline.html", **context)
 
 
 @bp.post(f"/{LANGUAGE}/<slug>/feedback")

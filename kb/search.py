@@ -124,10 +124,15 @@ def open_index(directory: Path | None = None) -> index.Index:
     with _open_lock:
         if key not in _indexes:
             directory.mkdir(parents=True, exist_ok=True)
-            if index.exists_in(directory):
-                _indexes[key] = index.open_dir(directory)
+            schema = build_schema()
+            existing = index.open_dir(directory) if index.exists_in(directory) else None
+            if existing is not None and existing.schema.names() == schema.names():
+                _indexes[key] = existing
             else:
-                _indexes[key] = index.create_in(directory, build_schema())
+                # A new portal version changed the fields: start empty (`flask kb reindex` refills it).
+                if existing is not None:
+                    current_app.logger.warning("search index schema changed; run `flask kb reindex`")
+                _indexes[key] = index.create_in(directory, schema)
         return _indexes[key]
 
 

@@ -52,8 +52,10 @@ def _register_blueprints(app: Flask) -> None:
     from auth.routes import bp as auth_bp
     from kb.routes import bp as kb_bp
     from portal.routes import bp as core_bp
+    from portal.tickets.routes import bp as tickets_bp
+    from portal.tickets.routes import webhook_bp as zendesk_webhook_bp
 
-    for blueprint in (core_bp, auth_bp, kb_bp, admin_bp):
+    for blueprint in (core_bp, auth_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp):
         app.register_blueprint(blueprint)
 
 
@@ -61,6 +63,7 @@ def _register_cli(app: Flask) -> None:
     from auth.cli import users_cli
     from kb.cli import kb_cli
     from portal.cli import demo_cli
+    from portal.worker import worker_command
 
-    for group in (users_cli, kb_cli, demo_cli):
+    for group in (users_cli, kb_cli, demo_cli, worker_command):
         app.cli.add_command(group)

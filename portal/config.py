@@ -5,6 +5,7 @@ Every setting can be overridden by an environment variable of the same name;
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -30,6 +31,29 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _json_object(name: str) -> dict:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a JSON object") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a JSON object")
+    return value
 
 
 def _dev_secret_key(instance_path: Path) -> str:
@@ -89,7 +113,15 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "MONDAY_API_URL": os.environ.get("MONDAY_API_URL", "https://api.monday.com/v2"),
         "MONDAY_API_TOKEN": os.environ.get("MONDAY_API_TOKEN", ""),
         "SLACK_WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", ""),
+        "ZENDESK_CUSTOM_FIELDS": _json_object("ZENDESK_CUSTOM_FIELDS"),
         "AUTO_CLOSE_AFTER_HOURS": _int("AUTO_CLOSE_AFTER_HOURS", 72),
+        "OUTBOX_CONNECT_TIMEOUT": _float("OUTBOX_CONNECT_TIMEOUT", 3.05),
+        "OUTBOX_READ_TIMEOUT": _float("OUTBOX_READ_TIMEOUT", 15.0),
+        "OUTBOX_RETRY_BASE_SECONDS": _float("OUTBOX_RETRY_BASE_SECONDS", 5.0),
+        "OUTBOX_RETRY_MAX_SECONDS": _float("OUTBOX_RETRY_MAX_SECONDS", 900.0),
+        "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 120.0),
+        "OUTBOX_RATE_LIMIT_PAUSE_SECONDS": _float("OUTBOX_RATE_LIMIT_PAUSE_SECONDS", 60.0),
+        "WORKER_POLL_SECONDS": _float("WORKER_POLL_SECONDS", 2.0),
     }
     config.update(overrides)
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]

@@ -189,3 +189,43 @@ def count_queries(app):
             sa.event.remove(db.engine, "before_cursor_execute", counter)
 
     return counting
+
+
+@pytest.fixture
+def fake_zendesk(app):
+    """A fake Zendesk on 127.0.0.1, configured as the portal's Zendesk, with short timeouts."""
+    from tests.fakes.zendesk import FakeZendesk
+
+    with FakeZendesk() as fake:
+        app.config.update(
+            ZENDESK_BASE_URL=fake.url, ZENDESK_EMAIL=fake.email, ZENDESK_API_TOKEN=fake.token,
+            OUTBOX_CONNECT_TIMEOUT=0.5, OUTBOX_READ_TIMEOUT=0.3,
+            OUTBOX_RETRY_BASE_SECONDS=1.0, OUTBOX_RETRY_MAX_SECONDS=30.0, OUTBOX_RATE_LIMIT_PAUSE_SECONDS=5.0,
+        )
+        yield fake
+
+
+@pytest.fixture
+def partner(make_user):
+    return make_user("partner", email="pablo@andes.test", name="Pablo Partner")
+
+
+TECHNICAL = {
+    "subject": "Playback fails on Roku",
+    "description": "Since this morning every episode stops after 10 seconds on our Roku app.",
+    "service": "EDYE app", "device": "Roku Ultra", "app_version": "3.2.1", "region": "Colombia",
+    "content_id": "ep-1234", "error_code": "EDY-4031", "started_at": "today 08:00", "impact": "many",
+}
+
+
+@pytest.fixture
+def open_ticket(partner):
+    """Create a technical ticket for the partner through the service."""
+    from portal.tickets import services
+
+    def create(user=None, **overrides):
+        values = {**TECHNICAL, **overrides}
+        details = {key: values[key] for key in services.TECHNICAL_DETAILS}
+        return services.create_ticket(user or partner, "technical", values["subject"], values["description"], details)
+
+    return create

@@ -24,6 +24,10 @@ def staff_only(status):
     return {"anonymous": 302, "partner": 403, **{role: status for role in STAFF}}
 
 
+def partner_only(status):
+    return {"anonymous": 302, "partner": status, **{role: 403 for role in STAFF}}
+
+
 def admin_only(status):
     return {"anonymous": 302, "partner": 403, "agent_l1": 403, "agent_l2": 403, "vp": 403, "ticket_admin": status}
 
@@ -71,7 +75,22 @@ MATRIX = {
     ("admin.set_user_active", "POST"): ("/admin/users/{user}/active", {"active": "1"}, admin_only(302)),
     ("admin.reset_password", "POST"): ("/admin/users/{user}/password-reset", {}, admin_only(200)),
     ("admin.audit_log", "GET"): ("/admin/audit", {}, admin_only(200)),
+    ("admin.integrations", "GET"): ("/admin/integrations", {}, admin_only(200)),
+    ("admin.dead_letter_action", "POST"): ("/admin/integrations/messages/{message}/retry", {}, admin_only(409)),
+    ("tickets.index", "GET"): ("/tickets/", {}, signed_in(200)),
+    ("tickets.choose_form", "GET"): ("/tickets/new", {}, partner_only(200)),
+    ("tickets.new_ticket", "GET"): ("/tickets/new/technical", {}, partner_only(200)),
+    ("tickets.new_ticket", "POST"): ("/tickets/new/marketing_business", {}, partner_only(422)),
+    ("tickets.check_field", "POST"): ("/tickets/new/technical/check/subject", {"subject": "x"}, partner_only(200)),
+    ("tickets.suggestions", "GET"): ("/tickets/suggestions?subject=roku", {}, partner_only(200)),
+    ("tickets.deflect", "POST"): ("/tickets/deflect", {}, partner_only(422)),
+    ("tickets.created", "GET"): ("/tickets/{ticket}/created", {}, signed_in(200)),
+    ("tickets.detail", "GET"): ("/tickets/{ticket}", {}, signed_in(200)),
+    ("tickets.comment", "POST"): ("/tickets/{ticket}/comments", {"body": "Hola"}, signed_in(302)),
+    ("tickets.confirm", "POST"): ("/tickets/{ticket}/confirm", {"answer": "yes"}, partner_only(409)),
+    ("zendesk_webhook.zendesk_webhook", "POST"): ("/integrations/zendesk/webhook", {}, everyone(401)),
 }
+CSRF_EXEMPT = {"zendesk_webhook.zendesk_webhook"}  # authenticated by Zendesk's signature instead
 
 
 def partners_article():
@@ -80,6 +99,20 @@ def partners_article():
     text = kb_services.ArticleText("Solo partners", "Texto **útil**.", "playback", ["x"], "partners",
                                    note="primera", publish=True)
     return kb_services.create_article(None, "es", "acceso-partners", text)
+
+
+def sample_ticket(make_user):
+    """A ticket of "Org A" (the organization of the partner making the requests) and its outbox message."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.integrations.models import OutboxMessage
+    from portal.tickets import services as ticket_services
+
+    owner = make_user("partner", email="ticket-owner@example.test")
+    ticket = ticket_services.create_ticket(owner, "technical", "Playback fails", "Every episode stops after ten seconds.",
+                                           {"service": "app", "region": "MX", "impact": "some"})
+    return ticket, db.session.scalar(select(OutboxMessage))
 
 
 def application_routes(app):
@@ -102,12 +135,14 @@ def test_authorization_matrix(app, client, make_user, role):
     target_org = services.create_organization(None, "Target Org")
     target_user = make_user("partner", email="target@example.test", organization=target_org)
     article = partners_article()
+    ticket, message = sample_ticket(make_user)
     if role != "anonymous":
         user = make_user(role, email=f"{role}-caller@example.test")
         assert login(client, user.email).status_code == 302
     failures = []
     for (endpoint, method), (template, data, expected) in MATRIX.items():
-        url = template.format(organization=target_org.id, user=target_user.id, article=article.slug)
+        url = template.format(organization=target_org.id, user=target_user.id, article=article.slug,
+                              ticket=ticket.id, message=message.id)
         response = client.open(url, method=method, data=data)
         if response.status_code != expected[role]:
             failures.append(f"{method} {url}: expected {expected[role]}, got {response.status_code}")
@@ -138,9 +173,13 @@ class TestCsrf:
         token = self.token_from(client)
         assert login(client, admin.email, csrf_token=token).status_code == 302
         checked = []
+        ticket, message = sample_ticket(make_user)
         for endpoint in self.post_routes(app):
+            if endpoint in CSRF_EXEMPT:
+                continue
             template = MATRIX[(endpoint, "POST")][0]
-            url = template.format(organization=organization.id, user=admin.id, article=article.slug)
+            url = template.format(organization=organization.id, user=admin.id, article=article.slug,
+                                  ticket=ticket.id, message=message.id)
             response = client.post(url, data={"active": "0", "language": "en", "name": "x"})
             assert response.status_code == 400, f"{endpoint} accepted a POST without CSRF token"
             checked.append(endpoint)

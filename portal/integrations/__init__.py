@@ -1,0 +1,1 @@
+"""Talking to Zendesk, Monday and Slack through a transactional outbox."""

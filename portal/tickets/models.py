@@ -1,0 +1,169 @@
+"""Tickets, their timeline of events and comments, and KB deflection records."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from auth.models import Organization, User
+from portal.extensions import db
+from portal.types import UTCDateTime, utcnow
+
+
+class TicketForm(StrEnum):
+    TECHNICAL = "technical"
+    MARKETING_BUSINESS = "marketing_business"
+
+
+FORM_LABELS = {
+    TicketForm.TECHNICAL: _l("Technical errors and questions"),
+    TicketForm.MARKETING_BUSINESS: _l("Marketing and business"),
+}
+
+
+class Status(StrEnum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    ASSIGNED_L1 = "assigned_l1"
+    RESOLVED_BY_AGENT = "resolved_by_agent"
+    CANNOT_RESOLVE = "cannot_resolve"
+    ASSIGNED_L2 = "assigned_l2"
+    ESCALATED_L3 = "escalated_l3"
+    EXTERNAL_PROVIDER = "external_provider"
+    ALTERNATIVE_MEASURE = "alternative_measure"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+# What partners are told: the internal steps are one "in progress" to them.
+PARTNER_STATUS_LABELS = {
+    Status.NEW: _l("Received"),
+    Status.AWAITING_CONFIRMATION: _l("Solved: please confirm"),
+    Status.CLOSED: _l("Closed"),
+}
+IN_PROGRESS_LABEL = _l("In progress")
+PARTNER_STATUS_FILTERS = {
+    "open": _l("Open"),
+    "awaiting_confirmation": _l("Waiting for my confirmation"),
+    "closed": _l("Closed"),
+}
+
+STATUS_LABELS = {
+    Status.NEW: _l("New"),
+    Status.TRIAGED: _l("Triaged"),
+    Status.ASSIGNED_L1: _l("Assigned to level 1"),
+    Status.RESOLVED_BY_AGENT: _l("Resolved by the agent"),
+    Status.CANNOT_RESOLVE: _l("Agent cannot resolve"),
+    Status.ASSIGNED_L2: _l("Assigned to level 2"),
+    Status.ESCALATED_L3: _l("Escalated to level 3"),
+    Status.EXTERNAL_PROVIDER: _l("External provider"),
+    Status.ALTERNATIVE_MEASURE: _l("Alternative measure"),
+    Status.AWAITING_CONFIRMATION: _l("Awaiting partner confirmation"),
+    Status.REOPENED: _l("Reopened"),
+    Status.CLOSED: _l("Closed"),
+}
+
+
+class Ticket(db.Model):
+    """A partner's request for help, forwarded to Zendesk."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("form IN ('technical', 'marketing_business')", name="form_known"),
+        Index("ix_tickets_org_status_created", "organization_id", "status", "created_at"),
+        Index("ix_tickets_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    form: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(30), default=Status.NEW.value)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    zendesk_id: Mapped[int | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    awaiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+
+    @property
+    def partner_status_label(self) -> str:
+        return str(PARTNER_STATUS_LABELS.get(Status(self.status), IN_PROGRESS_LABEL))
+
+    @property
+    def status_label(self) -> str:
+        return str(STATUS_LABELS[Status(self.status)])
+
+    @property
+    def form_label(self) -> str:
+        return str(FORM_LABELS[TicketForm(self.form)])
+
+
+class TicketEvent(db.Model):
+    """One step in a ticket's life: who, when, from which status to which, and what else."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(300), default="")
+    kind: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str | None] = mapped_column(String(30))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Shown on the partner's timeline (status changes are; internal steps are not).
+    public: Mapped[bool] = mapped_column(default=True)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class Comment(db.Model):
+    """A message on a ticket: from the partner, from staff, or from a Zendesk agent."""
+
+    __tablename__ = "ticket_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    author_name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(default=True)
+    source: Mapped[str] = mapped_column(String(10), default="portal")
+    zendesk_comment_id: Mapped[int | None] = mapped_column(index=True)
+
+
+class Deflection(db.Model):
+    """KB suggestions shown while a partner wrote a ticket, and how that ended."""
+
+    __tablename__ = "ticket_deflections"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('pending', 'solved', 'ticket', 'abandoned')", name="outcome_known"),
+        Index("ix_ticket_deflections_outcome_updated", "outcome", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    query: Mapped[str] = mapped_column(String(500), default="")
+    suggested_article_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    outcome: Mapped[str] = mapped_column(String(10), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,213 @@
+"""Partner-side ticket pages: the two intake forms with KB deflection, the list, the detail with
+its timeline and comments, the confirmation; and the Zendesk webhook."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from auth.models import Role
+from auth.permissions import require_role
+from kb.rendering import render_markdown
+from portal.errors import InvalidInput
+from portal.extensions import csrf, limiter
+from portal.integrations.zendesk import webhook_is_authentic
+from portal.tickets import services, zendesk
+from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
+from portal.tickets.models import FORM_LABELS, PARTNER_STATUS_FILTERS, Status, TicketForm
+from portal.types import utcnow
+from portal.web import page_number, paginate, render, show_form_error
+
+bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
+FORM_KIND = "<any(technical,marketing_business):form_kind>"
+require_partner = require_role(Role.PARTNER)
+
+
+def _ticket_or_404(ticket_id: int):
+    ticket = services.ticket_for(current_user, ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+@bp.get("/")
+@login_required
+def index():
+    """My organization's tickets (staff: every ticket), filtered by status and searchable."""
+    status = request.args.get("status", "")
+    query = request.args.get("q", "")[:100]
+    statement = services.ticket_list(current_user, status, query)
+    return render(
+        "tickets/list.html", "tickets/_list.html",
+        page=paginate(statement, page_number()), status=status, query=query, filters=PARTNER_STATUS_FILTERS,
+    )
+
+
+@bp.get("/new")
+@require_partner
+def choose_form():
+    """Pick the form: technical errors and questions, or marketing and business."""
+    return render("tickets/choose.html", forms=FORM_LABELS)
+
+
+def _details(form) -> dict:
+    names = services.TECHNICAL_DETAILS if isinstance(form, FORMS["technical"]) else services.MARKETING_DETAILS
+    values = {}
+    for name in names:
+        value = getattr(form, name).data
+        values[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return values
+
+
+@bp.route(f"/new/{FORM_KIND}", methods=["GET", "POST"])
+@require_partner
+def new_ticket(form_kind: str):
+    """Write a ticket; KB suggestions appear while typing. Sent tickets go to Zendesk."""
+    form = FORMS[form_kind]()
+    if form.validate_on_submit():
+        try:
+            ticket = services.create_ticket(
+                current_user, form_kind, form.subject.data, form.description.data, _details(form),
+                deflection_token=form.deflection_token.data or None,
+            )
+        except InvalidInput as error:
+            show_form_error(form, error)
+        else:
+            return redirect(url_for("tickets.created", ticket_id=ticket.id))
+    status = 422 if form.is_submitted() else 200
+    return render("tickets/form.html", status_code=status, form=form, form_kind=form_kind,
+                  form_label=FORM_LABELS[TicketForm(form_kind)])
+
+
+@bp.post(f"/new/{FORM_KIND}/check/<field_name>")
+@require_partner
+def check_field(form_kind: str, field_name: str):
+    """Validate one field as the partner leaves it (htmx), returning that field with its message."""
+    form = FORMS[form_kind]()
+    field = getattr(form, field_name, None)
+    if field is None or field_name in ("csrf_token", "deflection_token"):
+        abort(404)
+    field.validate(form)
+    return render("tickets/_field.html", "tickets/_field.html", form=form, f=field, form_kind=form_kind)
+
+
+@bp.get("/suggestions")
+@require_partner
+def suggestions():
+    """Top knowledge-base articles for the subject and description being written (htmx)."""
+    subject = request.args.get("subject", "")[:200]
+    description = request.args.get("description", "")[:2000]
+    token = request.args.get("deflection_token", "")[:40] or None
+    hits = []
+    if len(subject.strip()) >= 3:
+        hits, token = services.suggest(current_user, f"{subject} {description}", token)
+    return render("tickets/_suggestions.html", "tickets/_suggestions.html", hits=hits, token=token)
+
+
+@bp.post("/deflect")
+@require_partner
+def deflect():
+    """ "This solved my problem": no ticket is created, and the deflection is recorded."""
+    try:
+        deflection = services.deflect(current_user, request.form.get("deflection_token", ""),
+                                      request.form.get("article_id", 0, type=int))
+    except InvalidInput as error:
+        abort(422, description=error.message)
+    return render("tickets/deflected.html", deflection=deflection)
+
+
+@bp.get("/<int:ticket_id>/created")
+@login_required
+def created(ticket_id: int):
+    """The confirmation page after sending a ticket."""
+    ticket = _ticket_or_404(ticket_id)
+    return render("tickets/created.html", ticket=ticket, expected=services.expected_first_response(ticket))
+
+
+def _detail_context(ticket, comment_form=None, confirmation_form=None) -> dict:
+    return {
+        "ticket": ticket,
+        "description": render_markdown(ticket.description),
+        "entries": services.timeline(ticket, include_internal=current_user.is_staff),
+        "expected": services.expected_first_response(ticket),
+        "comment_form": comment_form or CommentForm(formdata=None),
+        "confirmation_form": confirmation_form or ConfirmationForm(formdata=None),
+        "detail_labels": services.DETAIL_LABELS,
+        "can_confirm": current_user.role == Role.PARTNER and ticket.status == Status.AWAITING_CONFIRMATION,
+    }
+
+
+@bp.get("/<int:ticket_id>")
+@login_required
+def detail(ticket_id: int):
+    """A ticket with its timeline of public comments and status changes."""
+    ticket = _ticket_or_404(ticket_id)
+    return render("tickets/detail.html", "tickets/_timeline.html", **_detail_context(ticket))
+
+
+@bp.post("/<int:ticket_id>/comments")
+@login_required
+def comment(ticket_id: int):
+    """Add a public comment (also sent to Zendesk)."""
+    ticket = _ticket_or_404(ticket_id)
+    form = CommentForm()
+    if form.validate_on_submit():
+        try:
+            services.add_comment(current_user, ticket, form.body.data)
+        except InvalidInput as error:
+            show_form_error(form, error)
+        except services.TransitionRefused as error:
+            abort(409, description=error.message)
+        else:
+            if request.htmx:
+                return render("tickets/detail.html", "tickets/_conversation.html", **_detail_context(ticket))
+            return redirect(url_for("tickets.detail", ticket_id=ticket.id) + "#timeline")
+    return render("tickets/detail.html", "tickets/_conversation.html", status_code=422,
+                  **_detail_context(ticket, comment_form=form))
+
+
+@bp.post("/<int:ticket_id>/confirm")
+@require_partner
+def confirm(ticket_id: int):
+    """The partner confirms the solution (closed) or says it persists (reopened, with the reason)."""
+    ticket = _ticket_or_404(ticket_id)
+    form = ConfirmationForm()
+    if form.validate_on_submit():
+        try:
+            services.confirm(current_user, ticket, form.answer.data == "yes", form.reason.data)
+        except InvalidInput as error:
+            show_form_error(form, error)
+        except services.TransitionRefused as error:
+            abort(409, description=error.message)
+        else:
+            return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+    return render("tickets/detail.html", status_code=422, **_detail_context(ticket, confirmation_form=form))
+
+
+@webhook_bp.post("/webhook")
+@csrf.exempt
+@limiter.exempt
+def zendesk_webhook():
+    """Zendesk ticket events (signed): status changes and new comments reach the portal ticket."""
+    body = request.get_data(cache=False)
+    authentic = webhook_is_authentic(
+        current_app.config["ZENDESK_WEBHOOK_SECRET"],
+        request.headers.get("X-Zendesk-Webhook-Signature", ""),
+        request.headers.get("X-Zendesk-Webhook-Signature-Timestamp", ""),
+        body,
+        utcnow(),
+    )
+    if not authentic:
+        return {"error": "invalid or stale signature"}, 401
+    try:
+        outcome = zendesk.apply_event(json.loads(body))
+    except (ValueError, zendesk.MalformedEvent) as error:
+        return {"error": f"malformed event: {error}"}, 400
+    except zendesk.UnknownTicket as error:
+        return {"error": str(error)}, 404
+    if outcome == "replay":
+        return {"error": "event already applied"}, 409
+    return {"status": "applied", "outcome": outcome}, 200

@@ -1,0 +1,256 @@
+"""Partner tickets: intake forms, deflection, list and detail, tenant isolation, confirmation."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from auth import services as auth_services
+from kb import services as kb_services
+from portal.extensions import db
+from portal.integrations.models import OutboxMessage
+from portal.tickets import services
+from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent
+from portal.types import utcnow
+from tests.conftest import TECHNICAL, login
+
+
+@pytest.fixture
+def signed_in_partner(client, partner):
+    assert login(client, partner.email).status_code == 302
+    return partner
+
+
+def ticket_count() -> int:
+    return db.session.scalar(select(func.count(Ticket.id)))
+
+
+def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_in_partner):
+    response = client.post("/tickets/new/technical", data=TECHNICAL)
+    assert response.status_code == 302
+    ticket = db.session.scalar(select(Ticket))
+    assert response.headers["Location"] == f"/tickets/{ticket.id}/created"
+    assert re.fullmatch(r"EDY-\d{6}", ticket.reference) and ticket.status == "new"
+    assert ticket.details["error_code"] == "EDY-4031" and ticket.organization_id == signed_in_partner.organization_id
+    message = db.session.scalar(select(OutboxMessage))
+    assert message.kind == "create_ticket" and message.state == "pending" and message.ticket_id == ticket.id
+    payload = message.payload["ticket"]
+    assert payload["external_id"] == ticket.reference and payload["comment"]["public"] is True
+    assert payload["requester"] == {"name": "Pablo Partner", "email": "pablo@andes.test"}
+    assert "EDY-4031" in payload["comment"]["body"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert ticket.reference in page and "2–3" in page
+    listing = client.get("/tickets/").get_data(as_text=True)
+    assert ticket.reference in listing and "Playback fails on Roku" in listing
+
+
+def test_marketing_form(client, signed_in_partner):
+    response = client.post("/tickets/new/marketing_business", data={
+        "subject": "Co-marketing for Christmas", "description": "We would like logos and key art for a campaign.",
+        "topic": "Co-marketing", "desired_date": "2026-12-10"})
+    assert response.status_code == 302
+    ticket = db.session.scalar(select(Ticket))
+    assert ticket.form == "marketing_business" and ticket.details == {"topic": "Co-marketing", "desired_date": "2026-12-10"}
+    assert "24" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("subject", "", "Este campo es obligatorio"),
+    ("subject", "abc", "entre 5 y 200"),
+    ("description", "too short", "entre 20 y 20000"),
+    ("error_code", "not a code!", "EDY-4031"),
+    ("impact", "catastrophic", "Opción inválida"),
+])
+def test_bad_input_is_refused_inline_and_nothing_is_stored(client, signed_in_partner, field, value, message):
+    data = {**TECHNICAL, field: value}
+    response = client.post("/tickets/new/technical", data=data)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert ticket_count() == 0 and db.session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_field_is_checked_when_left(client, signed_in_partner):
+    response = client.post("/tickets/new/technical/check/subject", data={"subject": "ab"},
+                           headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="field-subject"' in body and "entre 5 y 200" in body and "<html" not in body
+    fine = client.post("/tickets/new/technical/check/subject", data={"subject": "A proper subject"},
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "field-error" not in fine
+    assert client.post("/tickets/new/technical/check/nonexistent", data={}).status_code == 404
+
+
+def test_only_partners_open_tickets(client, login_as):
+    login_as("agent_l1")
+    assert client.get("/tickets/new/technical").status_code == 403
+    assert client.post("/tickets/new/technical", data=TECHNICAL).status_code == 403
+    assert ticket_count() == 0
+
+
+def publish(slug, title, body, visibility="partners"):
+    text = kb_services.ArticleText(title, body, "subtitles-audio", ["subtitulos"], visibility, note="n", publish=True)
+    return kb_services.create_article(None, "es", slug, text)
+
+
+def test_suggestions_and_deflection_without_ticket(client, signed_in_partner, app):
+    article = publish("subtitulos", "Los subtítulos no se muestran", "Activa los subtítulos en el menú.")
+    short = client.get("/tickets/suggestions", query_string={"subject": "su"}, headers={"HX-Request": "true"})
+    assert "Los subtítulos" not in short.get_data(as_text=True)
+    response = client.get("/tickets/suggestions", query_string={"subject": "subtitulos no aparecen", "description": ""},
+                          headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert "Los subtítulos no se muestran" in body and 'hx-swap-oob="true"' in body
+    token = re.search(r'name="deflection_token" value="([^"]+)" hx-swap-oob', body).group(1)
+    again = client.get("/tickets/suggestions", query_string={"subject": "subtitulos no aparecen en roku",
+                                                              "deflection_token": token}).get_data(as_text=True)
+    assert f'value="{token}"' in again
+    assert db.session.scalar(select(func.count(Deflection.id))) == 1
+    done = client.post("/tickets/deflect", data={"deflection_token": token, "article_id": article.id})
+    assert done.status_code == 200 and "No se creó ningún ticket" in done.get_data(as_text=True)
+    deflection = db.session.scalar(select(Deflection))
+    assert deflection.outcome == "solved" and deflection.article_id == article.id
+    assert deflection.organization_id == signed_in_partner.organization_id and "subtitulos" in deflection.query
+    assert ticket_count() == 0
+    other = publish("otro", "Otro artículo", "Nada que ver.")
+    assert client.post("/tickets/deflect", data={"deflection_token": token, "article_id": other.id}).status_code == 422
+
+
+def test_ticket_after_suggestions_and_abandoned_suggestions_are_recorded(client, signed_in_partner):
+    publish("subtitulos", "Los subtítulos no se muestran", "Activa los subtítulos en el menú.")
+    body = client.get("/tickets/suggestions", query_string={"subject": "subtitulos"}).get_data(as_text=True)
+    token = re.search(r'name="deflection_token" value="([^"]+)" hx-swap-oob', body).group(1)
+    client.post("/tickets/new/technical", data={**TECHNICAL, "deflection_token": token})
+    deflection = db.session.scalar(select(Deflection))
+    assert deflection.outcome == "ticket" and deflection.ticket_id == db.session.scalar(select(Ticket.id))
+    client.get("/tickets/suggestions", query_string={"subject": "subtitulos en tv"})
+    assert services.expire_deflections(utcnow() + timedelta(hours=2)) == 1
+    outcomes = sorted(db.session.scalars(select(Deflection.outcome)))
+    assert outcomes == ["abandoned", "ticket"]
+
+
+def test_list_filters_search_and_pagination(client, signed_in_partner, open_ticket):
+    tickets = [open_ticket(subject=f"Problem number {n}") for n in range(27)]
+    services.mark_solved(None, tickets[0])
+    page1 = client.get("/tickets/").get_data(as_text=True)
+    page2 = client.get("/tickets/?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert page1.count("/tickets/") >= 25 and "Problem number 26" in page1 and "Problem number 0<" in page2
+    awaiting = client.get("/tickets/?status=awaiting_confirmation").get_data(as_text=True)
+    assert tickets[0].reference in awaiting and tickets[1].reference not in awaiting
+    found = client.get(f"/tickets/?q={tickets[5].reference}").get_data(as_text=True)
+    assert tickets[5].reference in found and tickets[6].reference not in found
+    assert tickets[7].reference in client.get("/tickets/?q=number+7").get_data(as_text=True)
+
+
+def test_list_has_no_n_plus_one(client, signed_in_partner, open_ticket, count_queries):
+    def queries():
+        with count_queries() as counter:
+            assert client.get("/tickets/").status_code == 200
+        return counter.count
+
+    open_ticket()
+    few = queries()
+    for n in range(10):
+        open_ticket(subject=f"More problems {n}")
+    assert queries() == few
+
+
+def test_comment_goes_to_timeline_and_zendesk_outbox(client, signed_in_partner, open_ticket):
+    ticket = open_ticket()
+    response = client.post(f"/tickets/{ticket.id}/comments", data={"body": "It also fails on **Fire TV**."},
+                           headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<strong>Fire TV</strong>" in body and "<html" not in body
+    messages = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [m.kind for m in messages] == ["create_ticket", "update_ticket"]
+    assert messages[1].payload["ticket"]["comment"]["public"] is True
+    assert client.post(f"/tickets/{ticket.id}/comments", data={"body": ""}).status_code == 422
+
+
+def test_private_comments_never_reach_partners(client, signed_in_partner, open_ticket):
+    ticket = open_ticket()
+    db.session.add(Comment(ticket_id=ticket.id, author_name="Agent", body="internal secret note", public=False))
+    db.session.commit()
+    assert "internal secret note" not in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "internal secret note" not in client.get(f"/tickets/{ticket.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+
+
+def test_tenant_isolation(app, client, make_user, open_ticket, partner):
+    ticket = open_ticket()
+    org_b = auth_services.create_organization(None, "Org B")
+    outsider = make_user("partner", email="outsider@b.test", organization=org_b)
+    assert login(client, outsider.email).status_code == 302
+    for method, url, data in [
+        ("GET", f"/tickets/{ticket.id}", {}),
+        ("GET", f"/tickets/{ticket.id}/created", {}),
+        ("POST", f"/tickets/{ticket.id}/comments", {"body": "hello"}),
+        ("POST", f"/tickets/{ticket.id}/confirm", {"answer": "yes"}),
+    ]:
+        for headers in ({}, {"HX-Request": "true"}):
+            assert client.open(url, method=method, data=data, headers=headers).status_code == 404, url
+    assert f'href="/tickets/{ticket.id}"' not in client.get("/tickets/").get_data(as_text=True)
+    assert f'href="/tickets/{ticket.id}"' not in client.get(f"/tickets/?q={ticket.reference}").get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Comment.id))) == 0
+    staff = app.test_client()
+    agent = make_user("agent_l1")
+    login(staff, agent.email)
+    assert staff.get(f"/tickets/{ticket.id}").status_code == 200
+    assert ticket.reference in staff.get("/tickets/").get_data(as_text=True)
+
+
+def test_confirmation_yes_closes(client, signed_in_partner, open_ticket):
+    ticket = open_ticket()
+    assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "yes"}).status_code == 409
+    services.mark_solved(None, ticket, "Reinstall the app.")
+    page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "¿Esto resolvió tu problema?" in page
+    assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "yes"}).status_code == 302
+    assert ticket.status == "closed" and ticket.closed_at is not None
+    statuses = [m.payload["ticket"].get("status") for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert statuses == [None, "solved", "closed"]
+    assert client.post(f"/tickets/{ticket.id}/comments", data={"body": "one more"}).status_code == 409
+
+
+def test_confirmation_no_reopens_to_the_same_agent_with_reason(client, signed_in_partner, open_ticket, make_user):
+    ticket = open_ticket()
+    agent = make_user("agent_l1")
+    ticket.assignee_id = agent.id
+    db.session.commit()
+    services.mark_solved(None, ticket)
+    assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no"}).status_code == 422
+    assert ticket.status == "awaiting_confirmation"
+    client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no", "reason": "Still stops after 10 s"})
+    assert ticket.status == "reopened" and ticket.assignee_id == agent.id
+    event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "reopened"))
+    assert event.data["reason"] == "Still stops after 10 s" and event.data["assignee_id"] == agent.id
+    assert "Still stops after 10 s" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+
+
+def test_auto_close_after_silence_with_controllable_clock(app, client, signed_in_partner, open_ticket):
+    ticket = open_ticket()
+    start = utcnow()
+    services.mark_solved(None, ticket, now=start)
+    assert services.auto_close(now=start + timedelta(hours=71, minutes=59)) == 0
+    assert ticket.status == "awaiting_confirmation"
+    assert services.auto_close(now=start + timedelta(hours=72)) == 1
+    assert ticket.status == "closed"
+    event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "auto_closed"))
+    assert event.data == {"accepted": True, "hours": 72} and event.actor_id is None
+    assert "Cerrado automáticamente" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    app.config["AUTO_CLOSE_AFTER_HOURS"] = 1
+    other = open_ticket(subject="Another problem here")
+    services.mark_solved(None, other, now=start)
+    assert services.auto_close(now=start + timedelta(hours=1)) == 1
+
+
+def test_state_machine_refuses_invalid_moves(open_ticket, partner, make_user):
+    ticket = open_ticket()
+    with pytest.raises(services.TransitionRefused):
+        services.confirm(partner, ticket, True)
+    with pytest.raises(services.TransitionRefused):
+        services.move(ticket, Status.CLOSED, partner, "cheat")
+    agent = make_user("agent_l1")
+    with pytest.raises(services.TransitionRefused):
+        services.move(ticket, Status.ASSIGNED_L1, agent, "self-assign")
+    db.session.rollback()
+    assert db.session.get(Ticket, ticket.id).status == "new"
