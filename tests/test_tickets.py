@@ -102,6 +102,7 @@ def test_suggestions_and_deflection_without_ticket(client, signed_in_partner, ap
     body = response.get_data(as_text=True)
     assert "Los subtítulos no se muestran" in body and 'hx-swap-oob="true"' in body
     token = re.search(r'name="deflection_token" value="([^"]+)" hx-swap-oob', body).group(1)
+    assert db.session.scalar(select(Deflection.suggested_article_ids)) == [article.id]
     again = client.get("/tickets/suggestions", query_string={"subject": "subtitulos no aparecen en roku",
                                                               "deflection_token": token}).get_data(as_text=True)
     assert f'value="{token}"' in again

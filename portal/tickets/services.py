@@ -298,7 +298,7 @@ def suggest(user: User, text: str, token: str | None, now: datetime | None = Non
         return hits, token
     if deflection is None:
         deflection = Deflection(token=secrets.token_urlsafe(16), organization_id=user.organization_id,
-                                user_id=user.id, created_at=now)
+                                user_id=user.id, created_at=now, outcome="pending", suggested_article_ids=[])
         db.session.add(deflection)
     if deflection.outcome == "pending":
         shown = list(dict.fromkeys([*(deflection.suggested_article_ids or []), *(hit.article_id for hit in hits)]))
