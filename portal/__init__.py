@@ -44,7 +44,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     login.init_app(app, login_manager)
     _register_blueprints(app)
     _register_cli(app)
+    _register_outbox_handlers()
     return app
+
+
+def _register_outbox_handlers() -> None:
+    from portal.tickets import notifications, zendesk
+
+    zendesk.register_handlers()
+    notifications.register_handlers()
 
 
 def _register_blueprints(app: Flask) -> None:

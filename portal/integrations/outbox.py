@@ -3,7 +3,8 @@
 A feature calls `enqueue()` inside its own transaction, so a message exists exactly when the change
 it reports was committed. Workers claim due messages (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 several can run at once), deliver them with the target's client, and record the outcome. Messages
-of one ticket go out in order: a message waits while an older one of its ticket is undelivered.
+of one ticket go out in order per target: a message waits while an older one of its ticket for the
+same target is undelivered.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from portal import audit
 from portal.extensions import db
 from portal.integrations.http import DeliveryError, Rejected, RetryLater
 from portal.integrations.models import MessageState, OutboxMessage, Target
+from portal.integrations.monday import MondayClient
+from portal.integrations.slack import SlackClient
 from portal.integrations.zendesk import ZendeskClient
 from portal.types import utcnow
 
@@ -55,9 +58,13 @@ def enqueue(target: Target, kind: str, payload: dict, idempotency_key: str, tick
 def client_for(target: str):
     """The configured client of a target, or None while it is not configured."""
     config = current_app.config
+    timeout = (config["OUTBOX_CONNECT_TIMEOUT"], config["OUTBOX_READ_TIMEOUT"])
     if target == Target.ZENDESK and config["ZENDESK_BASE_URL"]:
-        timeout = (config["OUTBOX_CONNECT_TIMEOUT"], config["OUTBOX_READ_TIMEOUT"])
         return ZendeskClient(config["ZENDESK_BASE_URL"], config["ZENDESK_EMAIL"], config["ZENDESK_API_TOKEN"], timeout)
+    if target == Target.MONDAY and config["MONDAY_API_TOKEN"] and config["MONDAY_BOARD_ID"]:
+        return MondayClient(config["MONDAY_API_URL"], config["MONDAY_API_TOKEN"], config["MONDAY_API_VERSION"], timeout)
+    if target == Target.SLACK and config["SLACK_WEBHOOK_URL"]:
+        return SlackClient(config["SLACK_WEBHOOK_URL"], timeout)
     return None
 
 
@@ -75,6 +82,7 @@ def claim(targets: list[str], limit: int, now: datetime) -> list[OutboxMessage]:
     older = aliased(OutboxMessage)
     waits_for_older = exists().where(
         older.ticket_id == OutboxMessage.ticket_id,
+        older.target == OutboxMessage.target,
         older.id < OutboxMessage.id,
         older.state.notin_([MessageState.DELIVERED.value, MessageState.DISCARDED.value]),
     )

@@ -24,6 +24,22 @@ FORM_LABELS = {
 }
 
 
+class RequestType(StrEnum):
+    """The request types of the procedure's escalation matrix."""
+
+    DAY_TO_DAY = "day_to_day"
+    TECHNICAL = "technical"
+    MARKETING_BUSINESS = "marketing_business"
+
+
+REQUEST_TYPE_LABELS = {
+    RequestType.DAY_TO_DAY: _l("Day-to-day questions and operations"),
+    RequestType.TECHNICAL: _l("Technical errors or questions"),
+    RequestType.MARKETING_BUSINESS: _l("Marketing and business questions"),
+}
+PRIORITY_LABELS = {"low": _l("Low"), "normal": _l("Normal"), "high": _l("High"), "urgent": _l("Urgent")}
+
+
 class Status(StrEnum):
     NEW = "new"
     TRIAGED = "triaged"
@@ -74,6 +90,7 @@ class Ticket(db.Model):
     __tablename__ = "tickets"
     __table_args__ = (
         CheckConstraint("form IN ('technical', 'marketing_business')", name="form_known"),
+        CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority_known"),
         Index("ix_tickets_org_status_created", "organization_id", "status", "created_at"),
         Index("ix_tickets_status_created", "status", "created_at"),
     )
@@ -87,8 +104,12 @@ class Ticket(db.Model):
     description: Mapped[str] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(30), default=Status.NEW.value)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    request_type: Mapped[str | None] = mapped_column(String(30))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    tier: Mapped[int] = mapped_column(default=1)
     zendesk_id: Mapped[int | None] = mapped_column(index=True)
+    monday_item_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     awaiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -109,6 +130,28 @@ class Ticket(db.Model):
     @property
     def form_label(self) -> str:
         return str(FORM_LABELS[TicketForm(self.form)])
+
+    @property
+    def request_type_label(self) -> str:
+        return str(REQUEST_TYPE_LABELS[RequestType(self.request_type)]) if self.request_type else ""
+
+
+class StatusReport(db.Model):
+    """The procedure's status report: actions taken, time spent, relevant information."""
+
+    __tablename__ = "ticket_status_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actions_taken: Mapped[str] = mapped_column(Text)
+    minutes_spent: Mapped[int]
+    relevant_information: Mapped[str] = mapped_column(Text, default="")
+    next_step: Mapped[str] = mapped_column(Text, default="")
+    visible_to_partner: Mapped[bool] = mapped_column(default=False)
+
+    author: Mapped[User] = relationship()
 
 
 class TicketEvent(db.Model):

@@ -18,7 +18,7 @@ from kb import services as kb_services
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.integrations import outbox
-from portal.integrations.models import Target
+from portal.integrations.models import OutboxMessage, Target
 from portal.tickets import states
 from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent, TicketForm
 from portal.types import utcnow
@@ -328,3 +328,300 @@ def expire_deflections(now: datetime | None = None) -> int:
         deflection.outcome = "abandoned"
     db.session.commit()
     return len(stale)
+
+
+# Staff workflow -------------------------------------------------------------------------------
+
+STAFF_QUEUE_STATUSES = (
+    Status.NEW, Status.TRIAGED, Status.REOPENED, Status.CANNOT_RESOLVE, Status.RESOLVED_BY_AGENT,
+    Status.EXTERNAL_PROVIDER, Status.ALTERNATIVE_MEASURE,
+)
+ALTERNATIVE_MEASURES = {
+    "no_intervention": _l("No intervention"),
+    "revert_version": _l("Revert to a previous version"),
+    "remove_components": _l("Remove components"),
+    "reduce_functionality": _l("Reduce functionality"),
+}
+CHANNELS = ("monday", "slack")
+
+
+def _monday_columns(ticket: Ticket) -> dict:
+    """The ticket's Monday column values, for the columns configured in MONDAY_COLUMNS."""
+    columns = current_app.config["MONDAY_COLUMNS"]
+    values = {
+        "reference": ticket.reference,
+        "type": ticket.request_type or ticket.form,
+        "tier": str(ticket.tier),
+        "status": ticket.status,
+        "assignee": ticket.assignee.name if ticket.assignee else "",
+    }
+    return {columns[key]: value for key, value in values.items() if key in columns}
+
+
+def _to_monday(ticket: Ticket, update: str, key: str) -> None:
+    """Record a step in Monday: the ticket's item (created once), an update, the changed columns."""
+    exists_already = db.session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.ticket_id == ticket.id, OutboxMessage.target == Target.MONDAY.value,
+        OutboxMessage.kind == "create_item"))
+    if not exists_already:
+        outbox.enqueue(Target.MONDAY, "create_item",
+                       {"name": f"{ticket.reference} {ticket.subject}"[:250], "columns": _monday_columns(ticket)},
+                       f"monday:item:{ticket.id}", ticket_id=ticket.id)
+    outbox.enqueue(Target.MONDAY, "create_update", {"body": f"[{ticket.reference}] {update}"},
+                   f"monday:update:{ticket.id}:{key}", ticket_id=ticket.id)
+    outbox.enqueue(Target.MONDAY, "change_columns", {"columns": _monday_columns(ticket)},
+                   f"monday:columns:{ticket.id}:{key}", ticket_id=ticket.id)
+
+
+def _to_slack(ticket: Ticket, text: str, key: str) -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}]
+    outbox.enqueue(Target.SLACK, "notify", {"text": f"{ticket.reference} {text}", "blocks": blocks},
+                   f"slack:{ticket.id}:{key}", ticket_id=ticket.id)
+
+
+def _staff_step(ticket: Ticket, target: Status, actor: User, kind: str, data: dict, update: str,
+                monday: bool = True, slack: bool = False, now: datetime | None = None) -> TicketEvent:
+    """Move the ticket, and tell Monday and/or Slack, all in one transaction (the caller commits)."""
+    event = move(ticket, target, actor, kind, data, public=False, now=now)
+    db.session.flush()
+    if monday:
+        _to_monday(ticket, update, str(event.id))
+    if slack:
+        _to_slack(ticket, update, str(event.id))
+    return event
+
+
+def _require_agent(agent: User | None, role: Role) -> User:
+    if agent is None or agent.role_enum is not role or not agent.active:
+        raise InvalidInput(_("Choose an active %(role)s.", role=role.label), "agent_id")
+    return agent
+
+
+def classify_and_assign(admin: User, ticket: Ticket, request_type: str, priority: str, agent: User | None,
+                        now: datetime | None = None) -> Ticket:
+    """Classify a new ticket (request type, priority) and assign it to a level-1 agent, in one step."""
+    from portal.tickets.models import PRIORITY_LABELS, RequestType
+
+    if request_type not in {r.value for r in RequestType}:
+        raise InvalidInput(_("Choose a request type."), "request_type")
+    if priority not in PRIORITY_LABELS:
+        raise InvalidInput(_("Choose a priority."), "priority")
+    agent = _require_agent(agent, Role.AGENT_L1)
+    ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
+    _staff_step(ticket, Status.ASSIGNED_L1, admin, "assigned",
+                {"request_type": request_type, "priority": priority, "assignee": agent.name, "tier": 1},
+                f"Assigned to {agent.name} (level 1), {request_type}, priority {priority}.", now=now)
+    db.session.commit()
+    return ticket
+
+
+def add_internal_note(staff: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
+    """A note for staff only: never shown to partners, never sent to Zendesk as public."""
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput(_("Write a message first."), "body")
+    note = Comment(ticket_id=ticket.id, author_id=staff.id, author_name=staff.name, body=body, public=False,
+                   created_at=now or utcnow())
+    db.session.add(note)
+    db.session.commit()
+    return note
+
+
+def file_status_report(agent: User, ticket: Ticket, actions_taken: str, minutes_spent: int,
+                       relevant_information: str = "", next_step: str = "", visible_to_partner: bool = False,
+                       now: datetime | None = None):
+    """The procedure's status report (actions, time, relevant information), also posted to Monday."""
+    from portal.tickets.models import StatusReport
+
+    if not (actions_taken or "").strip():
+        raise InvalidInput(_("Say what you did."), "actions_taken")
+    if minutes_spent is None or not 0 < minutes_spent <= 24 * 60:
+        raise InvalidInput(_("Time spent is between 1 and 1440 minutes."), "minutes_spent")
+    report = StatusReport(ticket_id=ticket.id, author_id=agent.id, actions_taken=actions_taken.strip(),
+                          minutes_spent=minutes_spent, relevant_information=(relevant_information or "").strip(),
+                          next_step=(next_step or "").strip(), visible_to_partner=visible_to_partner,
+                          created_at=now or utcnow())
+    db.session.add(report)
+    db.session.flush()
+    event = record_event(ticket, agent, "status_report", data={"report_id": report.id, "minutes": minutes_spent},
+                         public=False, now=now)
+    db.session.flush()
+    _to_monday(ticket, f"Status report by {agent.name} ({minutes_spent} min): {report.actions_taken}"
+               + (f" — Next: {report.next_step}" if report.next_step else ""), str(event.id))
+    db.session.commit()
+    return report
+
+
+def _check_kb_rule(agent: User, ticket: Ticket, article_id: int | None, no_kb_reason: str):
+    """Resolving needs a KB article the agent created or updated for this ticket, or a reason why not."""
+    from kb.models import Article, ArticleRevision
+
+    if article_id:
+        touched = db.session.scalar(select(ArticleRevision.id).where(
+            ArticleRevision.article_id == article_id, ArticleRevision.author_id == agent.id,
+            ArticleRevision.created_at >= ticket.created_at))
+        if not touched:
+            raise InvalidInput(_("Link an article you created or updated while working on this ticket."),
+                               "kb_article_id")
+        return db.session.get(Article, article_id)
+    if not (no_kb_reason or "").strip():
+        raise InvalidInput(_("Link the KB article you updated, or say why no KB change is needed."), "no_kb_reason")
+    return None
+
+
+def resolve(agent: User, ticket: Ticket, summary: str, kb_article_id: int | None = None, no_kb_reason: str = "",
+            now: datetime | None = None) -> Ticket:
+    """The agent (or the administrator) solved it: summary plus the KB-on-close rule."""
+    if not (summary or "").strip():
+        raise InvalidInput(_("Summarize the solution."), "summary")
+    article = _check_kb_rule(agent, ticket, kb_article_id, no_kb_reason)
+    data = {"summary": summary.strip(), "kb_article_id": article.id if article else None,
+            "kb_article": f"{article.language}/{article.slug}" if article else None,
+            "no_kb_reason": (no_kb_reason or "").strip() if not article else ""}
+    _staff_step(ticket, Status.RESOLVED_BY_AGENT, agent, "resolved", data,
+                f"Resolved by {agent.name}: {summary.strip()}", now=now)
+    db.session.commit()
+    return ticket
+
+
+def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | None = None) -> Ticket:
+    """The agent cannot offer a solution: back to the administrator, with the reason."""
+    if not (reason or "").strip():
+        raise InvalidInput(_("Say why it cannot be resolved at this level."), "reason")
+    _staff_step(ticket, Status.CANNOT_RESOLVE, agent, "cannot_resolve", {"reason": reason.strip(), "tier": ticket.tier},
+                f"{agent.name} cannot resolve it: {reason.strip()}", now=now)
+    db.session.commit()
+    return ticket
+
+
+def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | None = None) -> Ticket:
+    """Send the solution to the partner (public Zendesk comment), record it in Monday, and ask
+    the partner to confirm."""
+    if not (message or "").strip():
+        raise InvalidInput(_("Write the message for the partner."), "message")
+    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, "solution_sent", {"message": message.strip()}, now=now)
+    db.session.add(Comment(ticket_id=ticket.id, author_id=admin.id, author_name=admin.name, body=message.strip(),
+                           public=True, created_at=now or utcnow()))
+    db.session.flush()
+    _zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message.strip(), key=str(event.id))
+    _to_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
+    db.session.commit()
+    return ticket
+
+
+def reassign_to_level_two(admin: User, ticket: Ticket, agent: User | None, channels: list[str],
+                          now: datetime | None = None) -> Ticket:
+    """Level 1 could not solve it: a level-2 agent takes over, told through Monday, Slack or both."""
+    agent = _require_agent(agent, Role.AGENT_L2)
+    channels = [channel for channel in channels if channel in CHANNELS]
+    if not channels:
+        raise InvalidInput(_("Choose Monday, Slack or both."), "channels")
+    if ticket.tier != 1:
+        raise TransitionRefused(ticket, Status.ASSIGNED_L2, role_of(admin))
+    ticket.assignee, ticket.tier = agent, 2
+    _staff_step(ticket, Status.ASSIGNED_L2, admin, "assigned",
+                {"assignee": agent.name, "tier": 2, "channels": channels},
+                f"Reassigned to {agent.name} (level 2).", monday="monday" in channels, slack="slack" in channels,
+                now=now)
+    db.session.commit()
+    return ticket
+
+
+def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: datetime | None = None) -> Ticket:
+    """Level 2 could not solve it either: the VP and the tech team analyse it."""
+    if ticket.tier != 2:
+        raise TransitionRefused(ticket, Status.ESCALATED_L3, role_of(admin))
+    ticket.tier, ticket.assignee = 3, None
+    _staff_step(ticket, Status.ESCALATED_L3, admin, "escalated", {"tier": 3, "note": (note or "").strip()},
+                f"Escalated to level 3 (VP and tech team). {note or ''}".strip(), slack=True, now=now)
+    db.session.commit()
+    return ticket
+
+
+def decide(vp: User, ticket: Ticket, priority: str, impact: str, resources: str, decision: str,
+           provider: dict | None = None, measure: str = "", notes: str = "", now: datetime | None = None) -> Ticket:
+    """Level 3's analysis and decision: an external provider, or an alternative measure."""
+    from portal.tickets.models import PRIORITY_LABELS
+
+    if priority not in PRIORITY_LABELS:
+        raise InvalidInput(_("Choose a priority."), "priority")
+    if not (impact or "").strip():
+        raise InvalidInput(_("Describe the impact (partners and end users affected)."), "impact")
+    if not (resources or "").strip():
+        raise InvalidInput(_("Describe the resources available."), "resources")
+    data = {"priority": priority, "impact": impact.strip(), "resources": resources.strip(), "notes": (notes or "").strip()}
+    if decision == "external_provider":
+        provider = {key: (provider or {}).get(key, "").strip() for key in ("name", "contact", "scope")}
+        if not all(provider.values()):
+            raise InvalidInput(_("Give the provider's name, contact and scope."), "provider_name")
+        data["provider"] = provider
+        target, update = Status.EXTERNAL_PROVIDER, f"Level 3 approved an external provider: {provider['name']}."
+    elif decision == "alternative_measure":
+        if measure not in ALTERNATIVE_MEASURES:
+            raise InvalidInput(_("Choose an alternative measure."), "measure")
+        data["measure"] = measure
+        target, update = Status.ALTERNATIVE_MEASURE, f"Level 3 decided an alternative measure: {measure}."
+    else:
+        raise InvalidInput(_("Choose a decision."), "decision")
+    ticket.priority = priority
+    _staff_step(ticket, target, vp, "decision", data, update, slack=True, now=now)
+    db.session.commit()
+    return ticket
+
+
+def record_level_three_result(actor: User, ticket: Ticket, result: str, now: datetime | None = None) -> Ticket:
+    """The provider's result, or the measure applied, goes back to the administrator."""
+    if not (result or "").strip():
+        raise InvalidInput(_("Describe the result."), "result")
+    _staff_step(ticket, Status.RESOLVED_BY_AGENT, actor, "level_three_result", {"summary": result.strip()},
+                f"Level 3 result: {result.strip()}", now=now)
+    db.session.commit()
+    return ticket
+
+
+def staff_queue(statuses, request_type: str = "", organization_id: int = 0, tier: int = 0, status: str = "",
+                assignee_id: int = 0, order: str = "oldest"):
+    """A select of tickets for staff queues, filtered; "oldest" first is the order of urgency."""
+    statement = select(Ticket).options(joinedload(Ticket.organization), joinedload(Ticket.assignee)).where(
+        Ticket.status.in_([s.value for s in statuses]))
+    if request_type:
+        statement = statement.where(Ticket.request_type == request_type)
+    if organization_id:
+        statement = statement.where(Ticket.organization_id == organization_id)
+    if tier:
+        statement = statement.where(Ticket.tier == tier)
+    if status:
+        statement = statement.where(Ticket.status == status)
+    if assignee_id:
+        statement = statement.where(Ticket.assignee_id == assignee_id)
+    ordering = Ticket.created_at.desc() if order == "newest" else Ticket.created_at.asc()
+    return statement.order_by(ordering, Ticket.id)
+
+
+def status_reports(ticket: Ticket):
+    from portal.tickets.models import StatusReport
+
+    return list(db.session.scalars(select(StatusReport).options(joinedload(StatusReport.author))
+                                   .where(StatusReport.ticket_id == ticket.id).order_by(StatusReport.created_at)))
+
+
+def kb_draft_for(agent: User, ticket: Ticket):
+    """A KB draft prefilled from the ticket, for the agent to complete and link on resolving."""
+    from kb.models import Article
+
+    language = ticket.requester.language if ticket.requester.language in ("es", "en") else "es"
+    base = slug = ticket.reference.lower()
+    number = 1
+    while db.session.scalar(select(Article.id).where(Article.language == language, Article.slug == slug)):
+        number += 1
+        slug = f"{base}-{number}"
+    text = kb_services.ArticleText(
+        title=ticket.subject,
+        body=f"## {_('Problem')}\n\n{ticket.description}\n\n## {_('Solution')}\n\n…\n",
+        category="support-process" if ticket.form == TicketForm.MARKETING_BUSINESS else "playback",
+        tags=[ticket.reference],
+        visibility="internal",
+        note=f"Draft from {ticket.reference}",
+        publish=False,
+    )
+    return kb_services.create_article(agent, language, slug, text)

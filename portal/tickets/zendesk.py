@@ -66,8 +66,9 @@ def deliver_update(message, client) -> outbox.HandlerResult:
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 
-outbox.register(Target.ZENDESK, "create_ticket", deliver_new_ticket)
-outbox.register(Target.ZENDESK, "update_ticket", deliver_update)
+def register_handlers() -> None:
+    outbox.register(Target.ZENDESK, "create_ticket", deliver_new_ticket)
+    outbox.register(Target.ZENDESK, "update_ticket", deliver_update)
 
 
 def _ticket_for(detail: dict) -> Ticket:

@@ -1,0 +1,24 @@
+"""Posting to a Slack incoming webhook."""
+from __future__ import annotations
+
+import requests
+
+from portal.integrations.http import Rejected, RetryLater, retry_after_seconds, send
+
+
+class SlackClient:
+    def __init__(self, webhook_url: str, timeout=(3.05, 15.0), session=None):
+        self.webhook_url = webhook_url
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def post(self, text: str, blocks: list[dict] | None = None) -> None:
+        """Send a message; Slack answers `ok`, or a text error such as `invalid_payload`."""
+        body = {"text": text, **({"blocks": blocks} if blocks else {})}
+        response = send(self.session, "POST", self.webhook_url, self.timeout, json=body)
+        if response.status_code == 429:
+            raise RetryLater("429 rate limited", retry_after_seconds(response) or 30.0)
+        if response.status_code >= 500:
+            raise RetryLater(f"{response.status_code} {response.text[:200]}")
+        if response.status_code != 200 or response.text.strip() != "ok":
+            raise Rejected(f"slack: {response.status_code} {response.text[:300]}")
