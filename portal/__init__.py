@@ -57,13 +57,14 @@ def _register_outbox_handlers() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from admin.routes import bp as admin_bp
+    from admin.workflow.routes import bp as staff_bp
     from auth.routes import bp as auth_bp
     from kb.routes import bp as kb_bp
     from portal.routes import bp as core_bp
     from portal.tickets.routes import bp as tickets_bp
     from portal.tickets.routes import webhook_bp as zendesk_webhook_bp
 
-    for blueprint in (core_bp, auth_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp):
+    for blueprint in (core_bp, auth_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp, staff_bp):
         app.register_blueprint(blueprint)
 
 

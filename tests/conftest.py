@@ -229,3 +229,23 @@ def open_ticket(partner):
         return services.create_ticket(user or partner, "technical", values["subject"], values["description"], details)
 
     return create
+
+
+@pytest.fixture
+def fake_monday(app):
+    from tests.fakes.monday import FakeMonday
+
+    with FakeMonday() as fake:
+        app.config.update(MONDAY_API_URL=fake.url, MONDAY_API_TOKEN=fake.token, MONDAY_BOARD_ID="4242",
+                          MONDAY_GROUP_ID="topics", MONDAY_COLUMNS={"reference": "text_ref", "status": "status",
+                                                                    "tier": "numbers_tier", "assignee": "text_assignee"})
+        yield fake
+
+
+@pytest.fixture
+def fake_slack(app):
+    from tests.fakes.slack import FakeSlack
+
+    with FakeSlack() as fake:
+        app.config["SLACK_WEBHOOK_URL"] = fake.url
+        yield fake

@@ -625,3 +625,8 @@ def kb_draft_for(agent: User, ticket: Ticket):
         publish=False,
     )
     return kb_services.create_article(agent, language, slug, text)
+
+
+def event_data_text(data: dict) -> str:
+    """An event's data as `key=value` pairs, for exports."""
+    return "; ".join(f"{key}={value}" for key, value in sorted((data or {}).items()) if value not in (None, ""))

@@ -1,0 +1,271 @@
+"""The staff workflow: the full journey, the state machine per role, KB-on-close, internal notes,
+Monday and Slack through the outbox."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from kb import services as kb_services
+from portal.extensions import db
+from portal.integrations.models import OutboxMessage
+from portal.integrations.outbox import Deliverer
+from portal.tickets import services
+from portal.tickets.models import Status, StatusReport, Ticket
+from portal.types import utcnow
+from tests.conftest import TECHNICAL, login
+
+
+@pytest.fixture
+def staff(make_user):
+    return {
+        "admin": make_user("ticket_admin", email="admin@edye.test", name="Ana Admin"),
+        "l1": make_user("agent_l1", email="l1@edye.test", name="Luis Uno"),
+        "l2": make_user("agent_l2", email="l2@edye.test", name="Marta Dos"),
+        "vp": make_user("vp", email="vp@edye.test", name="Victoria VP"),
+    }
+
+
+@pytest.fixture
+def clients(app, staff, partner):
+    made = {}
+    for name, user in [*staff.items(), ("partner", partner)]:
+        made[name] = app.test_client()
+        assert login(made[name], user.email).status_code == 302
+    return made
+
+
+def deliver_all():
+    deliverer = Deliverer()
+    moment = utcnow()
+    for _ in range(10):
+        deliverer.run_pass(now=moment)
+        moment += timedelta(minutes=5)
+
+
+def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_slack):
+    c = clients
+    assert c["partner"].post("/tickets/new/technical", data=TECHNICAL).status_code == 302
+    ticket = db.session.scalar(select(Ticket))
+    t = ticket.id
+
+    def act(who, action, **data):
+        response = c[who].post(f"/staff/tickets/{t}/{action}", data=data, headers={"HX-Request": "true"})
+        assert response.status_code == 200, (who, action, response.status_code, response.get_data(as_text=True)[:400])
+        return response
+
+    act("admin", "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+    assert ticket.status == "assigned_l1" and ticket.assignee_id == staff["l1"].id and ticket.request_type == "technical"
+    act("l1", "reports", actions_taken="Reproduced on Roku Ultra", minutes_spent="25",
+        relevant_information="License server answers 403", next_step="Ask the CDN team")
+    act("l1", "cannot-resolve", reason="Needs access to the license server logs")
+    act("admin", "reassign", agent_id=staff["l2"].id, channels="slack")
+    assert ticket.status == "assigned_l2" and ticket.tier == 2 and ticket.assignee_id == staff["l2"].id
+    act("l2", "reports", actions_taken="Checked license server logs", minutes_spent="40")
+    act("l2", "cannot-resolve", reason="Regression in release 3.2.1")
+    act("admin", "escalate", note="Release regression")
+    assert ticket.status == "escalated_l3" and ticket.tier == 3
+    act("vp", "decision", priority="urgent", impact="All Roku users of 3 partners", resources="Release team available",
+        decision="alternative_measure", measure="revert_version", notes="Roll back to 3.2.0")
+    assert ticket.status == "alternative_measure"
+    act("admin", "result", result="App reverted to 3.2.0 on Roku")
+    act("admin", "notify", message="We reverted the Roku app to 3.2.0; playback works again.")
+    assert ticket.status == "awaiting_confirmation"
+    assert c["partner"].post(f"/tickets/{t}/confirm", data={"answer": "yes"}).status_code == 302
+    assert ticket.status == "closed"
+
+    deliver_all()
+    assert set(db.session.scalars(select(OutboxMessage.state))) == {"delivered"}
+    operations = fake_monday.operations()
+    assert operations[0] == "create_item"
+    updates = [variables["body"] for name, variables in fake_monday.calls if name == "create_update"]
+    assert [u.split("] ", 1)[1].split(" ")[0] for u in updates] == ["Assigned", "Status", "Luis", "Status", "Marta", "Escalated", "Level", "Level", "Resolution"]
+    assert "Reproduced on Roku Ultra" in updates[1] and "25 min" in updates[1]
+    assert all(variables["board"] == "4242" for name, variables in fake_monday.calls if name != "create_update")
+    create = fake_monday.calls[0][1]
+    assert create["group"] == "topics" and '"text_ref": "EDY-' in create["values"]
+    slack_texts = [message["text"] for message in fake_slack.messages]
+    assert len(slack_texts) == 3
+    assert "Reassigned to Marta Dos (level 2)" in slack_texts[0]
+    assert "Escalated to level 3" in slack_texts[1] and "revert_version" in slack_texts[2]
+    public = [event["body"] for event in fake_zendesk.comments[ticket.zendesk_id] if event["public"]]
+    assert any("reverted the Roku app" in body for body in public)
+    assert not any("license server logs" in body or "Regression" in body for body in public)
+    statuses = [r[2]["ticket"].get("status") for r in fake_zendesk.requests if r[0] == "PUT"]
+    assert statuses == ["solved", "closed"]
+    reports = list(db.session.scalars(select(StatusReport)))
+    assert sum(report.minutes_spent for report in reports) == 65
+    page = c["admin"].get(f"/staff/tickets/{t}").get_data(as_text=True)
+    assert "65 min" in page and "Luis Uno: 25 min" in page and "Marta Dos: 40 min" in page
+
+
+ACTIONS = {
+    "assign": {"request_type": "technical", "priority": "normal"},
+    "reports": {"actions_taken": "x", "minutes_spent": "5"},
+    "resolve": {"summary": "done", "no_kb_reason": "trivial"},
+    "cannot-resolve": {"reason": "no"},
+    "notify": {"message": "hi"},
+    "reassign": {"channels": "monday"},
+    "escalate": {},
+    "decision": {"priority": "high", "impact": "i", "resources": "r", "decision": "alternative_measure",
+                 "measure": "no_intervention"},
+    "result": {"result": "r"},
+}
+
+
+def test_every_invalid_transition_is_refused_for_every_role(clients, staff, open_ticket):
+    ticket = open_ticket()
+    allowed_on_new = {("admin", "assign"), ("admin", "resolve")}
+    for who in ("admin", "l1", "l2", "vp", "partner"):
+        for action, data in ACTIONS.items():
+            if (who, action) in allowed_on_new:
+                continue
+            payload = dict(data, agent_id=staff["l1"].id if action == "assign" else staff["l2"].id)
+            response = clients[who].post(f"/staff/tickets/{ticket.id}/{action}", data=payload)
+            assert response.status_code in (403, 409), (who, action, response.status_code)
+            if who == "partner":
+                assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status == "new"
+    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    refused = clients["l2"].post(f"/staff/tickets/{ticket.id}/resolve", data=ACTIONS["resolve"])
+    assert refused.status_code == 403, "an agent acts only on tickets assigned to them"
+    twice = clients["admin"].post(f"/staff/tickets/{ticket.id}/assign", data={**ACTIONS["assign"], "agent_id": staff["l1"].id})
+    assert twice.status_code == 409 and "estado actual" in twice.get_data(as_text=True)
+
+
+def test_state_machine_table_refuses_moves_outside_it(open_ticket, staff, partner):
+    ticket = open_ticket()
+    for target in Status:
+        for actor in (*staff.values(), partner):
+            if target is Status.NEW:
+                continue
+            from portal.tickets import states
+            if not states.allowed(Status.NEW, target, actor.role):
+                with pytest.raises(services.TransitionRefused):
+                    services.move(ticket, target, actor, "probe")
+    db.session.rollback()
+    assert db.session.get(Ticket, ticket.id).status == "new"
+
+
+def test_kb_on_close_rule(clients, staff, open_ticket, app):
+    ticket = open_ticket()
+    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    c = clients["l1"]
+    missing = c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Reinstalled"}, headers={"HX-Request": "true"})
+    assert missing.status_code == 422 and "ninguna cambio" in missing.get_data(as_text=True) or missing.status_code == 422
+    old = kb_services.create_article(staff["l2"], "es", "vieja", kb_services.ArticleText(
+        "Vieja", "Texto viejo.", "playback", [], "partners", note="n", publish=True))
+    foreign = c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "x", "kb_article_id": old.id})
+    assert foreign.status_code == 422 and ticket.status == "assigned_l1"
+    draft = c.post(f"/staff/tickets/{ticket.id}/kb-draft")
+    assert draft.status_code == 302 and "/edit" in draft.headers["Location"]
+    article = db.session.scalar(select(kb_services.Article).where(kb_services.Article.slug == ticket.reference.lower()))
+    assert article.status == "draft" and ticket.subject == services.kb_services.latest_revision(article).title
+    ok = c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Documented", "kb_article_id": article.id})
+    assert ok.status_code == 302 and ticket.status == "resolved_by_agent"
+
+
+def test_admin_resolves_directly_with_the_same_rule(clients, staff, open_ticket):
+    ticket = open_ticket()
+    c = clients["admin"]
+    assert c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Known issue"}).status_code == 422
+    assert c.post(f"/staff/tickets/{ticket.id}/resolve",
+                  data={"summary": "Known issue", "no_kb_reason": "Already in the KB"}).status_code == 302
+    assert ticket.status == "resolved_by_agent"
+
+
+def test_internal_notes_never_reach_partners(clients, staff, partner, open_ticket, fake_zendesk):
+    ticket = open_ticket()
+    clients["admin"].post(f"/staff/tickets/{ticket.id}/note", data={"body": "Partner is on an old contract"})
+    clients["admin"].post(f"/staff/tickets/{ticket.id}/reply", data={"body": "We are looking into it"})
+    deliver_all()
+    for headers in ({}, {"HX-Request": "true"}):
+        page = clients["partner"].get(f"/tickets/{ticket.id}", headers=headers).get_data(as_text=True)
+        assert "old contract" not in page and "We are looking into it" in page
+    assert "old contract" in clients["l1"].get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    bodies = [event["body"] for events in fake_zendesk.comments.values() for event in events]
+    assert not any("old contract" in body for body in bodies)
+    assert any("We are looking into it" in body for body in bodies)
+
+
+def test_level_three_external_provider(clients, staff, open_ticket):
+    ticket = open_ticket()
+    ticket.status, ticket.tier = "escalated_l3", 3
+    db.session.commit()
+    bad = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={
+        "priority": "high", "impact": "Many", "resources": "Budget", "decision": "external_provider",
+        "provider_name": "CDN Experts"})
+    assert bad.status_code == 422
+    good = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={
+        "priority": "high", "impact": "Many", "resources": "Budget", "decision": "external_provider",
+        "provider_name": "CDN Experts", "provider_contact": "ops@cdn.example", "provider_scope": "Fix edge cache"})
+    assert good.status_code == 302 and ticket.status == "external_provider"
+    assert clients["vp"].post(f"/staff/tickets/{ticket.id}/result", data={"result": "Cache purged"}).status_code == 302
+    assert ticket.status == "resolved_by_agent"
+    assert "CDN Experts" in clients["vp"].get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+
+
+def test_queues_filters_bulk_assign_and_no_n_plus_one(clients, staff, open_ticket, count_queries):
+    tickets = [open_ticket(subject=f"Queue item {n}") for n in range(4)]
+    c = clients["admin"]
+    with count_queries() as few:
+        assert c.get("/staff/triage").status_code == 200
+    for n in range(8):
+        open_ticket(subject=f"More queue {n}")
+    with count_queries() as many:
+        assert c.get("/staff/triage").status_code == 200
+    assert many.count == few.count
+    response = c.post("/staff/triage/bulk-assign", data={"ticket_ids": [t.id for t in tickets[:3]],
+                                                          "request_type": "day_to_day", "priority": "low",
+                                                          "agent_id": staff["l1"].id})
+    assert response.status_code == 302
+    assert [t.status for t in tickets] == ["assigned_l1"] * 3 + ["new"]
+    assert "Queue item 0" in clients["l1"].get("/staff/work").get_data(as_text=True)
+    assert "Queue item 3" not in clients["l1"].get("/staff/work").get_data(as_text=True)
+    filtered = c.get("/staff/triage?status=new", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Queue item 3" in filtered and "Queue item 0" not in filtered
+    inline = c.get(f"/staff/tickets/{tickets[3].id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in inline and "Queue item 3" in inline
+
+
+def test_audit_csv(clients, staff, open_ticket):
+    ticket = open_ticket()
+    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    response = clients["admin"].get("/staff/audit.csv")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert response.mimetype == "text/csv" and rows[0][:4] == ["time", "ticket", "actor", "event"]
+    assigned = [row for row in rows if row[3] == "assigned"]
+    assert assigned and assigned[0][2] == "Ana Admin" and assigned[0][5] == "assigned_l1" and "Luis Uno" in assigned[0][7]
+    assert clients["l1"].get("/staff/audit.csv").status_code == 403
+
+
+def test_monday_errors_are_retried_or_dead_lettered(open_ticket, staff, fake_monday):
+    ticket = open_ticket()
+    fake_monday.faults = ["complexity"]
+    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    now = utcnow()
+    Deliverer().run_pass(now=now)
+    first = db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == "monday").order_by(OutboxMessage.id))
+    assert first.state == "pending" and "Complexity" in first.last_error
+    assert abs((first.next_attempt_at - now).total_seconds() - 7) < 1
+    fake_monday.faults = ["invalid_column"]
+    Deliverer().run_pass(now=now + timedelta(seconds=8))
+    assert first.state == "dead" and "column ID" in first.last_error
+
+
+def test_slack_text_errors_are_dead_letters_and_429_waits(open_ticket, staff, fake_slack):
+    ticket = open_ticket()
+    ticket.status, ticket.tier = "cannot_resolve", 1
+    db.session.commit()
+    fake_slack.faults = ["429", "invalid_payload"]
+    services.reassign_to_level_two(staff["admin"], ticket, staff["l2"], ["slack"])
+    now = utcnow()
+    Deliverer().run_pass(now=now)
+    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == "slack"))
+    assert message.state == "pending" and "429" in message.last_error
+    Deliverer().run_pass(now=now + timedelta(seconds=4))
+    assert message.state == "dead" and "invalid_payload" in message.last_error
