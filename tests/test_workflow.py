@@ -269,3 +269,20 @@ def test_slack_text_errors_are_dead_letters_and_429_waits(open_ticket, staff, fa
     assert message.state == "pending" and "429" in message.last_error
     Deliverer().run_pass(now=now + timedelta(seconds=4))
     assert message.state == "dead" and "invalid_payload" in message.last_error
+
+
+def test_status_report_visibility_and_event_history_is_append_only(clients, staff, open_ticket):
+    from portal.audit import AuditLogIsAppendOnly
+    from portal.tickets.models import TicketEvent
+
+    ticket = open_ticket()
+    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    services.file_status_report(staff["l1"], ticket, "Checked the CDN", 10, "edge 502s", "Purge cache", False)
+    services.file_status_report(staff["l1"], ticket, "Purged the cache", 5, "", "Wait for partner", True)
+    page = clients["partner"].get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "Purged the cache" in page and "Checked the CDN" not in page and "edge 502s" not in page
+    event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "assigned"))
+    event.kind = "tampered"
+    with pytest.raises(AuditLogIsAppendOnly):
+        db.session.commit()
+    db.session.rollback()

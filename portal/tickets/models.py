@@ -5,10 +5,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import Organization, User
+from portal.audit import AuditLogIsAppendOnly
 from portal.extensions import db
 from portal.types import UTCDateTime, utcnow
 
@@ -172,6 +173,12 @@ class TicketEvent(db.Model):
     public: Mapped[bool] = mapped_column(default=True)
 
     actor: Mapped[User | None] = relationship()
+
+
+@event.listens_for(TicketEvent, "before_update")
+@event.listens_for(TicketEvent, "before_delete")
+def _events_are_history(mapper, connection, ticket_event):
+    raise AuditLogIsAppendOnly("ticket events are the ticket's audit trail: never changed or deleted")
 
 
 class Comment(db.Model):

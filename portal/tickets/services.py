@@ -193,10 +193,12 @@ class TimelineEntry:
     at: datetime
     comment: Comment | None = None
     event: TicketEvent | None = None
+    report: object | None = None
 
 
 def timeline(ticket: Ticket, include_internal: bool) -> list[TimelineEntry]:
-    """Comments and events in time order; partners get only public ones."""
+    """Comments, events and partner-visible status reports in time order; partners get only
+    public ones (staff see reports in their own panel)."""
     comments = select(Comment).where(Comment.ticket_id == ticket.id)
     events = select(TicketEvent).options(joinedload(TicketEvent.actor)).where(TicketEvent.ticket_id == ticket.id)
     if not include_internal:
@@ -204,6 +206,11 @@ def timeline(ticket: Ticket, include_internal: bool) -> list[TimelineEntry]:
         events = events.where(TicketEvent.public.is_(True))
     entries = [TimelineEntry(at=c.created_at, comment=c) for c in db.session.scalars(comments)]
     entries += [TimelineEntry(at=e.created_at, event=e) for e in db.session.scalars(events)]
+    if not include_internal:
+        from portal.tickets.models import StatusReport
+
+        shared = select(StatusReport).where(StatusReport.ticket_id == ticket.id, StatusReport.visible_to_partner.is_(True))
+        entries += [TimelineEntry(at=r.created_at, report=r) for r in db.session.scalars(shared)]
     return sorted(entries, key=lambda entry: (entry.at, entry.event is None))
 
 

@@ -1,0 +1,115 @@
+"""The staff journey in a real browser: triage, level 1, level 2 via Slack, level 3, partner confirmation."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.integrations.outbox import Deliverer
+from portal.tickets import services
+from portal.tickets.models import Ticket
+from tests.browser.test_foundation_journey import sign_in
+from tests.conftest import TECHNICAL
+
+
+def stored(ticket_id):
+    db.session.expire_all()
+    return db.session.get(Ticket, ticket_id)
+
+
+def log_out(page):
+    page.context.clear_cookies()
+
+
+def act(page, title, fields: dict, button):
+    action = page.locator("details.action", has=page.get_by_text(title, exact=True))
+    action.locator("summary").click()
+    for label, value in fields.items():
+        control = action.get_by_label(label).first
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        elif control.get_attribute("type") in ("radio", "checkbox"):
+            control.check()
+        else:
+            control.fill(value)
+    action.get_by_role("button", name=button).click()
+
+
+def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday, fake_zendesk):
+    admin = make_user("ticket_admin", email="ana@edye.test", name="Ana Admin")
+    l1 = make_user("agent_l1", email="luis@edye.test", name="Luis Uno")
+    l2 = make_user("agent_l2", email="marta@edye.test", name="Marta Dos")
+    vp = make_user("vp", email="victoria@edye.test", name="Victoria VP")
+    details = {key: TECHNICAL[key] for key in services.TECHNICAL_DETAILS}
+    ticket = services.create_ticket(partner, "technical", "Playback fails on Roku", TECHNICAL["description"], details)
+
+    sign_in(page, admin.email, "correct horse battery")
+    page.get_by_role("link", name="Clasificación").click()
+    page.get_by_role("link", name=ticket.reference).click()
+    expect(page.locator("#workspace-panel")).to_contain_text("Playback fails on Roku")
+    act(page, "Clasificar y asignar a nivel 1", {"Tipo de solicitud": "technical", "Agente nivel 1": str(l1.id)}, "Asignar")
+    expect(page.locator(".workspace .badge").first).to_have_text("Asignado a nivel 1")
+    log_out(page)
+
+    sign_in(page, l1.email, "correct horse battery")
+    page.goto(f"/staff/tickets/{ticket.id}")
+    act(page, "Registrar un reporte de estado", {"Acciones realizadas": "Reproducido en Roku", "Tiempo dedicado (minutos)": "20"},
+        "Guardar el reporte")
+    expect(page.locator(".reports")).to_contain_text("Reproducido en Roku")
+    act(page, "No se puede resolver", {"Motivo": "Hace falta acceso a los logs"}, "Devolver al administrador")
+    expect(page.locator(".workspace .badge").first).to_have_text("El agente no puede resolverlo")
+    log_out(page)
+
+    sign_in(page, admin.email, "correct horse battery")
+    page.goto(f"/staff/tickets/{ticket.id}")
+    action = page.locator("details.action", has=page.get_by_text("Reasignar a nivel 2", exact=True))
+    action.locator("summary").click()
+    action.get_by_label("Monday").uncheck()
+    action.get_by_label("Slack").check()
+    action.get_by_role("button", name="Reasignar").click()
+    expect(page.locator(".workspace .badge").first).to_have_text("Asignado a nivel 2")
+    log_out(page)
+
+    sign_in(page, l2.email, "correct horse battery")
+    page.goto(f"/staff/tickets/{ticket.id}")
+    act(page, "No se puede resolver", {"Motivo": "Regresión de la versión 3.2.1"}, "Devolver al administrador")
+    log_out(page)
+
+    sign_in(page, admin.email, "correct horse battery")
+    page.goto(f"/staff/tickets/{ticket.id}")
+    act(page, "Escalar a nivel 3", {}, "Escalar")
+    expect(page.locator(".workspace .badge").first).to_have_text("Escalado a nivel 3")
+    log_out(page)
+
+    sign_in(page, vp.email, "correct horse battery")
+    page.goto(f"/staff/tickets/{ticket.id}")
+    action = page.locator("details.action", has=page.get_by_text("Análisis y decisión", exact=True))
+    action.locator("summary").click()
+    action.get_by_label(re.compile("^Impacto")).fill("Todos los usuarios de Roku")
+    action.get_by_label("Recursos disponibles").fill("Equipo de releases")
+    action.get_by_label("Medida alternativa", exact=True).check()
+    action.locator("select[name=measure]").select_option("revert_version")
+    action.get_by_role("button", name="Registrar la decisión").click()
+    expect(page.locator(".workspace .badge").first).to_have_text("Medida alternativa")
+    log_out(page)
+
+    sign_in(page, admin.email, "correct horse battery")
+    page.goto(f"/staff/tickets/{ticket.id}")
+    act(page, "Registrar el resultado del nivel 3", {"Resultado (solución del proveedor o medida aplicada)": "Revertido a 3.2.0"},
+        "Guardar el resultado")
+    act(page, "Notificar al partner", {"Mensaje para el partner (público, a través de Zendesk)": "Revertimos la app a 3.2.0."},
+        "Enviar y pedir confirmación")
+    expect(page.locator(".workspace .badge").first).to_have_text("Esperando confirmación del partner")
+    log_out(page)
+
+    sign_in(page, partner.email, "correct horse battery")
+    page.goto(f"/tickets/{ticket.id}")
+    expect(page.locator(".timeline")).to_contain_text("Revertimos la app a 3.2.0.")
+    page.get_by_role("button", name="Sí, ciérralo").click()
+    expect(page.locator(".ticket-head .badge")).to_have_text("Cerrado")
+    assert stored(ticket.id).status == "closed"
+    Deliverer().run_pass()
+    assert any("Marta Dos" in message["text"] for message in fake_slack.messages)
+    assert fake_monday.operations()[0] == "create_item"
