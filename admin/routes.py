@@ -1,7 +1,7 @@
 """Staff administration: organizations, users and the audit log."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response as htmx_response
@@ -16,6 +16,9 @@ from portal.extensions import db
 from portal.integrations import outbox
 from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
+from portal.sla import services as sla
+from portal.sla.models import EscalationRow
+from portal.tickets.models import REQUEST_TYPE_LABELS
 from portal.web import page_number, paginate, render, show_form_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -289,3 +292,55 @@ def dead_letter_action(message_id: int, action: str):
     flash(_("Message %(id)d: %(action)s.", id=message.id, action=_("sent again") if action == "retry" else _("discarded")),
           "success")
     return redirect(url_for("admin.integrations"))
+
+
+# SLA: escalation matrix and business calendar ---------------------------------------------------
+
+WEEKDAYS = range(7)
+
+
+@bp.get("/sla")
+@require_admin
+def sla_settings():
+    """The escalation matrix (edit a row) and the business calendar (hours, holidays)."""
+    return render("admin/sla.html", rows=sla.rows(), settings=sla.settings(), weekdays=WEEKDAYS,
+                  timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+
+
+@bp.post("/sla/rows/<int:row_id>")
+@require_admin
+def update_sla_row(row_id: int):
+    """Edit one row of the escalation matrix (target and contact)."""
+    row = db.get_or_404(EscalationRow, row_id)
+    try:
+        sla.update_row(current_user, row, request.form.to_dict())
+    except InvalidInput as error:
+        flash(error.message, "error")
+        return render("admin/sla.html", status_code=422, rows=sla.rows(), settings=sla.settings(), weekdays=WEEKDAYS,
+                      timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+    flash(_("Escalation matrix row %(key)s saved.", key=row.key), "success")
+    return redirect(url_for("admin.sla_settings"))
+
+
+@bp.post("/sla/calendar")
+@require_admin
+def update_calendar():
+    """Business hours per weekday and extra holidays."""
+    hours = {}
+    for day in WEEKDAYS:
+        opening, closing = request.form.get(f"open_{day}", "").strip(), request.form.get(f"close_{day}", "").strip()
+        if opening and closing:
+            hours[str(day)] = [opening, closing]
+    holidays = []
+    for line in request.form.get("holidays", "").splitlines():
+        if line.strip():
+            day, _sep, name = line.strip().partition(" ")
+            holidays.append({"date": day, "name": name.strip()})
+    try:
+        sla.update_settings(current_user, hours, holidays, request.form.get("us_federal") == "y")
+    except InvalidInput as error:
+        flash(error.message, "error")
+        return render("admin/sla.html", status_code=422, rows=sla.rows(), settings=sla.settings(), weekdays=WEEKDAYS,
+                      timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+    flash(_("Business calendar saved."), "success")
+    return redirect(url_for("admin.sla_settings"))

@@ -72,7 +72,8 @@ def _register_cli(app: Flask) -> None:
     from auth.cli import users_cli
     from kb.cli import kb_cli
     from portal.cli import demo_cli
+    from portal.sla.cli import sla_cli
     from portal.worker import worker_command
 
-    for group in (users_cli, kb_cli, demo_cli, worker_command):
+    for group in (users_cli, kb_cli, sla_cli, demo_cli, worker_command):
         app.cli.add_command(group)

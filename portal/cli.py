@@ -8,6 +8,7 @@ from auth import services as auth_services
 from auth.models import Role
 from kb import content as kb_content
 from portal import PROJECT_ROOT
+from portal.sla import services as sla_services
 
 demo_cli = AppGroup("demo", help="Demo data for local use.")
 
@@ -34,6 +35,9 @@ def seed():
             organization = organizations[organization_name] if organization_name else None
             auth_services.create_user(None, email, name, role.value, organization, password=password)
             created += 1
+    rows = sla_services.import_matrix(PROJECT_ROOT / "content" / "escalation_matrix.yaml")
+    sla_services.import_holidays(PROJECT_ROOT / "content" / "holidays.yaml")
+    click.echo(f"Escalation matrix: {rows} rows.")
     report = kb_content.import_folder(PROJECT_ROOT / "content" / "kb")
     click.echo(
         f"Knowledge base: {len(report.created)} articles created, {len(report.updated)} updated, "

@@ -1,4 +1,4 @@
-"""`flask worker`: delivers the outbox and runs the periodic jobs (auto-close, deflection expiry)."""
+"""`flask worker`: delivers the outbox and runs the periodic jobs (SLA monitor, auto-close, deflection expiry)."""
 from __future__ import annotations
 
 import signal
@@ -10,12 +10,14 @@ from flask.cli import with_appcontext
 
 from portal.extensions import db
 from portal.integrations.outbox import Deliverer
+from portal.sla import services as sla_services
 from portal.tickets import services as ticket_services
 
 
 def run_jobs(deliverer: Deliverer, batch: int) -> int:
     """One pass of everything the worker does; returns the messages delivered."""
     delivered = deliverer.run_pass(batch=batch)
+    sla_services.check()
     ticket_services.auto_close()
     ticket_services.expire_deflections()
     return delivered

@@ -90,6 +90,12 @@ MATRIX = {
     ("tickets.confirm", "POST"): ("/tickets/{ticket}/confirm", {"answer": "yes"}, partner_only(409)),
     ("zendesk_webhook.zendesk_webhook", "POST"): ("/integrations/zendesk/webhook", {}, everyone(401)),
     ("staff.triage", "GET"): ("/staff/triage", {}, admin_only(200)),
+    ("staff.metrics_dashboard", "GET"): ("/staff/metrics", {}, staff_only(200)),
+    ("staff.metrics_csv", "GET"): ("/staff/metrics/backlog.csv", {}, staff_only(200)),
+    ("tickets.contacts", "GET"): ("/tickets/contacts", {}, signed_in(200)),
+    ("admin.sla_settings", "GET"): ("/admin/sla", {}, admin_only(200)),
+    ("admin.update_sla_row", "POST"): ("/admin/sla/rows/{sla_row}", {}, admin_only(422)),
+    ("admin.update_calendar", "POST"): ("/admin/sla/calendar", {}, admin_only(422)),
     ("staff.my_work", "GET"): ("/staff/work", {}, {"anonymous": 302, "partner": 403, "ticket_admin": 403, "vp": 403,
                                                    "agent_l1": 200, "agent_l2": 200}),
     ("staff.level_three", "GET"): ("/staff/level3", {}, {**staff_only(403), "vp": 200}),
@@ -122,7 +128,13 @@ def partners_article():
 
 def sample_ticket(make_user):
     """A ticket of "Org A" (the organization of the partner making the requests) and its outbox message."""
+    from pathlib import Path
+
     from sqlalchemy import select
+
+    from portal.sla import services as sla
+
+    sla.import_matrix(Path(__file__).resolve().parent.parent / "content" / "escalation_matrix.yaml")
 
     from portal.extensions import db
     from portal.integrations.models import OutboxMessage
@@ -132,6 +144,12 @@ def sample_ticket(make_user):
     ticket = ticket_services.create_ticket(owner, "technical", "Playback fails", "Every episode stops after ten seconds.",
                                            {"service": "app", "region": "MX", "impact": "some"})
     return ticket, db.session.scalar(select(OutboxMessage))
+
+
+def first_sla_row() -> int:
+    from portal.sla import services as sla
+
+    return sla.rows()[0].id
 
 
 def application_routes(app):
@@ -161,7 +179,7 @@ def test_authorization_matrix(app, client, make_user, role):
     failures = []
     for (endpoint, method), (template, data, expected) in MATRIX.items():
         url = template.format(organization=target_org.id, user=target_user.id, article=article.slug,
-                              ticket=ticket.id, message=message.id)
+                              ticket=ticket.id, message=message.id, sla_row=first_sla_row())
         response = client.open(url, method=method, data=data)
         if response.status_code != expected[role]:
             failures.append(f"{method} {url}: expected {expected[role]}, got {response.status_code}")
@@ -198,7 +216,7 @@ class TestCsrf:
                 continue
             template = MATRIX[(endpoint, "POST")][0]
             url = template.format(organization=organization.id, user=admin.id, article=article.slug,
-                                  ticket=ticket.id, message=message.id)
+                                  ticket=ticket.id, message=message.id, sla_row=first_sla_row())
             response = client.post(url, data={"active": "0", "language": "en", "name": "x"})
             assert response.status_code == 400, f"{endpoint} accepted a POST without CSRF token"
             checked.append(endpoint)

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from admin import charts, metrics
 from admin import services as admin_services
 from auth.models import Role, User
 from auth.permissions import require_role, require_staff
@@ -18,14 +19,31 @@ from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.tickets import services
 from portal.tickets.models import (
-    PRIORITY_LABELS, REQUEST_TYPE_LABELS, STATUS_LABELS, Status, Ticket, TicketEvent,
+    PRIORITY_LABELS, REQUEST_TYPE_LABELS, STATUS_LABELS, RequestType, Status, Ticket, TicketEvent,
 )
+from portal.types import utcnow
 from portal.web import page_number, paginate, render
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 AGENT_ROLES = (Role.AGENT_L1, Role.AGENT_L2)
 WORK_STATUSES = (Status.ASSIGNED_L1, Status.ASSIGNED_L2, Status.REOPENED)
 LEVEL_THREE_STATUSES = (Status.ESCALATED_L3, Status.EXTERNAL_PROVIDER, Status.ALTERNATIVE_MEASURE)
+
+
+@bp.app_template_filter("sla_left")
+def sla_left(ticket: Ticket) -> tuple[str, str]:
+    """(text, state) of the first-response countdown shown in staff queues."""
+    if ticket.first_response_at is not None:
+        return _("answered"), "met"
+    if ticket.sla_due_at is None:
+        return "—", "none"
+    seconds = int((ticket.sla_due_at - utcnow()).total_seconds())
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    span = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    if seconds < 0:
+        return _("overdue by %(span)s", span=span), "breached"
+    state = "at_risk" if ticket.sla_warn_at and utcnow() >= ticket.sla_warn_at else "on_track"
+    return _("due in %(span)s", span=span), state
 
 
 def _agents(role: Role) -> list[User]:
@@ -39,7 +57,7 @@ def _queue_filters() -> dict:
         "tier": request.args.get("tier", 0, type=int) or 0,
         "status": request.args.get("status", ""),
         "assignee_id": request.args.get("assignee_id", 0, type=int) or 0,
-        "order": "newest" if request.args.get("order") == "newest" else "oldest",
+        "order": request.args.get("order") if request.args.get("order") in ("oldest", "newest") else "sla",
     }
 
 
@@ -340,3 +358,78 @@ def audit_csv():
                          services.event_data_text(event.data)])
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=ticket-audit.csv"})
+
+
+# Metrics ------------------------------------------------------------------------------------
+
+
+def _days() -> int:
+    return 90 if request.args.get("days") == "90" else 30
+
+
+@bp.get("/metrics")
+@require_staff
+def metrics_dashboard():
+    """Tickets per day, SLA met per agent/type/week, response times, backlog, reopen rate,
+    deflection and searches without results."""
+    days = _days()
+    organization_id = request.args.get("organization_id", 0, type=int) or 0
+    per_day = metrics.tickets_per_day(days, organization_id)
+    weekly = metrics.sla_per_agent_week(12)
+    by_week: dict = {}
+    for row in weekly:
+        counts = by_week.setdefault(row.week, [0, 0])
+        counts[0] += row.met
+        counts[1] += row.breached
+    weeks = sorted(by_week)
+    return render(
+        "workflow/metrics.html",
+        days=days,
+        organization_id=organization_id,
+        organizations=admin_services.all_organizations(),
+        per_day=per_day,
+        per_day_chart=charts.stacked_bars(
+            _("Tickets received per day"), [f"{d.day:%d/%m}" for d in per_day],
+            {str(REQUEST_TYPE_LABELS[RequestType(t)]): [d.by_type[t] for d in per_day] for t in metrics.REQUEST_TYPES}),
+        weekly=weekly,
+        weekly_chart=charts.stacked_bars(
+            _("First responses on time and late, per week"), [f"{w:%d/%m}" for w in weeks],
+            {_("Met"): [by_week[w][0] for w in weeks], _("Breached"): [by_week[w][1] for w in weeks]}),
+        response_times=metrics.first_response_times(days),
+        backlog=metrics.backlog(),
+        reopen=metrics.reopen_rate(days),
+        deflection=metrics.deflection(days),
+        zero_results=metrics.zero_result_searches(days),
+        request_types=REQUEST_TYPE_LABELS,
+    )
+
+
+def _csv(name: str, header: list[str], rows) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+
+
+@bp.get("/metrics/<name>.csv")
+@require_staff
+def metrics_csv(name: str):
+    """A dashboard figure as CSV."""
+    days = _days()
+    if name == "tickets-per-day":
+        data = metrics.tickets_per_day(days, request.args.get("organization_id", 0, type=int) or 0)
+        return _csv(name, ["day", *metrics.REQUEST_TYPES, "total"],
+                    [[d.day.isoformat(), *[d.by_type[t] for t in metrics.REQUEST_TYPES], d.total] for d in data])
+    if name == "sla-per-agent-week":
+        return _csv(name, ["week", "agent", "request_type", "met", "breached", "met_share"],
+                    [[r.week.isoformat(), r.agent, r.request_type, r.met, r.breached, f"{r.share:.3f}"]
+                     for r in metrics.sla_per_agent_week(12)])
+    if name == "first-response-times":
+        return _csv(name, ["request_type", "tickets", "median_hours", "p90_hours"],
+                    [[r.request_type, r.count, r.median_hours, r.p90_hours] for r in metrics.first_response_times(days)])
+    if name == "backlog":
+        return _csv(name, ["tier", "< 1 d", "1–3 d", "3–7 d", "> 7 d"],
+                    [[tier, *ages.values()] for tier, ages in metrics.backlog().items()])
+    abort(404)

@@ -94,6 +94,9 @@ class Ticket(db.Model):
         CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority_known"),
         Index("ix_tickets_org_status_created", "organization_id", "status", "created_at"),
         Index("ix_tickets_status_created", "status", "created_at"),
+        Index("ix_tickets_sla_open", "sla_state", "sla_due_at"),
+        Index("ix_tickets_created_type", "created_at", "request_type"),
+        CheckConstraint("sla_state IN ('on_track', 'at_risk', 'breached', 'met')", name="sla_state_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,6 +114,14 @@ class Ticket(db.Model):
     tier: Mapped[int] = mapped_column(default=1)
     zendesk_id: Mapped[int | None] = mapped_column(index=True)
     monday_item_id: Mapped[str | None] = mapped_column(String(40))
+    # First-response SLA (see portal/sla): the matrix row applied, its warning and due times.
+    sla_row_key: Mapped[str | None] = mapped_column(String(60))
+    sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_state: Mapped[str] = mapped_column(String(10), default="on_track")
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_responder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    second_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     awaiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -119,6 +130,7 @@ class Ticket(db.Model):
     organization: Mapped[Organization] = relationship()
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    first_responder: Mapped[User | None] = relationship(foreign_keys=[first_responder_id])
 
     @property
     def partner_status_label(self) -> str:

@@ -16,7 +16,7 @@ from portal.extensions import csrf, limiter
 from portal.integrations.zendesk import webhook_is_authentic
 from portal.tickets import services, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
-from portal.tickets.models import FORM_LABELS, PARTNER_STATUS_FILTERS, Status, TicketForm
+from portal.tickets.models import FORM_LABELS, PARTNER_STATUS_FILTERS, REQUEST_TYPE_LABELS, Status, TicketForm
 from portal.types import utcnow
 from portal.web import page_number, paginate, render, show_form_error
 
@@ -211,3 +211,13 @@ def zendesk_webhook():
     if outcome == "replay":
         return {"error": "event already applied"}, 409
     return {"status": "applied", "outcome": outcome}, 200
+
+
+@bp.get("/contacts")
+@login_required
+def contacts():
+    """Contacts and response times: the escalation matrix, as partners see it."""
+    from portal.sla import services as sla
+
+    return render("tickets/contacts.html", rows=sla.rows(), settings=sla.settings(),
+                  timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)

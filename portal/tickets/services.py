@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
@@ -19,6 +19,7 @@ from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
+from portal.sla import services as sla
 from portal.tickets import states
 from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent, TicketForm
 from portal.types import utcnow
@@ -146,7 +147,10 @@ def create_ticket(user: User, form: str, subject: str, description: str, details
     db.session.add(ticket)
     db.session.flush()
     ticket.reference = f"EDY-{ticket.id:06d}"
-    record_event(ticket, user, "created", None, Status.NEW.value, {"form": form}, True, now)
+    sla.assign_deadline(ticket)
+    record_event(ticket, user, "created", None, Status.NEW.value,
+                 {"form": form, "sla_row": ticket.sla_row_key, "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None},
+                 True, now)
     outbox.enqueue(Target.ZENDESK, "create_ticket", {"ticket": _zendesk_ticket(ticket, user)},
                    f"zendesk:create:{ticket.reference}", ticket_id=ticket.id)
     if deflection_token:
@@ -221,6 +225,11 @@ def expected_first_response(ticket: Ticket) -> str:
     return _("within 2–3 business hours (24 hours outside business hours)")
 
 
+def first_response_due(ticket: Ticket) -> datetime | None:
+    """When the first response is due, if it has not come yet."""
+    return ticket.sla_due_at if ticket.first_response_at is None else None
+
+
 # Conversation and confirmation -------------------------------------------------------------
 
 
@@ -237,6 +246,8 @@ def add_comment(user: User, ticket: Ticket, body: str, now: datetime | None = No
     comment = Comment(ticket_id=ticket.id, author_id=user.id, author_name=user.name, body=body, public=True,
                       created_at=now)
     db.session.add(comment)
+    if user.is_staff:
+        sla.record_first_response(ticket, user, now)
     db.session.flush()
     ticket.updated_at = now
     outbox.enqueue(Target.ZENDESK, "update_ticket",
@@ -414,7 +425,10 @@ def classify_and_assign(admin: User, ticket: Ticket, request_type: str, priority
     if priority not in PRIORITY_LABELS:
         raise InvalidInput(_("Choose a priority."), "priority")
     agent = _require_agent(agent, Role.AGENT_L1)
+    reclassified = ticket.request_type != request_type
     ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
+    if reclassified:
+        sla.assign_deadline(ticket)
     _staff_step(ticket, Status.ASSIGNED_L1, admin, "assigned",
                 {"request_type": request_type, "priority": priority, "assignee": agent.name, "tier": 1},
                 f"Assigned to {agent.name} (level 1), {request_type}, priority {priority}.", now=now)
@@ -509,6 +523,7 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
     event = move(ticket, Status.AWAITING_CONFIRMATION, admin, "solution_sent", {"message": message.strip()}, now=now)
     db.session.add(Comment(ticket_id=ticket.id, author_id=admin.id, author_name=admin.name, body=message.strip(),
                            public=True, created_at=now or utcnow()))
+    sla.record_first_response(ticket, admin, now)
     db.session.flush()
     _zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message.strip(), key=str(event.id))
     _to_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
@@ -587,8 +602,8 @@ def record_level_three_result(actor: User, ticket: Ticket, result: str, now: dat
 
 
 def staff_queue(statuses, request_type: str = "", organization_id: int = 0, tier: int = 0, status: str = "",
-                assignee_id: int = 0, order: str = "oldest"):
-    """A select of tickets for staff queues, filtered; "oldest" first is the order of urgency."""
+                assignee_id: int = 0, order: str = "sla"):
+    """A select of tickets for staff queues, filtered, ordered by SLA due time (default), or age."""
     statement = select(Ticket).options(joinedload(Ticket.organization), joinedload(Ticket.assignee)).where(
         Ticket.status.in_([s.value for s in statuses]))
     if request_type:
@@ -601,6 +616,10 @@ def staff_queue(statuses, request_type: str = "", organization_id: int = 0, tier
         statement = statement.where(Ticket.status == status)
     if assignee_id:
         statement = statement.where(Ticket.assignee_id == assignee_id)
+    if order == "sla":
+        # Most urgent first; tickets already answered (or without a deadline) last.
+        pending_first = case((Ticket.first_response_at.is_(None), 0), else_=1)
+        return statement.order_by(pending_first, Ticket.sla_due_at.is_(None), Ticket.sla_due_at, Ticket.id)
     ordering = Ticket.created_at.desc() if order == "newest" else Ticket.created_at.asc()
     return statement.order_by(ordering, Ticket.id)
 

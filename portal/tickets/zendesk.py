@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import Target, WebhookReceipt
+from portal.sla import services as sla
 from portal.tickets import states
 from portal.tickets.models import Comment, Status, Ticket
 from portal.tickets.services import move, record_event
@@ -135,4 +136,6 @@ def _apply_comment(ticket: Ticket, comment: object, now: datetime) -> str:
         public=is_public, source="zendesk", zendesk_comment_id=int(comment["id"]), created_at=now,
     ))
     ticket.updated_at = now
+    if is_public:
+        sla.record_first_response(ticket, None, now)
     return "comment:public" if is_public else "comment:private"

@@ -1,0 +1,56 @@
+"""`flask sla ...`: deadlines from the shell, the monitor once, the matrix import."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from portal.sla import services
+
+sla_cli = AppGroup("sla", help="First-response SLAs.")
+
+
+@sla_cli.command("due")
+@click.option("--category", required=True, type=click.Choice(list(services.REQUEST_TYPES)))
+@click.option("--received", required=True, help="ISO 8601 with an offset, e.g. 2026-03-06T17:30:00-05:00")
+@click.option("--json", "as_json", is_flag=True)
+def due_command(category: str, received: str, as_json: bool):
+    """The matrix row, warning time and due time for a request received at RECEIVED."""
+    try:
+        moment = datetime.fromisoformat(received)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-03-06T17:30:00-05:00", param_hint="--received") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter("include the offset (e.g. -05:00 or Z)", param_hint="--received")
+    deadline = services.due(category, moment)
+    if deadline is None:
+        raise click.ClickException("the escalation matrix has no row for this request type")
+    zone = services.calendar().timezone
+    result = {"row": deadline.row.key, "warn_at": deadline.warn_at.astimezone(zone).isoformat(),
+              "due_at": deadline.due_at.astimezone(zone).isoformat()}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"row:  {result['row']}\nwarn: {result['warn_at']}\ndue:  {result['due_at']}")
+
+
+@sla_cli.command("check")
+def check_command():
+    """Run the SLA monitor once."""
+    counts = services.check()
+    click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+
+
+@sla_cli.command("import-matrix")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_matrix_command(path: Path):
+    """Load the escalation matrix from a YAML file (a malformed file changes nothing)."""
+    try:
+        count = services.import_matrix(path)
+    except services.MatrixError as error:
+        raise click.ClickException(f"{path}: {error}") from None
+    click.echo(f"{count} rows loaded (timezone {current_app.config['PORTAL_TIMEZONE']})")

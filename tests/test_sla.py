@@ -1,0 +1,212 @@
+"""SLA engine: business calendar, deadlines from the matrix, second contact, recomputation, the monitor."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.integrations.models import OutboxMessage
+from portal.sla import services as sla
+from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
+from portal.tickets import services
+from portal.tickets.models import Ticket
+from portal.types import utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+NY = ZoneInfo("America/New_York")
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=NY)
+
+
+@pytest.fixture
+def calendar():
+    return BusinessCalendar.from_settings("America/New_York", DEFAULT_HOURS, [{"date": "2026-12-24", "name": "x"}])
+
+
+@pytest.fixture
+def matrix(app):
+    sla.import_matrix(ROOT / "content" / "escalation_matrix.yaml")
+    return {row.key: row for row in sla.rows()}
+
+
+@pytest.mark.parametrize("received,hours,expected", [
+    ("2026-03-06 17:30", 3, "2026-03-09 11:30"),   # Friday evening → Monday (weekend skipped)
+    ("2026-03-06 17:30", 2, "2026-03-09 10:30"),
+    ("2026-03-04 09:00", 3, "2026-03-04 12:00"),   # opening minute counts
+    ("2026-03-04 18:00", 3, "2026-03-05 12:00"),   # closing minute does not
+    ("2026-03-04 17:59", 3, "2026-03-05 11:59"),
+    ("2026-03-07 11:00", 3, "2026-03-09 12:00"),   # received on Saturday
+    ("2026-03-06 16:00", 3, "2026-03-09 10:00"),   # DST starts on Sunday 8 March
+    ("2026-10-30 16:30", 3, "2026-11-02 10:30"),   # DST ends on Sunday 1 November
+    ("2026-07-02 17:00", 3, "2026-07-06 11:00"),   # Friday 3 July: Independence Day observed
+    ("2026-07-03 10:00", 3, "2026-07-06 12:00"),   # received on the observed holiday itself
+    ("2026-11-25 17:00", 3, "2026-11-27 11:00"),   # Thanksgiving Thursday
+    ("2026-12-23 17:00", 2, "2026-12-28 10:00"),   # extra holiday 24th, Christmas 25th, weekend
+    ("2026-03-04 06:00", 3, "2026-03-04 12:00"),   # before opening
+])
+def test_business_hours_table(calendar, received, hours, expected):
+    assert calendar.add_business_hours(local(received), hours).astimezone(NY) == local(expected)
+
+
+@pytest.mark.parametrize("moment,business", [
+    ("2026-03-04 09:00", True), ("2026-03-04 17:59", True), ("2026-03-04 18:00", False), ("2026-03-04 08:59", False),
+    ("2026-03-07 12:00", False), ("2026-07-03 12:00", False), ("2026-12-24 12:00", False), ("2026-11-26 12:00", False),
+])
+def test_what_counts_as_business_time(calendar, moment, business):
+    assert calendar.is_business_time(local(moment)) is business
+
+
+@pytest.mark.parametrize("category,received,row,warn,due", [
+    ("day_to_day", "2026-03-06T17:30:00-05:00", "day_to_day", "2026-03-09T10:30:00-04:00", "2026-03-09T11:30:00-04:00"),
+    ("technical", "2026-03-04T10:00:00-05:00", "technical_business_hours", "2026-03-04T12:00:00-05:00", "2026-03-04T13:00:00-05:00"),
+    ("technical", "2026-03-07T10:00:00-05:00", "technical_out_of_hours_first", "2026-03-08T05:00:00-04:00", "2026-03-08T11:00:00-04:00"),
+    ("technical", "2026-07-03T10:00:00-04:00", "technical_out_of_hours_first", "2026-07-04T04:00:00-04:00", "2026-07-04T10:00:00-04:00"),
+    ("marketing_business", "2026-10-31T12:00:00-04:00", "marketing_business", "2026-11-01T05:00:00-05:00", "2026-11-01T11:00:00-05:00"),
+])
+def test_sla_due_command(app, matrix, category, received, row, warn, due):
+    result = app.test_cli_runner().invoke(args=["sla", "due", "--category", category, "--received", received, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"row": row, "warn_at": warn, "due_at": due}
+
+
+def test_sla_due_refuses_naive_or_bad_times(app, matrix):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["sla", "due", "--category", "technical", "--received", "2026-03-04T10:00"]).exit_code == 2
+    assert runner.invoke(args=["sla", "due", "--category", "technical", "--received", "yesterday"]).exit_code == 2
+
+
+def test_elapsed_targets_count_real_seconds_across_dst(matrix):
+    start = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)
+    deadline = sla.deadline_for(matrix["marketing_business"], start, sla.calendar())
+    assert (deadline.due_at - start).total_seconds() == 86_400
+    assert (deadline.warn_at - start).total_seconds() == 0.75 * 86_400
+
+
+def test_ticket_gets_its_deadline_and_recomputes_on_reclassification(matrix, open_ticket, make_user):
+    ticket = open_ticket()
+    assert ticket.sla_row_key in ("technical_business_hours", "technical_out_of_hours_first") and ticket.sla_due_at
+    admin, agent = make_user("ticket_admin"), make_user("agent_l1")
+    services.classify_and_assign(admin, ticket, "marketing_business", "normal", agent)
+    assert ticket.sla_row_key == "marketing_business"
+    assert ticket.sla_due_at == ticket.created_at + timedelta(hours=24)
+    services.add_comment(agent, ticket, "We are on it")
+    assert ticket.first_response_at is not None and ticket.sla_state == "met"
+    ticket.status = "triaged"
+    db.session.commit()
+    services.classify_and_assign(admin, ticket, "day_to_day", "normal", agent)
+    assert ticket.sla_row_key == "marketing_business", "no recomputation after the first response"
+
+
+def test_partner_comment_is_not_a_first_response(matrix, open_ticket, partner):
+    ticket = open_ticket()
+    services.add_comment(partner, ticket, "Any news?")
+    assert ticket.first_response_at is None
+
+
+def make_overdue(ticket, row_key, received):
+    row = next(r for r in sla.rows() if r.key == row_key)
+    deadline = sla.deadline_for(row, received, sla.calendar())
+    ticket.sla_row_key, ticket.sla_warn_at, ticket.sla_due_at = row.key, deadline.warn_at, deadline.due_at
+    ticket.created_at = received
+    db.session.commit()
+
+
+def slack_texts():
+    return [m.payload["text"] for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.target == "slack")
+                                                          .order_by(OutboxMessage.id))]
+
+
+def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
+    ticket = open_ticket()
+    received = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)  # 10:00 New York, business hours
+    make_overdue(ticket, "technical_business_hours", received)
+    assert sla.check(now=received + timedelta(hours=1)) == {"at_risk": 0, "breached": 0, "second_contact": 0}
+    assert sla.check(now=received + timedelta(hours=2, minutes=1))["at_risk"] == 1
+    assert sla.check(now=received + timedelta(hours=2, minutes=30))["at_risk"] == 0
+    assert ticket.sla_state == "at_risk"
+    assert sla.check(now=received + timedelta(hours=3, minutes=1))["breached"] == 1
+    assert sla.check(now=received + timedelta(hours=5))["breached"] == 0
+    texts = slack_texts()
+    assert len(texts) == 2 and "SLA at risk" in texts[0] and "SLA breached" in texts[1]
+
+
+def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket, make_user):
+    ticket = open_ticket()
+    received = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)  # Saturday
+    make_overdue(ticket, "technical_out_of_hours_first", received)
+    assert sla.check(now=received + timedelta(hours=18, minutes=1))["at_risk"] == 1
+    escalation = received + timedelta(hours=24, minutes=1)
+    assert sla.check(now=escalation)["second_contact"] == 1
+    assert ticket.sla_row_key == "technical_out_of_hours_second" and ticket.second_contact_at == escalation
+    assert ticket.sla_due_at == escalation + timedelta(hours=48) and ticket.sla_state == "on_track"
+    assert sla.check(now=escalation + timedelta(minutes=5))["second_contact"] == 0
+    text = slack_texts()[-1]
+    assert "Agustín Gomez Vega" in text and "agustin@edye.com" in text and "+1 (786) 329-9448" in text
+    assert sla.check(now=escalation + timedelta(hours=48, minutes=1))["breached"] == 1
+
+
+def test_monitor_notifies_once_with_two_workers(app, matrix, open_ticket):
+    tickets = [open_ticket(subject=f"Concurrent {n}") for n in range(12)]
+    received = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    for ticket in tickets:
+        make_overdue(ticket, "technical_business_hours", received)
+    later = received + timedelta(hours=4)
+    results, barrier = [], threading.Barrier(2)
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            results.append(sla.check(now=later))
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result["breached"] for result in results) == 12
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.target == "slack")) == 12
+
+
+MALFORMED = [
+    ("rows: []", "non-empty list"),
+    ("rows:\n  - {request_type: technical}", "`key` is required"),
+    ("rows:\n  - {key: a, request_type: nope}", "request_type must be one of"),
+    ("rows:\n  - {key: a, request_type: technical, applies: sometimes}", "applies must be one of"),
+    ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: weekly}}", "target.kind"),
+    ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: elapsed, hours: x}}", "numeric"),
+    ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: business_hours, warn_hours: 4, due_hours: 3}}", "warning before due"),
+    ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: elapsed, hours: 24}, area: Ops, contact: {name: X}}", "contact needs"),
+    ("rows: [\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,message", MALFORMED)
+def test_matrix_import_rejects_malformed_rows(app, matrix, tmp_path, text, message):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text)
+    result = app.test_cli_runner().invoke(args=["sla", "import-matrix", str(path)])
+    assert result.exit_code == 1 and message in result.output
+    assert len(sla.rows()) == 5, "a malformed file changes nothing"
+
+
+def test_matrix_import_cli_and_idempotence(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["sla", "import-matrix", str(ROOT / "content" / "escalation_matrix.yaml")])
+    assert first.exit_code == 0 and "5 rows" in first.output
+    runner.invoke(args=["sla", "import-matrix", str(ROOT / "content" / "escalation_matrix.yaml")])
+    assert len(sla.rows()) == 5
+
+
+def test_sla_check_command(app, matrix):
+    result = app.test_cli_runner().invoke(args=["sla", "check"])
+    assert result.exit_code == 0 and "0 breached" in result.output
