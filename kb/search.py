@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import nh3
 from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session

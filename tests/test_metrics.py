@@ -16,7 +16,6 @@ from admin import metrics
 from auth import services as auth_services
 from portal.extensions import db
 from portal.tickets.models import Ticket
-from tests.conftest import login
 
 NOW = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc)
 

@@ -15,8 +15,6 @@ from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
 from portal.tickets import services
-from portal.tickets.models import Ticket
-from portal.types import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")

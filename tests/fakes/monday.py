@@ -5,35 +5,23 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 
-from tests.fakes.server import FakeServer, json_body
+from tests.fakes.server import FakeService, json_body
 
 OPERATION = re.compile(r"\b(create_item|create_update|change_multiple_column_values)\s*\(")
 
 
 @dataclass
-class FakeMonday:
+class FakeMonday(FakeService):
+    path_prefix = "/v2"
     token: str = "monday-token"
     faults: list[str] = field(default_factory=list)  # "complexity", "invalid_column", "500"
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def __post_init__(self):
-        self._lock = threading.Lock()
+        self.start_server()
         self._ids = itertools.count(900001)
-        self._server = FakeServer(self.handle)
-
-    def __enter__(self):
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self._server.url + "/v2"
 
     def operations(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -41,8 +29,7 @@ class FakeMonday:
     def handle(self, method, path, headers, body):
         if headers.get("Authorization") != self.token:
             return json_body({"errors": [{"message": "Not Authenticated", "extensions": {"code": "UNAUTHENTICATED"}}]}, 401)
-        with self._lock:
-            fault = self.faults.pop(0) if self.faults else None
+        fault = self.next_fault()
         if fault == "500":
             return 500, {"Content-Type": "text/plain"}, b"oops"
         if fault == "complexity":

@@ -11,7 +11,6 @@ class FakeServer:
     None as the body closes the connection without answering (a dropped connection)."""
 
     def __init__(self, handle):
-        fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -54,3 +53,28 @@ class FakeServer:
 
 def json_body(data, status=200, **headers):
     return status, {"Content-Type": "application/json; charset=utf-8", **headers}, json.dumps(data).encode()
+
+
+class FakeService:
+    """Base of the fakes: serves `self.handle` on 127.0.0.1 while used as a context manager."""
+
+    path_prefix = ""
+
+    def start_server(self) -> None:
+        self._lock = threading.Lock()
+        self._server = FakeServer(self.handle)
+
+    def __enter__(self):
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.__exit__(*exc)
+
+    @property
+    def url(self) -> str:
+        return self._server.url + self.path_prefix
+
+    def next_fault(self) -> str | None:
+        with self._lock:
+            return self.faults.pop(0) if self.faults else None

@@ -2,37 +2,24 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeService
 
 ERRORS = {"invalid_payload": 400, "no_service": 404, "channel_is_archived": 410}
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(FakeService):
+    path_prefix = "/services/T000/B000/XXXX"
     faults: list[str] = field(default_factory=list)  # "invalid_payload", "no_service", "429"
     messages: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
-        self._lock = threading.Lock()
-        self._server = FakeServer(self.handle)
-
-    def __enter__(self):
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self._server.url + "/services/T000/B000/XXXX"
+        self.start_server()
 
     def handle(self, method, path, headers, body):
-        with self._lock:
-            fault = self.faults.pop(0) if self.faults else None
+        fault = self.next_fault()
         if fault == "429":
             return 429, {"Retry-After": "3", "Content-Type": "text/plain"}, b"rate_limited"
         if fault in ERRORS:

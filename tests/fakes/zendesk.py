@@ -7,17 +7,16 @@ import itertools
 import json
 import random
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.fakes.server import FakeServer, json_body
+from tests.fakes.server import FakeService, json_body
 
 TICKET_PATH = re.compile(r"^/api/v2/tickets/(\d+)\.json$")
 
 
 @dataclass
-class FakeZendesk:
+class FakeZendesk(FakeService):
     email: str = "api@edye.test"
     token: str = "secret-token"
     faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "slow", "drop"
@@ -32,22 +31,10 @@ class FakeZendesk:
     seed: int = 7
 
     def __post_init__(self):
-        self._lock = threading.Lock()
+        self.start_server()
         self._ids = itertools.count(1001)
         self._comment_ids = itertools.count(50001)
         self._random = random.Random(self.seed)
-        self._server = FakeServer(self.handle)
-
-    def __enter__(self):
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._server.__exit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self._server.url
 
     def _next_fault(self) -> str | None:
         with self._lock:
