@@ -208,3 +208,35 @@ def test_matrix_import_cli_and_idempotence(app):
 def test_sla_check_command(app, matrix):
     result = app.test_cli_runner().invoke(args=["sla", "check"])
     assert result.exit_code == 0 and "0 breached" in result.output
+
+
+def test_contacts_page_renders_the_matrix(client, login_as, matrix):
+    login_as("partner")
+    page = client.get("/tickets/contacts").get_data(as_text=True)
+    assert "Constantine Costopoulos" in page and "agustin@edye.com" in page and "Maximiliano Vaccaro" in page
+    assert "2–3 horas hábiles" in page and "48 horas" in page
+
+
+def test_admin_edits_a_row_and_the_calendar_audited(client, login_as, matrix):
+    from portal.audit import AuditEntry
+
+    login_as("ticket_admin")
+    row = matrix["marketing_business"]
+    data = {"target_kind": "elapsed", "warn_hours": "0", "due_hours": "12", "area": "Mercadeo", "contact_name": "M. V.",
+            "contact_role": "VP", "contact_email": "mv@hitn.org", "contact_phone": "+1 305", "channel": "Slack"}
+    assert client.post(f"/admin/sla/rows/{row.id}", data=data).status_code == 302
+    assert row.due_hours == 12 and row.warn_hours == 9 and row.contact_name == "M. V."
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "sla.row_updated"))
+    assert entry.before["due_hours"] == 24 and entry.after["due_hours"] == 12
+    bad = client.post(f"/admin/sla/rows/{row.id}", data={**data, "due_hours": "many"})
+    assert bad.status_code == 422 and row.due_hours == 12
+    calendar_form = {f"open_{day}": "08:00" for day in range(5)} | {f"close_{day}": "17:00" for day in range(5)}
+    calendar_form["holidays"] = "2026-12-26 Boxing Day\n"
+    calendar_form["us_federal"] = "y"
+    assert client.post("/admin/sla/calendar", data=calendar_form).status_code == 302
+    cal = sla.calendar()
+    assert cal.is_business_time(local("2026-03-04 08:30")) and not cal.is_business_time(local("2026-03-04 17:30"))
+    assert cal.is_holiday(datetime(2026, 12, 26).date())
+    assert client.post("/admin/sla/calendar", data={"open_0": "25:00", "close_0": "18:00"}).status_code == 422
+    assert client.post("/admin/sla/calendar", data={}).status_code == 422
+    assert sla.calendar().is_business_time(local("2026-03-04 08:30"))
