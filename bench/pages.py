@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = {
     "kb_article": "/kb/es/subtitulos-no-se-muestran",
     "search_results": "/kb/search?q=subtitulos+no+aparecen",
+    "ticket_list": "/tickets/",
 }
-TARGETS = {"kb_article": 0.30, "search_results": 0.10}
+TARGETS = {"kb_article": 0.30, "search_results": 0.10, "ticket_list": 0.25}
 USER_AGENT = "edye-pages-bench"
 
 

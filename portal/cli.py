@@ -45,7 +45,37 @@ def seed():
     )
     for label, reason in report.errors:
         click.echo(f"  rejected {label}: {reason}", err=True)
-    click.echo(f"Demo data ready ({created} users created). Log in at /login with:")
+    tickets = _demo_tickets()
+    click.echo(f"Demo data ready ({created} users, {tickets} tickets created). Log in at /login with:")
     for role, email, _name, organization_name, password in DEMO_USERS:
         where = f"  [{organization_name}]" if organization_name else ""
         click.echo(f"  {role.value:<13} {email:<26} {password}{where}")
+
+
+DEMO_TICKETS = (
+    ("partner@andes.test", "technical", "La app se cierra al abrir episodios en Roku",
+     "Desde esta mañana la app de EDYE se cierra al abrir cualquier episodio en Roku Ultra.",
+     {"service": "App EDYE", "device": "Roku Ultra", "app_version": "3.2.1", "region": "Perú", "impact": "many"}),
+    ("partner@andes.test", "technical", "Error EDY-4031 en Android TV",
+     "Varios suscriptores ven el error EDY-4031 al reproducir en Android TV desde ayer.",
+     {"service": "App EDYE", "device": "Android TV 12", "region": "Chile", "error_code": "EDY-4031", "impact": "some"}),
+    ("partner@streammart.test", "marketing_business", "Materiales para la campaña de Navidad",
+     "Necesitamos logos y key art de EDYE para una campaña de co-marketing en diciembre.",
+     {"topic": "Co-marketing", "desired_date": "2026-12-10"}),
+)
+
+
+def _demo_tickets() -> int:
+    """A few tickets so the staff screens have something to show (only into an empty portal)."""
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.tickets import services as ticket_services
+    from portal.tickets.models import Ticket
+
+    if db.session.scalar(select(func.count(Ticket.id))):
+        return 0
+    for email, form, subject, description, details in DEMO_TICKETS:
+        partner = auth_services.find_user_by_email(email)
+        ticket_services.create_ticket(partner, form, subject, description, details)
+    return len(DEMO_TICKETS)

@@ -55,7 +55,13 @@ def test_demo_seed_is_idempotent_and_prints_logins(app):
     assert "admin@edye.test" in first.output and "demo-admin-2026" in first.output
     users = db.session.scalar(select(func.count(User.id)))
     second = run(app, "demo", "seed")
-    assert second.exit_code == 0 and "(0 users created)" in second.output
+    assert second.exit_code == 0 and "(0 users, 0 tickets created)" in second.output
     assert db.session.scalar(select(func.count(User.id))) == users
     roles = set(db.session.scalars(select(User.role)))
     assert roles == {"partner", "ticket_admin", "agent_l1", "agent_l2", "vp"}
+    from portal.sla.models import EscalationRow
+    from portal.tickets.models import Ticket
+
+    assert db.session.scalar(select(func.count(Ticket.id))) == 3
+    assert db.session.scalar(select(func.count(EscalationRow.id))) == 5
+    assert all(ticket.sla_due_at for ticket in db.session.scalars(select(Ticket)))
