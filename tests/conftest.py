@@ -238,7 +238,8 @@ def fake_monday(app):
     with FakeMonday() as fake:
         app.config.update(MONDAY_API_URL=fake.url, MONDAY_API_TOKEN=fake.token, MONDAY_BOARD_ID="4242",
                           MONDAY_GROUP_ID="topics", MONDAY_COLUMNS={"reference": "text_ref", "status": "status",
-                                                                    "tier": "numbers_tier", "assignee": "text_assignee"})
+                                                                    "tier": "numbers_tier", "assignee": "text_assignee",
+                                                                    "sla_due": "text_sla_due"})
         yield fake
 
 

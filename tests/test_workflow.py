@@ -86,7 +86,7 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     assert "Reproduced on Roku Ultra" in updates[1] and "25 min" in updates[1]
     assert all(variables["board"] == "4242" for name, variables in fake_monday.calls if name != "create_update")
     create = fake_monday.calls[0][1]
-    assert create["group"] == "topics" and '"text_ref": "EDY-' in create["values"]
+    assert create["group"] == "topics" and '"text_ref": "EDY-' in create["values"] and '"text_sla_due": "20' in create["values"]
     slack_texts = [message["text"] for message in fake_slack.messages]
     assert len(slack_texts) == 3
     assert "Reassigned to Marta Dos (level 2)" in slack_texts[0]

@@ -372,6 +372,7 @@ def _monday_columns(ticket: Ticket) -> dict:
         "tier": str(ticket.tier),
         "status": ticket.status,
         "assignee": ticket.assignee.name if ticket.assignee else "",
+        "sla_due": ticket.sla_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.sla_due_at else "",
     }
     return {columns[key]: value for key, value in values.items() if key in columns}
 
