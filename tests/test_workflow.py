@@ -47,6 +47,11 @@ def deliver_all():
 
 
 def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_slack):
+    from pathlib import Path
+
+    from portal.sla import services as sla
+
+    sla.import_matrix(Path(__file__).resolve().parent.parent / "content" / "escalation_matrix.yaml")
     c = clients
     assert c["partner"].post("/tickets/new/technical", data=TECHNICAL).status_code == 302
     ticket = db.session.scalar(select(Ticket))
