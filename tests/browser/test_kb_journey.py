@@ -49,6 +49,10 @@ def test_agent_edits_with_preview_publishes_and_restores(page, make_user):
     sign_in(page, agent.email, "correct horse battery")
     page.goto("/kb/es/guia-roku")
     page.locator(".staff-panel").get_by_role("button", name="Editar").click()
+    expect(page).to_have_url(re.compile("/kb/es/guia-roku/edit"))
+    # htmx binds the swapped-in editor a moment after the swap: wait until it is settled.
+    page.wait_for_function("!document.querySelector('.htmx-settling, .htmx-swapping')")
+    page.wait_for_timeout(100)
     body = page.get_by_label("Texto (Markdown)")
     body.fill("## Instalar\n\nTexto **nuevo** de la guía.")
     expect(page.locator("#preview h2")).to_have_text("Instalar")
