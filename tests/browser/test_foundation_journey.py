@@ -54,7 +54,8 @@ def test_admin_creates_a_user_without_a_page_reload(page, make_user):
     make_user("partner", email="someone@example.test")
     sign_in(page, admin.email, "correct horse battery")
     expect(page.get_by_role("heading", name="Hola, Ana Admin")).to_be_visible()
-    page.get_by_role("link", name="Usuarios").first.click()
+    page.get_by_role("link", name="Equipo").click()
+    page.get_by_role("link", name="Usuarios").click()
     expect(page.get_by_role("heading", name="Usuarios", exact=True)).to_be_visible()
     page.evaluate("window.__noReloadMarker = 'still here'")
 
