@@ -35,11 +35,13 @@ def stacked_bars(title: str, labels: list[str], series: dict[str, list[int]], wi
                              f'fill="url(#p{number % 3})" stroke="#333" stroke-width="0.5"/>')
         if totals[index] and len(labels) <= 31:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="10">{totals[index]}</text>')
-        if len(labels) <= 31 or index % 7 == 0:
+        every = 1 if len(labels) <= 12 else (5 if len(labels) <= 31 else 10)
+        if index % every == 0:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{legend + plot_h + 14}" text-anchor="middle" font-size="10">{escape(label)}</text>')
+    lx = left
     for number, name in enumerate(series):
-        lx = left + number * 220
         parts.append(f'<rect x="{lx}" y="4" width="14" height="14" fill="url(#p{number % 3})" stroke="#333"/>'
                      f'<text x="{lx + 20}" y="15" font-size="12">{escape(name)}</text>')
+        lx += 40 + 7 * len(name)
     parts.append("</svg>")
     return Markup("".join(parts))
