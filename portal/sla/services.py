@@ -141,9 +141,9 @@ def _notify(ticket, text: str, key: str) -> None:
                                                                                     "text": f"*{ticket.reference}* {text}"}}]},
                    f"slack:sla:{ticket.id}:{key}", ticket_id=ticket.id)
     if ticket.monday_item_id or current_app.config["MONDAY_API_TOKEN"]:
-        from portal.tickets.services import _to_monday
+        from portal.tickets.services import record_in_monday
 
-        _to_monday(ticket, text, f"sla-{key}")
+        record_in_monday(ticket, text, f"sla-{key}")
 
 
 def check(now: datetime | None = None) -> dict[str, int]:

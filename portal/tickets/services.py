@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
 from kb import search as kb_search
+from kb.models import Article, ArticleRevision
 from kb import services as kb_services
 from portal.errors import InvalidInput
 from portal.extensions import db
@@ -21,7 +22,9 @@ from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
 from portal.tickets import states
-from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent, TicketForm
+from portal.tickets.models import (
+    PRIORITY_LABELS, Comment, Deflection, RequestType, Status, StatusReport, Ticket, TicketEvent, TicketForm,
+)
 from portal.types import utcnow
 
 SUGGESTION_COUNT = 5
@@ -211,8 +214,6 @@ def timeline(ticket: Ticket, include_internal: bool) -> list[TimelineEntry]:
     entries = [TimelineEntry(at=c.created_at, comment=c) for c in db.session.scalars(comments)]
     entries += [TimelineEntry(at=e.created_at, event=e) for e in db.session.scalars(events)]
     if not include_internal:
-        from portal.tickets.models import StatusReport
-
         shared = select(StatusReport).where(StatusReport.ticket_id == ticket.id, StatusReport.visible_to_partner.is_(True))
         entries += [TimelineEntry(at=r.created_at, report=r) for r in db.session.scalars(shared)]
     return sorted(entries, key=lambda entry: (entry.at, entry.event is None))
@@ -377,7 +378,7 @@ def _monday_columns(ticket: Ticket) -> dict:
     return {columns[key]: value for key, value in values.items() if key in columns}
 
 
-def _to_monday(ticket: Ticket, update: str, key: str) -> None:
+def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
     """Record a step in Monday: the ticket's item (created once), an update, the changed columns."""
     exists_already = db.session.scalar(select(OutboxMessage.id).where(
         OutboxMessage.ticket_id == ticket.id, OutboxMessage.target == Target.MONDAY.value,
@@ -404,7 +405,7 @@ def _staff_step(ticket: Ticket, target: Status, actor: User, kind: str, data: di
     event = move(ticket, target, actor, kind, data, public=False, now=now)
     db.session.flush()
     if monday:
-        _to_monday(ticket, update, str(event.id))
+        record_in_monday(ticket, update, str(event.id))
     if slack:
         _to_slack(ticket, update, str(event.id))
     return event
@@ -419,8 +420,6 @@ def _require_agent(agent: User | None, role: Role) -> User:
 def classify_and_assign(admin: User, ticket: Ticket, request_type: str, priority: str, agent: User | None,
                         now: datetime | None = None) -> Ticket:
     """Classify a new ticket (request type, priority) and assign it to a level-1 agent, in one step."""
-    from portal.tickets.models import PRIORITY_LABELS, RequestType
-
     if request_type not in {r.value for r in RequestType}:
         raise InvalidInput(_("Choose a request type."), "request_type")
     if priority not in PRIORITY_LABELS:
@@ -453,8 +452,6 @@ def file_status_report(agent: User, ticket: Ticket, actions_taken: str, minutes_
                        relevant_information: str = "", next_step: str = "", visible_to_partner: bool = False,
                        now: datetime | None = None):
     """The procedure's status report (actions, time, relevant information), also posted to Monday."""
-    from portal.tickets.models import StatusReport
-
     if not (actions_taken or "").strip():
         raise InvalidInput(_("Say what you did."), "actions_taken")
     if minutes_spent is None or not 0 < minutes_spent <= 24 * 60:
@@ -468,7 +465,7 @@ def file_status_report(agent: User, ticket: Ticket, actions_taken: str, minutes_
     event = record_event(ticket, agent, "status_report", data={"report_id": report.id, "minutes": minutes_spent},
                          public=False, now=now)
     db.session.flush()
-    _to_monday(ticket, f"Status report by {agent.name} ({minutes_spent} min): {report.actions_taken}"
+    record_in_monday(ticket, f"Status report by {agent.name} ({minutes_spent} min): {report.actions_taken}"
                + (f" — Next: {report.next_step}" if report.next_step else ""), str(event.id))
     db.session.commit()
     return report
@@ -476,8 +473,6 @@ def file_status_report(agent: User, ticket: Ticket, actions_taken: str, minutes_
 
 def _check_kb_rule(agent: User, ticket: Ticket, article_id: int | None, no_kb_reason: str):
     """Resolving needs a KB article the agent created or updated for this ticket, or a reason why not."""
-    from kb.models import Article, ArticleRevision
-
     if article_id:
         touched = db.session.scalar(select(ArticleRevision.id).where(
             ArticleRevision.article_id == article_id, ArticleRevision.author_id == agent.id,
@@ -527,7 +522,7 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
     sla.record_first_response(ticket, admin, now)
     db.session.flush()
     _zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message.strip(), key=str(event.id))
-    _to_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
+    record_in_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
     db.session.commit()
     return ticket
 
@@ -564,8 +559,6 @@ def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: da
 def decide(vp: User, ticket: Ticket, priority: str, impact: str, resources: str, decision: str,
            provider: dict | None = None, measure: str = "", notes: str = "", now: datetime | None = None) -> Ticket:
     """Level 3's analysis and decision: an external provider, or an alternative measure."""
-    from portal.tickets.models import PRIORITY_LABELS
-
     if priority not in PRIORITY_LABELS:
         raise InvalidInput(_("Choose a priority."), "priority")
     if not (impact or "").strip():
@@ -626,16 +619,12 @@ def staff_queue(statuses, request_type: str = "", organization_id: int = 0, tier
 
 
 def status_reports(ticket: Ticket):
-    from portal.tickets.models import StatusReport
-
     return list(db.session.scalars(select(StatusReport).options(joinedload(StatusReport.author))
                                    .where(StatusReport.ticket_id == ticket.id).order_by(StatusReport.created_at)))
 
 
 def kb_draft_for(agent: User, ticket: Ticket):
     """A KB draft prefilled from the ticket, for the agent to complete and link on resolving."""
-    from kb.models import Article
-
     language = ticket.requester.language if ticket.requester.language in ("es", "en") else "es"
     base = slug = ticket.reference.lower()
     number = 1
