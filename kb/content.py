@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from kb import search
 from kb.models import CATEGORY_LABELS, Article, ArticleStatus, Visibility
-from kb.services import SLUG_PATTERN, add_revision, link_translation, clean_tags, index_document
+from kb.services import SLUG_PATTERN, Metadata, add_revision, clean_tags, index_document, link_translation
 from portal.errors import InvalidInput
 from portal.extensions import db
 
@@ -116,6 +116,7 @@ def _apply(article_file: ArticleFile, report: ImportReport, label: str) -> Artic
         .where(Article.language == article_file.language, Article.slug == article_file.slug)
     )
     note = IMPORT_NOTE.format(path=label)
+    metadata = Metadata(article_file.category, list(article_file.tags), article_file.visibility)
     if article is None:
         article = Article(
             slug=article_file.slug,
@@ -126,24 +127,18 @@ def _apply(article_file: ArticleFile, report: ImportReport, label: str) -> Artic
         )
         db.session.add(article)
         db.session.flush()
-        add_revision(None, article, article_file.title, article_file.body, note, publish=True)
+        add_revision(None, article, article_file.title, article_file.body, note, True, metadata)
         report.created.append(label)
         return article
     published = article.published_revision
     text_changed = published is None or (published.title, published.body) != (article_file.title, article_file.body)
     metadata_changed = (article.category, list(article.tags or []), article.visibility) != (
-        article_file.category,
-        list(article_file.tags),
-        article_file.visibility,
+        metadata.category,
+        metadata.tags,
+        metadata.visibility,
     )
-    article.category, article.tags, article.visibility = (
-        article_file.category,
-        list(article_file.tags),
-        article_file.visibility,
-    )
-    if text_changed:
-        add_revision(None, article, article_file.title, article_file.body, note, publish=True)
     if text_changed or metadata_changed:
+        add_revision(None, article, article_file.title, article_file.body, note, True, metadata)
         report.updated.append(label)
     else:
         report.unchanged.append(label)

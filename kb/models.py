@@ -127,6 +127,11 @@ class ArticleRevision(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(String(500), default="")
     state: Mapped[str] = mapped_column(String(10))
+    # What readers would see with this revision: applied to the article only when it is published,
+    # so a draft never changes a live article's visibility, category or tags.
+    category: Mapped[str] = mapped_column(String(60))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    visibility: Mapped[str] = mapped_column(String(10))
 
     article: Mapped[Article] = relationship(back_populates="revisions", foreign_keys=[article_id])
     author: Mapped[User | None] = relationship()
@@ -157,7 +162,10 @@ class SearchLogEntry(db.Model):
     """One search as a person typed it, for the content-gap report."""
 
     __tablename__ = "kb_search_log"
-    __table_args__ = (Index("ix_kb_search_log_created_at_query", "created_at", "normalized_query"),)
+    __table_args__ = (
+        Index("ix_kb_search_log_created_at_query", "created_at", "normalized_query"),
+        Index("ix_kb_search_log_client_query", "client_key", "normalized_query", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -167,3 +175,6 @@ class SearchLogEntry(db.Model):
     result_count: Mapped[int]
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A keyed hash of the client (user id, or address and browser for anonymous visitors): repeats
+    # from one client merge, and the report counts distinct clients, without storing addresses.
+    client_key: Mapped[str] = mapped_column(String(64), default="", server_default="")

@@ -208,9 +208,9 @@ def edit_article(language: str, slug: str):
             formdata=None,
             title=latest.title,
             body=latest.body,
-            category=article.category,
-            tags=", ".join(article.tags or []),
-            visibility=article.visibility,
+            category=latest.category,
+            tags=", ".join(latest.tags or []),
+            visibility=latest.visibility,
             base_revision=str(article.latest_revision_number),
         )
         return render("kb/edit.html", form=form, article=article)

@@ -445,6 +445,9 @@ def search(
     if not per_language:
         return empty
     allowed = _allowed_documents(opened, visibilities, languages, category)
+    if not allowed:
+        # Whoosh reads an empty filter as "no filter": nothing this reader may see means no hits.
+        return empty
     page = max(1, page)
     # One hit beyond the page tells whether more exist: counting every match of a common word
     # would cost more than the search itself.
@@ -500,6 +503,8 @@ def related(article_id: int, language: str, category: str, tags: Iterable[str], 
     opened = _searcher(open_index())
     clauses = [Term("tags", tag.lower(), boost=2.0) for tag in tags] + [Term("category", category)]
     allowed = _allowed_documents(opened, visibilities, [language], None)
+    if not allowed:
+        return []
     results = opened.searcher.search(
         DefaultOr(clauses), limit=limit, filter=allowed, mask=Term("article_id", str(article_id))
     )

@@ -226,8 +226,20 @@ def _check_text(title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-def add_revision(actor: User | None, article: Article, title: str, body: str, note: str, publish: bool):
-    """Append the next revision to `article` (in the caller's transaction); publishing makes it live."""
+@dataclass(frozen=True)
+class Metadata:
+    """What readers see around an article's text: applied to the article only when published."""
+
+    category: str
+    tags: list[str]
+    visibility: str
+
+
+def add_revision(
+    actor: User | None, article: Article, title: str, body: str, note: str, publish: bool, metadata: Metadata
+):
+    """Append the next revision to `article` (in the caller's transaction). Only publishing makes
+    it live and applies its metadata to the article; a draft changes nothing readers see."""
     article.latest_revision_number += 1
     new = ArticleRevision(
         article=article,
@@ -238,6 +250,9 @@ def add_revision(actor: User | None, article: Article, title: str, body: str, no
         author=actor,
         note=(note or "").strip()[:500],
         state=RevisionState.PUBLISHED.value if publish else RevisionState.DRAFT.value,
+        category=metadata.category,
+        tags=list(metadata.tags),
+        visibility=metadata.visibility,
     )
     db.session.add(new)
     if publish:
@@ -245,6 +260,7 @@ def add_revision(actor: User | None, article: Article, title: str, body: str, no
         article.published_revision = new
         article.status = ArticleStatus.PUBLISHED.value
         article.published_at = utcnow()
+        article.category, article.tags, article.visibility = new.category, list(new.tags), new.visibility
     return new
 
 
@@ -271,6 +287,10 @@ class ArticleText:
     visibility: str
     note: str = ""
     publish: bool = False
+
+    @property
+    def metadata(self) -> Metadata:
+        return Metadata(self.category, list(self.tags), self.visibility)
 
 
 def _checked(text: ArticleText) -> ArticleText:
@@ -299,7 +319,7 @@ def create_article(
     db.session.add(article)
     db.session.flush()
     link_translation(article, translation)
-    add_revision(actor, article, text.title, text.body, text.note, text.publish)
+    add_revision(actor, article, text.title, text.body, text.note, text.publish, text.metadata)
     _schedule_index(article)
     db.session.commit()
     return article
@@ -315,8 +335,7 @@ def save_revision(actor: User, article: Article, base_number: int, text: Article
         current = latest_revision(article)
         db.session.rollback()
         raise EditConflict(current)
-    article.category, article.tags, article.visibility = text.category, text.tags, text.visibility
-    new = add_revision(actor, article, text.title, text.body, text.note, text.publish)
+    new = add_revision(actor, article, text.title, text.body, text.note, text.publish, text.metadata)
     _schedule_index(article)
     db.session.commit()
     return new
@@ -329,7 +348,8 @@ def restore_revision(actor: User, article: Article, number: int, note: str = "")
         raise InvalidInput(_("That revision does not exist."), "number")
     note = (note or "").strip() or _("Restored revision %(number)d", number=number)
     db.session.refresh(article, with_for_update=True)
-    new = add_revision(actor, article, old.title, old.body, note, publish=True)
+    metadata = Metadata(old.category, list(old.tags), old.visibility)
+    new = add_revision(actor, article, old.title, old.body, note, True, metadata)
     _schedule_index(article)
     db.session.commit()
     return new

@@ -80,6 +80,15 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
             raise ConfigError("SECRET_KEY must be set in production (PORTAL_ENV=production).")
         secret_key = _dev_secret_key(instance_path)
 
+    storage_uri = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    allow_memory_limits = _bool(os.environ.get("RATELIMIT_ALLOW_MEMORY"), False)
+    if production and storage_uri.startswith("memory://") and not allow_memory_limits:
+        # Each process would keep its own counters, multiplying every limit by the worker count.
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI is memory:// in production: use a shared store such as "
+            "redis://HOST:6379, or set RATELIMIT_ALLOW_MEMORY=1 when only one process serves the portal."
+        )
+
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}"
     config = {
         "PORTAL_ENV": environment,
@@ -100,10 +109,26 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_DURATION": _int("REMEMBER_COOKIE_DAYS", 14) * 86400,
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STORAGE_URI": storage_uri,
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_ALLOW_MEMORY": allow_memory_limits,
+        # Number of proxies in front of the portal whose X-Forwarded-* headers are trusted (0: none).
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Limits in Flask-Limiter's notation ("N per period", several separated by ";").
         "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 5 minutes"),
-        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes"),
+        "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", "5 per 5 minutes"),
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "20 per hour"),
+        "PASSWORD_CHANGE_LIMIT": os.environ.get("PASSWORD_CHANGE_LIMIT", "5 per 15 minutes"),
+        "TICKET_LIMIT_PER_PARTNER": os.environ.get("TICKET_LIMIT_PER_PARTNER", "10 per 10 minutes;30 per day"),
+        "TICKET_LIMIT_PER_ORGANIZATION": os.environ.get("TICKET_LIMIT_PER_ORGANIZATION", "100 per day"),
+        "COMMENT_LIMIT_PER_USER": os.environ.get("COMMENT_LIMIT_PER_USER", "20 per 10 minutes;300 per day"),
+        "SEARCH_LIMIT_PER_CLIENT": os.environ.get("SEARCH_LIMIT_PER_CLIENT", "120 per minute"),
+        "TYPING_LIMIT_PER_USER": os.environ.get("TYPING_LIMIT_PER_USER", "240 per minute"),
+        # Anonymous queries appear in the staff search report only once this many clients asked them.
+        "SEARCH_REPORT_MIN_CLIENTS": _int("SEARCH_REPORT_MIN_CLIENTS", 3),
+        "STRICT_TRANSPORT_SECURITY": os.environ.get(
+            "STRICT_TRANSPORT_SECURITY", "max-age=31536000; includeSubDomains" if production else ""
+        ),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # Integrations (used by the ticket and staff issues; empty means "not configured").
         "ZENDESK_BASE_URL": os.environ.get("ZENDESK_BASE_URL", ""),

@@ -20,10 +20,24 @@ def test_production_without_secret_key_refuses_to_start(monkeypatch, tmp_path):
 def test_production_with_secret_key_starts_with_secure_cookies(monkeypatch, tmp_path):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    monkeypatch.setenv("RATELIMIT_ALLOW_MEMORY", "1")
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_production_refuses_per_process_limit_counters_unless_allowed(monkeypatch, tmp_path):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    monkeypatch.delenv("RATELIMIT_ALLOW_MEMORY", raising=False)
+    with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3"})
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3"})
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379"
+    assert app.config["STRICT_TRANSPORT_SECURITY"].startswith("max-age=")
 
 
 def test_unknown_environment_is_refused(monkeypatch):

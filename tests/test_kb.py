@@ -389,10 +389,12 @@ def test_import_is_idempotent_and_only_versions_real_changes(app, tmp_path):
 
     write(tmp_path, "es/guia-roku.md", VALID.replace("visibility: public", "visibility: partners"))
     third = run_cli(app, "kb", "import", str(tmp_path))
-    assert "1 updated" in third.output and revision_count(article) == 1 and article.visibility == "partners"
+    # Visibility, category and tags are versioned with the text, so a metadata change is a revision.
+    assert "1 updated" in third.output and revision_count(article) == 2 and article.visibility == "partners"
+    assert article.published_revision.visibility == "partners"
     write(tmp_path, "es/guia-roku.md", VALID.replace("Busca EDYE", "Encuentra EDYE"))
     run_cli(app, "kb", "import", str(tmp_path))
-    assert revision_count(article) == 2 and "Encuentra EDYE" in article.published_revision.body
+    assert revision_count(article) == 3 and "Encuentra EDYE" in article.published_revision.body
     assert search.search("encuentra", ["es"], ["public"]).found == 1
 
 

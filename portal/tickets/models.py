@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, event
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import Organization, User
@@ -112,7 +112,8 @@ class Ticket(db.Model):
     request_type: Mapped[str | None] = mapped_column(String(30))
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     tier: Mapped[int] = mapped_column(default=1)
-    zendesk_id: Mapped[int | None] = mapped_column(index=True)
+    # Zendesk ids are 64-bit (comment and audit ids are already past 2**31).
+    zendesk_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     monday_item_id: Mapped[str | None] = mapped_column(String(40))
     # First-response SLA (see portal/sla): the matrix row applied, its warning and due times.
     sla_row_key: Mapped[str | None] = mapped_column(String(60))
@@ -206,7 +207,7 @@ class Comment(db.Model):
     body: Mapped[str] = mapped_column(Text)
     public: Mapped[bool] = mapped_column(default=True)
     source: Mapped[str] = mapped_column(String(10), default="portal")
-    zendesk_comment_id: Mapped[int | None] = mapped_column(index=True)
+    zendesk_comment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class Deflection(db.Model):

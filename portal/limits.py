@@ -1,0 +1,29 @@
+"""Keys for rate limits: who a limit counts against. Limits themselves are settings
+(`*_LIMIT_*` in config) applied with `@limiter.limit(setting("NAME"), key_func=...)`."""
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_login import current_user
+
+
+def setting(name: str):
+    """A limit read from the configuration at request time (so tests and deployments can set it)."""
+    return lambda: current_app.config[name]
+
+
+def client_address() -> str:
+    """The client's address (the proxy-corrected one when TRUSTED_PROXIES is set)."""
+    return request.remote_addr or "unknown"
+
+
+def user_key() -> str:
+    """The signed-in user, or the client address for anonymous requests."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"address:{client_address()}"
+
+
+def organization_key() -> str:
+    """The signed-in partner's organization (staff and anonymous: as `user_key`)."""
+    organization_id = getattr(current_user, "organization_id", None) if current_user.is_authenticated else None
+    return f"organization:{organization_id}" if organization_id else user_key()
