@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from portal.extensions import db
 
@@ -39,6 +40,28 @@ def render(page_template: str, fragment_template: str | None = None, /, status_c
     response = Flask.response_class(body, status=status_code, mimetype="text/html")
     response.vary.add("HX-Request")
     return response
+
+
+# Row ids are PostgreSQL `integer` columns: anything larger cannot name a row (and would make the
+# database raise instead of finding nothing).
+DATABASE_ID_MAX = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in routes: a positive id within the database's range, otherwise no match (404)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", DATABASE_ID_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def database_id(value) -> int | None:
+    """`value` (a query or form string) as a row id, or None when it cannot be one."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 0 < number <= DATABASE_ID_MAX else None
 
 
 def show_form_error(form, error) -> None:
@@ -135,7 +158,8 @@ def error_page(error: HTTPException | int):
 
 
 def init_app(app: Flask) -> None:
-    """Install the response headers and error handlers on `app`."""
+    """Install the id converter, response headers and error handlers on `app`."""
+    app.url_map.converters["int"] = DatabaseIdConverter
 
     @app.after_request
     def security_headers(response):
