@@ -7,18 +7,22 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.models import ROLE_LABELS
 from portal.i18n import LANGUAGE_NAMES
+from portal.integrations.zendesk import ZENDESK_ID_MAX
+from portal.text import clean_line
+
+NAME_REQUIRED = DataRequired(message=_l("A name is required."))
 
 
 class OrganizationForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Name"), validators=[NAME_REQUIRED, Length(max=200)], filters=[clean_line])
     zendesk_organization_id = IntegerField(
-        _l("Zendesk organization id"), validators=[Optional(), NumberRange(min=1)]
+        _l("Zendesk organization id"), validators=[Optional(), NumberRange(min=1, max=ZENDESK_ID_MAX)]
     )
     active = BooleanField(_l("Active"), default=True)
 
 
 class UserForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Name"), validators=[NAME_REQUIRED, Length(max=200)], filters=[clean_line])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), choices=[SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()])
     organization_id = SelectField(_l("Organization (partners only)"), coerce=int, choices=[])

@@ -19,10 +19,11 @@ from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
 from portal.sla.models import EscalationRow
 from portal.tickets.models import REQUEST_TYPE_LABELS
-from portal.web import page_number, paginate, render, show_form_error
+from portal.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 require_admin = require_role(Role.TICKET_ADMIN)
+SEARCH_MAX = 100  # longer terms name nothing; very long ones exceed SQLite's LIKE pattern limit
 
 
 @bp.get("/")
@@ -36,7 +37,7 @@ def index():
 
 
 def _organizations_context(form: OrganizationForm | None = None) -> dict:
-    query = request.args.get("q", "")
+    query = request.args.get("q", "")[:SEARCH_MAX]
     return {
         "form": form or OrganizationForm(formdata=None),
         "query": query,
@@ -125,9 +126,9 @@ def _user_form(formdata=None, **values) -> UserForm:
 
 def _user_filters() -> dict:
     return {
-        "q": request.args.get("q", ""),
+        "q": request.args.get("q", "")[:SEARCH_MAX],
         "role": request.args.get("role", ""),
-        "organization_id": request.args.get("organization_id", 0, type=int) or 0,
+        "organization_id": database_id(request.args.get("organization_id")) or 0,
         "active": request.args.get("active", ""),
     }
 
@@ -287,8 +288,8 @@ def dead_letter_action(message_id: int, action: str):
     message = db.get_or_404(OutboxMessage, message_id)
     try:
         (outbox.retry if action == "retry" else outbox.discard)(current_user, message)
-    except DeliveryError as error:
-        abort(409, description=str(error))
+    except DeliveryError:
+        abort(409, description=_("Only dead letters can be sent again or discarded."))
     flash(_("Message %(id)d: %(action)s.", id=message.id, action=_("sent again") if action == "retry" else _("discarded")),
           "success")
     return redirect(url_for("admin.integrations"))
@@ -299,12 +300,20 @@ def dead_letter_action(message_id: int, action: str):
 WEEKDAYS = range(7)
 
 
+def _sla_page(status_code: int = 200, errors: dict | None = None, row_id: int | None = None):
+    """The SLA screen; after a refused change, the message sits on the field it names (of the
+    row `row_id`, or of the calendar) and the values just typed are shown again."""
+    return render("admin/sla.html", status_code=status_code, rows=sla.rows(), settings=sla.settings(),
+                  weekdays=WEEKDAYS, timezone=current_app.config["PORTAL_TIMEZONE"],
+                  request_types=REQUEST_TYPE_LABELS, errors=errors or {}, error_row_id=row_id,
+                  typed=request.form if errors else {})
+
+
 @bp.get("/sla")
 @require_admin
 def sla_settings():
     """The escalation matrix (edit a row) and the business calendar (hours, holidays)."""
-    return render("admin/sla.html", rows=sla.rows(), settings=sla.settings(), weekdays=WEEKDAYS,
-                  timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+    return _sla_page()
 
 
 @bp.post("/sla/rows/<int:row_id>")
@@ -315,9 +324,8 @@ def update_sla_row(row_id: int):
     try:
         sla.update_row(current_user, row, request.form.to_dict())
     except InvalidInput as error:
-        flash(error.message, "error")
-        return render("admin/sla.html", status_code=422, rows=sla.rows(), settings=sla.settings(), weekdays=WEEKDAYS,
-                      timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+        db.session.rollback()
+        return _sla_page(422, {error.field: error.message}, row.id)
     flash(_("Escalation matrix row %(key)s saved.", key=row.key), "success")
     return redirect(url_for("admin.sla_settings"))
 
@@ -329,7 +337,7 @@ def update_calendar():
     hours = {}
     for day in WEEKDAYS:
         opening, closing = request.form.get(f"open_{day}", "").strip(), request.form.get(f"close_{day}", "").strip()
-        if opening and closing:
+        if opening or closing:
             hours[str(day)] = [opening, closing]
     holidays = []
     for line in request.form.get("holidays", "").splitlines():
@@ -339,8 +347,7 @@ def update_calendar():
     try:
         sla.update_settings(current_user, hours, holidays, request.form.get("us_federal") == "y")
     except InvalidInput as error:
-        flash(error.message, "error")
-        return render("admin/sla.html", status_code=422, rows=sla.rows(), settings=sla.settings(), weekdays=WEEKDAYS,
-                      timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+        db.session.rollback()
+        return _sla_page(422, {error.field: error.message})
     flash(_("Business calendar saved."), "success")
     return redirect(url_for("admin.sla_settings"))

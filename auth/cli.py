@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 
 from auth import services
 from auth.models import Role
+from auth.passwords import check_new_password
 from portal.errors import InvalidInput
 
 users_cli = AppGroup("users", help="Manage portal users.")
@@ -27,7 +28,8 @@ def create_user(role, email, name, password, organization_name, language):
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        services.validate_new_password(password, "password")
+        # Checked before the organization is created, so a refused password leaves nothing behind.
+        check_new_password(password, "password", services.normalize_email(email), name)
         organization = services.find_or_create_organization(None, organization_name) if organization_name else None
         user, _ = services.create_user(None, email, name, role, organization, language, password=password)
     except InvalidInput as error:

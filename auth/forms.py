@@ -4,21 +4,23 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from auth.services import MIN_PASSWORD_LENGTH
+from auth.passwords import MAX_PASSWORD_LENGTH
+from auth.services import MAX_EMAIL_LENGTH
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=512)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=MAX_EMAIL_LENGTH)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
     remember = BooleanField(_l("Keep me signed in on this device"))
     next = HiddenField()
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
-    new_password = PasswordField(
-        _l("New password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=512)]
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
     )
+    # Length and the other rules are the service's (auth.passwords), with their own messages.
+    new_password = PasswordField(_l("New password"), validators=[DataRequired()])
     confirm_password = PasswordField(
         _l("Repeat the new password"),
         validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],

@@ -1,14 +1,16 @@
 """Flask-Login wiring: loading users from the cookie, answering anonymous requests."""
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager, current_user, login_user
 from sqlalchemy.orm import joinedload
 
 from auth.models import User
 from portal.extensions import db
 
+# What an anonymous visitor's session may carry into the signed-in one.
+SESSION_KEYS_KEPT_AT_LOGIN = ("language",)
 # Pages a user who must change their password may still reach.
 PASSWORD_CHANGE_ALLOWED_ENDPOINTS = frozenset(
     {"auth.change_password", "auth.logout", "core.set_language", "core.healthz", "static"}
@@ -24,6 +26,15 @@ def load_user(cookie_id: str) -> User | None:
     if user is None or user.session_token != token or not user.is_active:
         return None
     return user
+
+
+def start_session(user: User, remember: bool) -> None:
+    """Sign `user` in with a new session: whatever the anonymous one held (its CSRF token
+    included) is dropped, except the chosen language."""
+    kept = {key: session[key] for key in SESSION_KEYS_KEPT_AT_LOGIN if key in session}
+    session.clear()
+    session.update(kept)
+    login_user(user, remember=remember)
 
 
 def unauthorized():

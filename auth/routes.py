@@ -1,37 +1,43 @@
 """Login, logout and password change."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_limiter.util import get_remote_address
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 
-from auth import services
+from auth import services, throttling
 from auth.forms import ChangePasswordForm, LoginForm
+from auth.login import start_session
+from auth.throttling import LoginLimit
 from portal.errors import InvalidInput
 from portal.extensions import limiter
-from portal.web import is_safe_redirect, render
+from portal.limits import client_address, setting, user_key
+from portal.web import error_page, is_safe_redirect, render, show_form_error, too_many_attempts_message
 
 bp = Blueprint("auth", __name__)
 
 
-def _login_account_key() -> str:
-    return "login-account:" + services.normalize_email(request.form.get("email", ""))
-
-
-def _login_failed(response) -> bool:
-    return response.status_code == 401
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], key_func=get_remote_address
+    setting("LOGIN_LIMIT_PER_IP"),
+    key_func=client_address,
+    methods=["POST"],
+    on_breach=throttling.record_lockout(LoginLimit.ADDRESS),
 )
 @limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    setting("LOGIN_LIMIT_PER_ACCOUNT_ADDRESS"),
+    key_func=throttling.account_address_key,
     methods=["POST"],
-    key_func=_login_account_key,
-    deduct_when=_login_failed,
+    deduct_when=throttling.failed,
+    on_breach=throttling.record_lockout(LoginLimit.ACCOUNT_ADDRESS),
+)
+@limiter.limit(
+    setting("LOGIN_LIMIT_PER_ACCOUNT"),
+    key_func=throttling.account_key,
+    methods=["POST"],
+    deduct_when=throttling.failed,
+    on_breach=throttling.record_lockout(LoginLimit.ACCOUNT),
 )
 def login():
     """Sign in with e-mail and password; failures get one generic message."""
@@ -42,9 +48,10 @@ def login():
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user, remember=form.remember.data)
+            start_session(user, remember=form.remember.data)
             target = form.next.data if is_safe_redirect(form.next.data) else url_for("core.index")
             return redirect(target)
+        throttling.count_failure()
         form.password.errors.append(_("Wrong e-mail or password, or the account is not active."))
         status = 401
     elif form.is_submitted():
@@ -55,13 +62,17 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """End the current session."""
+    """End the session here and everywhere else the user is signed in (remember-me included)."""
+    services.end_sessions(current_user._get_current_object())
     logout_user()
     flash(_("You have signed out."), "success")
     return redirect(url_for("auth.login"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@limiter.limit(
+    setting("PASSWORD_CHANGE_LIMIT"), key_func=user_key, methods=["POST"], deduct_when=throttling.failed
+)
 @login_required
 def change_password():
     """Change one's own password (required after a reset by an administrator)."""
@@ -71,7 +82,9 @@ def change_password():
         try:
             services.change_password(current_user, form.current_password.data, form.new_password.data)
         except InvalidInput as error:
-            getattr(form, error.field).errors.append(error.message)
+            if error.field == "current_password":
+                throttling.count_failure()
+            show_form_error(form, error)
             status = 422
         else:
             login_user(current_user._get_current_object())
@@ -80,3 +93,22 @@ def change_password():
     elif form.is_submitted():
         status = 422
     return render("auth/password.html", status_code=status, form=form)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(error: RateLimitExceeded):
+    """Show the form again with the wait on it (the limiter adds Retry-After)."""
+    if request.endpoint not in THROTTLED_FORMS:
+        return error_page(error)
+    form_class, template, field = THROTTLED_FORMS[request.endpoint]
+    form = form_class()
+    # Not validated, so the field's errors are still an empty tuple.
+    getattr(form, field).errors = [too_many_attempts_message()]
+    return render(template, status_code=429, form=form)
+
+
+# Throttled forms: (form, template, field that shows the wait).
+THROTTLED_FORMS = {
+    "auth.login": (LoginForm, "auth/login.html", "password"),
+    "auth.change_password": (ChangePasswordForm, "auth/password.html", "current_password"),
+}

@@ -6,6 +6,8 @@ the audit log for changes made by a person.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -15,12 +17,19 @@ from sqlalchemy.orm import contains_eager
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from auth.models import LANGUAGES, Organization, Role, User, new_session_token
+from auth.passwords import check_new_password
+from auth.scripts import address_mixes_scripts
 from portal import audit
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.text import clean_line
 from portal.types import utcnow
 
-MIN_PASSWORD_LENGTH = 12
+# Column sizes: User.name and Organization.name, User.email.
+MAX_NAME_LENGTH = 200
+MAX_EMAIL_LENGTH = 254
+# Room for any IPv6 address in text form.
+MAX_ADDRESS_LENGTH = 64
 
 
 def hash_password(password: str) -> str:
@@ -57,22 +66,47 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def validate_new_password(password: str, field: str = "new_password") -> None:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(_("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH), field)
-
-
 def change_password(user: User, current_password: str, new_password: str) -> None:
     """Replace the user's own password; every other session of the user ends."""
     if not check_password_hash(user.password_hash, current_password or ""):
         raise InvalidInput(_("The current password is not correct."), "current_password")
-    validate_new_password(new_password)
+    check_new_password(new_password, "new_password", user.email, user.name)
     if check_password_hash(user.password_hash, new_password):
         raise InvalidInput(_("Choose a password different from the current one."), "new_password")
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.session_token = new_session_token()
     audit.record(user, "user.password_changed", user)
+    db.session.commit()
+
+
+def end_sessions(user: User) -> None:
+    """Sign the user out everywhere: every session cookie and remember-me cookie issued so far
+    stops working, including copies saved elsewhere."""
+    user.session_token = new_session_token()
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class UnknownAccount:
+    """The audit target of a lockout whose e-mail names no account."""
+
+    name: str
+    id: None = None
+
+
+def record_login_lockout(email: str, address: str, limit: str, until: datetime) -> None:
+    """Tell administrators (in the audit log) that sign-ins for `email` or from `address` are
+    refused until `until` after too many attempts; `limit` names the limit that was reached."""
+    # Both come from the request before any validation: keep them storable.
+    email, address = clean_line(email)[:MAX_EMAIL_LENGTH], clean_line(address)[:MAX_ADDRESS_LENGTH]
+    target = find_user_by_email(email) or UnknownAccount(email)
+    audit.record(
+        None,
+        "auth.login_throttled",
+        target,
+        after={"email": email, "address": address, "limit": limit, "until": until.isoformat(timespec="seconds")},
+    )
     db.session.commit()
 
 
@@ -88,11 +122,22 @@ def set_language(user: User | None, language: str) -> None:
 # Organizations -------------------------------------------------------------
 
 
-def _check_organization_name(name: str, existing: Organization | None = None) -> str:
-    name = (name or "").strip()
+def _clean_name(name: str) -> str:
+    name = clean_line(name)
     if not name:
         raise InvalidInput(_("A name is required."), "name")
-    clash = db.session.scalar(select(Organization).where(func.lower(Organization.name) == name.lower()))
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(_("Use at most %(count)d characters.", count=MAX_NAME_LENGTH), "name")
+    return name
+
+
+def _organization_named(name: str) -> Organization | None:
+    return db.session.scalar(select(Organization).where(func.lower(Organization.name) == name.lower()))
+
+
+def _check_organization_name(name: str, existing: Organization | None = None) -> str:
+    name = _clean_name(name)
+    clash = _organization_named(name)
     if clash is not None and clash is not existing:
         raise InvalidInput(_("An organization with this name already exists."), "name")
     return name
@@ -116,19 +161,20 @@ def create_organization(
 
 def find_or_create_organization(actor: User | None, name: str) -> Organization:
     """The organization called `name` (case-insensitively), created when missing."""
-    existing = db.session.scalar(
-        select(Organization).where(func.lower(Organization.name) == (name or "").strip().lower())
-    )
-    return existing or create_organization(actor, name)
+    return _organization_named(clean_line(name)) or create_organization(actor, name)
 
 
 def update_organization(
     actor: User, organization: Organization, name: str, zendesk_organization_id: int | None, active: bool
 ) -> Organization:
-    """Rename or re-link an organization; deactivating it locks out its partners."""
+    """Rename or re-link an organization; deactivating it ends its partners' sessions and locks
+    them out until it is active again."""
     before = organization.audit_snapshot()
     organization.name = _check_organization_name(name, organization)
     organization.zendesk_organization_id = zendesk_organization_id
+    if organization.active and not active:
+        for partner in organization.users:
+            partner.session_token = new_session_token()
     organization.active = active
     after = organization.audit_snapshot()
     if after != before:
@@ -184,13 +230,16 @@ def _check_user_fields(
     clash = find_user_by_email(email)
     if clash is not None and clash is not existing:
         raise InvalidInput(_("Another user already has this e-mail address."), "email")
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput(_("A name is required."), "name")
+    name = _clean_name(name)
     try:
         role_enum = Role(role)
     except ValueError:
         raise InvalidInput(_("Unknown role."), "role") from None
+    newly_staff = existing is None or existing.email != email or not existing.is_staff
+    if role_enum.is_staff and newly_staff and address_mixes_scripts(email):
+        raise InvalidInput(
+            _("Staff e-mail addresses may not mix alphabets (such as Latin and Cyrillic letters)."), "email"
+        )
     if role_enum is Role.PARTNER and organization is None:
         raise InvalidInput(_("A partner must belong to an organization."), "organization_id")
     if role_enum is not Role.PARTNER and organization is not None:
@@ -216,7 +265,7 @@ def create_user(
     if password is None:
         generated = password = temporary_password()
     else:
-        validate_new_password(password, "password")
+        check_new_password(password, "password", email, name)
     user = User(
         email=email,
         name=name,

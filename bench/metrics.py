@@ -33,8 +33,8 @@ def seed(count: int, rng: random.Random) -> float:
 
     organizations = [auth_services.create_organization(None, f"Bench org {n}") for n in range(20)]
     requester, _ = auth_services.create_user(None, "bench@partner.test", "Bench", "partner", organizations[0],
-                                             password="bench password 1")
-    agents = [auth_services.create_user(None, f"agent{n}@edye.test", f"Agent {n}", "agent_l1", password="bench password 1")[0]
+                                             password="load test secret 1")
+    agents = [auth_services.create_user(None, f"agent{n}@edye.test", f"Agent {n}", "agent_l1", password="load test secret 1")[0]
               for n in range(12)]
     statuses = ["new", "assigned_l1", "assigned_l2", "escalated_l3", "awaiting_confirmation", "closed", "closed", "closed"]
     types = ["day_to_day", "technical", "marketing_business"]

@@ -118,7 +118,7 @@ def main():
 
             organization = auth_services.create_organization(None, "Bench Org")
             partner, _ = auth_services.create_user(None, "bench@partner.test", "Bench", "partner", organization,
-                                                   password="bench password 1")
+                                                   password="load test secret 1")
             db.session.expunge(partner)
         results = {
             "throughput": [throughput(app, env, partner, args.tickets, workers) for workers in (1, 3)],

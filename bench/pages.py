@@ -94,7 +94,7 @@ def partner_cookie(base: str) -> str:
     page = session.get(base + "/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     response = session.post(base + "/login", data={"csrf_token": token, "email": "partner@andes.test",
-                                                   "password": "demo-partner-2026"}, allow_redirects=False)
+                                                   "password": "demo-2026-andes-p1"}, allow_redirects=False)
     assert response.status_code == 302, response.text[:300]
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 

@@ -2,22 +2,41 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from kb import search
 from kb.models import CATEGORY_LABELS, Article, ArticleStatus, Visibility
-from kb.services import SLUG_PATTERN, Metadata, add_revision, clean_tags, index_document, link_translation
+from kb.services import (
+    MAX_SLUG_LENGTH,
+    Metadata,
+    add_revision,
+    check_body,
+    check_title,
+    clean_tags,
+    index_document,
+    is_slug,
+    link_translation,
+)
 from portal.errors import InvalidInput
 from portal.extensions import db
 
 REQUIRED_KEYS = ("title", "slug", "language", "category", "visibility", "tags")
 OPTIONAL_KEYS = ("translation_of",)
 IMPORT_NOTE = "Imported from {path}"
+# An article's text is at most MAX_BODY_LENGTH characters: even in 4-byte characters, with its
+# front matter, that fits in this many bytes.
+MAX_FILE_BYTES = 1_000_000
+# Characters that JSON writes as they are but YAML reads differently (line breaks it folds,
+# characters it refuses): exported as \u escapes, which YAML and JSON read alike.
+YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 
 class MalformedFile(ValueError):
@@ -49,13 +68,18 @@ class ImportReport:
         return bool(self.created or self.updated)
 
 
-def parse(path: Path) -> ArticleFile:
-    """Read one article file; MalformedFile says what is wrong with it."""
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise MalformedFile(f"larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        return path.read_text(encoding="utf-8").replace("\r\n", "\n")
     except UnicodeDecodeError:
         raise MalformedFile("not UTF-8 text") from None
-    text = text.replace("\r\n", "\n")
+    except OSError as error:
+        raise MalformedFile(f"cannot be read ({error.strerror})") from None
+
+
+def _front_matter_and_body(text: str) -> tuple[dict, str]:
     if not text.startswith("---\n"):
         raise MalformedFile("missing front matter (the file must start with a line '---')")
     end = text.find("\n---\n", 3)
@@ -73,38 +97,54 @@ def parse(path: Path) -> ArticleFile:
         raise MalformedFile(f"missing keys: {', '.join(missing)}")
     if unknown:
         raise MalformedFile(f"unknown keys: {', '.join(map(str, unknown))}")
+    return meta, text[end + 5 :]
+
+
+def _check_shape(meta: dict) -> None:
+    """Every field's type and vocabulary; lengths and cleaning are the services' checks."""
     for key in ("title", "slug", "language", "category", "visibility"):
         if not isinstance(meta[key], str) or not meta[key].strip():
             raise MalformedFile(f"'{key}' must be a non-empty text")
     if meta["language"] not in search.LANGUAGES:
         raise MalformedFile(f"language must be one of {', '.join(search.LANGUAGES)}")
-    if not SLUG_PATTERN.match(meta["slug"]):
-        raise MalformedFile("slug must use lowercase letters, digits and hyphens only")
+    if not is_slug(meta["slug"]):
+        raise MalformedFile(f"slug must use lowercase letters, digits and hyphens only (at most {MAX_SLUG_LENGTH})")
     if meta["category"] not in CATEGORY_LABELS:
         raise MalformedFile(f"unknown category {meta['category']!r}")
     if meta["visibility"] not in {v.value for v in Visibility}:
         raise MalformedFile("visibility must be public, partners or internal")
-    if not isinstance(meta["tags"], list) or not all(isinstance(tag, (str, int)) for tag in meta["tags"]):
-        raise MalformedFile("tags must be a list")
+    tags = meta["tags"]
+    # YAML reads `yes` or `null` unquoted as a boolean or nothing: not what a tag means.
+    if not isinstance(tags, list) or not all(isinstance(tag, (str, int)) and not isinstance(tag, bool) for tag in tags):
+        raise MalformedFile("tags must be a list of words, e.g. [roku, app]")
     translation_of = meta.get("translation_of")
-    if translation_of is not None and (not isinstance(translation_of, str) or not SLUG_PATTERN.match(translation_of)):
+    if translation_of is not None and not (isinstance(translation_of, str) and is_slug(translation_of)):
         raise MalformedFile("translation_of must be the slug of an article in the other language")
-    body = text[end + 5 :].strip("\n").rstrip() + "\n"
+
+
+def parse(path: Path) -> ArticleFile:
+    """Read and check one article file (every field, before anything is stored); MalformedFile
+    says what is wrong with it."""
+    meta, body = _front_matter_and_body(_read(path))
+    _check_shape(meta)
     if not body.strip():
         raise MalformedFile("the article has no text after the front matter")
-    try:
-        tags = tuple(clean_tags([str(tag) for tag in meta["tags"]]))
-    except InvalidInput as error:
-        raise MalformedFile(error.message) from None
+    # The services' own checks, with their messages in English for the command line.
+    with force_locale("en"):
+        try:
+            title, body = check_title(meta["title"]), check_body(body)
+            tags = tuple(clean_tags([str(tag) for tag in meta["tags"]]))
+        except InvalidInput as error:
+            raise MalformedFile(f"{error.field}: {error.message}") from None
     return ArticleFile(
         path=path,
-        title=meta["title"].strip(),
+        title=title,
         slug=meta["slug"],
         language=meta["language"],
         category=meta["category"],
         visibility=meta["visibility"],
         tags=tags,
-        translation_of=translation_of,
+        translation_of=meta.get("translation_of"),
         body=body,
     )
 
@@ -145,15 +185,44 @@ def _apply(article_file: ArticleFile, report: ImportReport, label: str) -> Artic
     return article
 
 
+def _article_paths(root: Path, report: ImportReport) -> list[Path]:
+    """Every `*.md` file below `root`, without leaving it: symbolic links are followed only when
+    they point inside `root` (files), and folders reached through a link are never entered; a
+    link pointing outside is reported."""
+    paths = []
+
+    def unreadable(error: OSError) -> None:
+        report.errors.append((str(Path(error.filename).relative_to(root)), f"cannot be read ({error.strerror})"))
+
+    for directory, folders, files in os.walk(root, onerror=unreadable):
+        here = Path(directory)
+        for name in folders:
+            path = here / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                report.errors.append((str(path.relative_to(root)), "symbolic link to a folder outside the import folder: skipped"))
+        for name in files:
+            path = here / name
+            if not name.endswith(".md"):
+                continue
+            if not path.resolve().is_relative_to(root):
+                report.errors.append((str(path.relative_to(root)), "symbolic link to a file outside the import folder: skipped"))
+            elif not path.is_file():
+                report.errors.append((str(path.relative_to(root)), "not a regular file: skipped"))
+            else:
+                paths.append(path)
+    return sorted(paths)
+
+
 def import_folder(folder: Path) -> ImportReport:
-    """Create or update articles from every `*.md` below `folder`; a malformed file is reported
-    with its reason and skipped, the others are imported in one transaction."""
-    folder = Path(folder)
+    """Create or update articles from every `*.md` below `folder`. Every file is checked before
+    anything is stored; a malformed one is reported with its reason and skipped, the others are
+    imported in one transaction."""
+    root = Path(folder).resolve()
     report = ImportReport()
     parsed: list[ArticleFile] = []
     seen: dict[tuple[str, str], Path] = {}
-    for path in sorted(folder.rglob("*.md")):
-        label = str(path.relative_to(folder))
+    for path in _article_paths(root, report):
+        label = str(path.relative_to(root))
         try:
             article_file = parse(path)
             if (article_file.language, article_file.slug) in seen:
@@ -165,7 +234,7 @@ def import_folder(folder: Path) -> ImportReport:
         parsed.append(article_file)
     articles = {}
     for article_file in parsed:
-        articles[article_file.path] = _apply(article_file, report, str(article_file.path.relative_to(folder)))
+        articles[article_file.path] = _apply(article_file, report, str(article_file.path.relative_to(root)))
     db.session.flush()
     for article_file in parsed:
         if article_file.translation_of:
@@ -173,7 +242,7 @@ def import_folder(folder: Path) -> ImportReport:
             other = db.session.scalar(
                 select(Article).where(Article.language == other_language, Article.slug == article_file.translation_of)
             )
-            label = str(article_file.path.relative_to(folder))
+            label = str(article_file.path.relative_to(root))
             if other is None:
                 report.errors.append((label, f"translation_of: no {other_language} article {article_file.translation_of!r}"))
                 continue
@@ -189,15 +258,20 @@ def import_folder(folder: Path) -> ImportReport:
     return report
 
 
+def _yaml_text(text: str) -> str:
+    """`text` as a double-quoted scalar that YAML reads back exactly (titles, tags)."""
+    return YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(text, ensure_ascii=False))
+
+
 def _front_matter(article: Article) -> str:
     lines = [
         "---",
-        f"title: {json.dumps(article.published_revision.title, ensure_ascii=False)}",
+        f"title: {_yaml_text(article.published_revision.title)}",
         f"slug: {article.slug}",
         f"language: {article.language}",
         f"category: {article.category}",
         f"visibility: {article.visibility}",
-        f"tags: {json.dumps(list(article.tags or []), ensure_ascii=False)}",
+        f"tags: [{', '.join(_yaml_text(tag) for tag in article.tags or [])}]",
     ]
     # The link is written on one side only (the English one), as the shipped content does.
     if article.translation is not None and article.language == "en":

@@ -5,21 +5,33 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from kb.feedback import MAX_COMMENT_LENGTH
 from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS
+from kb.services import MAX_BODY_LENGTH, MAX_NOTE_LENGTH, MAX_SLUG_LENGTH, MAX_TITLE_LENGTH
 from portal.i18n import LANGUAGE_NAMES
+from portal.text import clean_line
+
+# One-line fields are cleaned before they are validated, so limits count what is kept.
+ONE_LINE = [clean_line]
 
 
 class ArticleForm(FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
-    body = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=200_000)])
+    title = StringField(
+        _l("Title"),
+        validators=[DataRequired(message=_l("A title is required.")), Length(max=MAX_TITLE_LENGTH)],
+        filters=ONE_LINE,
+    )
+    body = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=MAX_BODY_LENGTH)])
     category = SelectField(
         _l("Category"), choices=[SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()]
     )
-    tags = StringField(_l("Tags (comma separated)"), validators=[Length(max=600)])
+    tags = StringField(_l("Tags (comma separated)"), validators=[Length(max=600)], filters=ONE_LINE)
     visibility = SelectField(
         _l("Visibility"), choices=[SelectChoice(key.value, label) for key, label in VISIBILITY_LABELS.items()]
     )
-    note = StringField(_l("Change note (required to publish)"), validators=[Length(max=500)])
+    note = StringField(
+        _l("Change note (required to publish)"), validators=[Length(max=MAX_NOTE_LENGTH)], filters=ONE_LINE
+    )
     base_revision = HiddenField()
 
 
@@ -27,7 +39,9 @@ class NewArticleForm(ArticleForm):
     language = SelectField(
         _l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()]
     )
-    slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(max=200)])
+    slug = StringField(
+        _l("Address (slug)"), validators=[DataRequired(), Length(max=MAX_SLUG_LENGTH)], filters=ONE_LINE
+    )
     translation_id = SelectField(_l("Translation of"), coerce=int, choices=[], validators=[Optional()])
 
     def set_translations(self, articles) -> None:
@@ -42,4 +56,4 @@ class FeedbackForm(FlaskForm):
         choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))],
         validators=[InputRequired()],
     )
-    comment = TextAreaField(_l("What was missing? (optional)"), validators=[Length(max=1000)])
+    comment = TextAreaField(_l("What was missing? (optional)"), validators=[Length(max=MAX_COMMENT_LENGTH)])

@@ -1,23 +1,30 @@
 """Knowledge-base pages: browsing, search, articles and feedback; the editor and history for staff."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from auth.permissions import require_staff
-from kb import search, services
+from kb import feedback as kb_feedback
+from kb import search, search_log, services
 from kb.forms import ArticleForm, FeedbackForm, NewArticleForm
-from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article
+from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article, ArticleStatus
 from kb.rendering import diff_lines, render_markdown
 from portal.errors import InvalidInput
-from portal.extensions import db
-from portal.web import page_number, paginate, render, show_form_error
+from portal.extensions import db, limiter
+from portal.limits import client_address, setting, typing_limit, user_key
+from portal.text import clean_line
+from portal.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("kb", __name__, url_prefix="/kb")
 LANGUAGE = "<any(es,en):language>"
 SEARCH_LOG_SESSION_KEY = "kb_last_search"
+SEARCH_LANGUAGE_CHOICES = (*search.LANGUAGES, "all")
+MAX_QUERY_LENGTH = 200
+# A search page deeper than this is not a reader paging through results.
+MAX_SEARCH_PAGE = 100
 
 
 @bp.app_template_filter("markdown")
@@ -35,6 +42,8 @@ def _ui_language() -> str:
 
 
 def _article_or_404(language: str, slug: str) -> Article:
+    if not services.is_slug(slug):
+        abort(404)
     article = services.readable_article(_user(), language, slug)
     if article is None:
         abort(404)
@@ -42,6 +51,8 @@ def _article_or_404(language: str, slug: str) -> Article:
 
 
 def _staff_article_or_404(language: str, slug: str) -> Article:
+    if not services.is_slug(slug):
+        abort(404)
     article = db.session.scalar(db.select(Article).where(Article.language == language, Article.slug == slug))
     if article is None:
         abort(404)
@@ -74,16 +85,33 @@ def category(category: str):
 
 
 def _search_languages(choice: str) -> tuple[str, ...]:
-    if choice == "all":
-        return search.LANGUAGES
-    return (choice,) if choice in search.LANGUAGES else (_ui_language(),)
+    return search.LANGUAGES if choice == "all" else (choice,)
+
+
+def _search_client() -> str:
+    """Who is searching, for the search log's client key: the user, or for anonymous visitors
+    their address and browser."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"anonymous:{client_address()} {request.user_agent.string}"
+
+
+def _previous_search() -> tuple[int, str] | None:
+    """The (log row, query) this session searched last, if the session holds a sane one."""
+    previous = session.get(SEARCH_LOG_SESSION_KEY)
+    if isinstance(previous, list) and len(previous) == 2 and database_id(previous[0]):
+        return int(previous[0]), str(previous[1])
+    return None
 
 
 @bp.get("/search")
+@limiter.limit(setting("SEARCH_LIMIT_PER_CLIENT"), key_func=user_key)
 def search_page():
     """Search as you type (htmx gets the results fragment); a plain form without JavaScript."""
-    query = request.args.get("q", "")[:200]
-    language_choice = request.args.get("lang", "") or _ui_language()
+    query = clean_line(request.args.get("q", ""))[:MAX_QUERY_LENGTH]
+    language_choice = request.args.get("lang", "")
+    if language_choice not in SEARCH_LANGUAGE_CHOICES:
+        language_choice = _ui_language()
     category_choice = request.args.get("category", "")
     if category_choice not in CATEGORY_LABELS:
         category_choice = ""
@@ -92,12 +120,11 @@ def search_page():
         _search_languages(language_choice),
         services.visibilities_for(_user()),
         category=category_choice or None,
-        page=page_number(),
+        page=min(page_number(), MAX_SEARCH_PAGE),
     )
     if results.query:
-        previous = session.get(SEARCH_LOG_SESSION_KEY)
-        logged = services.log_search(
-            results.query, language_choice, results.found, _user(), tuple(previous) if previous else None
+        logged = search_log.log_search(
+            results.query, language_choice, results.found, _user(), _search_client(), _previous_search()
         )
         session[SEARCH_LOG_SESSION_KEY] = list(logged) if logged else None
     return render(
@@ -120,7 +147,7 @@ def article(language: str, slug: str):
         "article": article,
         "body": services.rendered_body(article.published_revision) if article.published_revision else "",
         "related": services.related_articles(user, article),
-        "vote": services.vote_of(user, article),
+        "vote": kb_feedback.vote_of(user, article),
         "feedback_form": FeedbackForm(formdata=None),
         "category_label": CATEGORY_LABELS.get(article.category, article.category),
         "visibility_label": VISIBILITY_LABELS,
@@ -129,7 +156,7 @@ def article(language: str, slug: str):
     if translation is not None and services.can_read(user, translation):
         context["translation"] = translation
     if services.can_edit(user):
-        context["feedback"] = services.feedback_summary(article)
+        context["feedback"] = kb_feedback.feedback_summary(article)
         if article.published_revision is None:
             draft = services.latest_revision(article)
             context["body"] = services.rendered_body(draft)
@@ -148,7 +175,7 @@ def feedback(language: str, slug: str):
         return render(
             "kb/article_feedback.html", "kb/_feedback.html", status_code=422, article=article, feedback_form=form, vote=None
         )
-    vote = services.record_feedback(current_user, article, form.helpful.data == "yes", form.comment.data)
+    vote = kb_feedback.record_feedback(current_user, article, form.helpful.data == "yes", form.comment.data)
     if not request.htmx:
         return redirect(url_for("kb.article", language=language, slug=slug) + "#feedback")
     return render(
@@ -243,9 +270,11 @@ def edit_article(language: str, slug: str):
 
 @bp.post("/preview")
 @require_staff
+@typing_limit
 def preview():
     """The sanitized HTML of the Markdown being edited (live preview)."""
-    return render("kb/_preview.html", "kb/_preview.html", html=render_markdown(request.form.get("body", "")[:200_000]))
+    body = request.form.get("body", "")[: services.MAX_BODY_LENGTH]
+    return render("kb/_preview.html", "kb/_preview.html", html=render_markdown(body))
 
 
 @bp.get(f"/{LANGUAGE}/<slug>/history")
@@ -257,7 +286,7 @@ def history(language: str, slug: str):
         "kb/history.html",
         article=article,
         revisions=services.revisions(article),
-        feedback=services.feedback_summary(article),
+        feedback=kb_feedback.feedback_summary(article),
     )
 
 
@@ -266,8 +295,10 @@ def history(language: str, slug: str):
 def diff(language: str, slug: str):
     """Title and body differences between two revisions."""
     article = _staff_article_or_404(language, slug)
-    older = services.revision(article, request.args.get("from", 0, type=int))
-    newer = services.revision(article, request.args.get("to", 0, type=int))
+    numbers = database_id(request.args.get("from")), database_id(request.args.get("to"))
+    if None in numbers:
+        abort(404)
+    older, newer = (services.revision(article, number) for number in numbers)
     if older is None or newer is None:
         abort(404)
     return render(
@@ -309,19 +340,20 @@ def archive(language: str, slug: str):
 def manage():
     """All articles in every state, for staff."""
     status = request.args.get("status", "")
+    if status not in {state.value for state in ArticleStatus}:
+        status = ""
     language = request.args.get("language", "")
-    statement = services.staff_article_list(
-        language if language in search.LANGUAGES else None,
-        status if status in ("draft", "published", "archived") else None,
-        request.args.get("q", ""),
-    )
+    if language not in search.LANGUAGES:
+        language = ""
+    query = clean_line(request.args.get("q", ""))[: services.MAX_SLUG_LENGTH]
+    statement = services.staff_article_list(language or None, status or None, query)
     return render(
         "kb/manage.html",
         "kb/_manage_list.html",
         page=paginate(statement, page_number(), per_page=50),
         status=status,
         language=language,
-        query=request.args.get("q", ""),
+        query=query,
     )
 
 
@@ -330,5 +362,6 @@ def manage():
 def search_report():
     """Top queries and zero-result queries (content gaps) over the last 7 or 30 days."""
     days = 30 if request.args.get("days") == "30" else 7
-    top, zero = services.search_report(days)
-    return render("kb/search_report.html", days=days, top=top, zero=zero)
+    min_clients = current_app.config["SEARCH_REPORT_MIN_CLIENTS"]
+    top, zero = search_log.search_report(days, min_clients)
+    return render("kb/search_report.html", days=days, top=top, zero=zero, min_clients=min_clients)

@@ -27,6 +27,8 @@ from whoosh.query import And, Or, Term
 from whoosh.query.compound import DefaultOr
 from whoosh.support.charset import accent_map
 
+from portal.text import clean_line
+
 LANGUAGES = ("es", "en")
 TOKEN_PATTERN = r"[A-Za-z]{2,6}-\d{2,6}|[^\W_]+"
 _SPACED_ERROR_CODE = re.compile(r"\b([A-Za-z]{2,6})[\s_]+(\d{3,6})\b")
@@ -281,8 +283,8 @@ class SearchResults:
 
 
 def normalize_query(text: str) -> str:
-    """Trim, collapse spaces and join spaced error codes ("EDY 4031" → "EDY-4031")."""
-    text = " ".join((text or "").split())[:200]
+    """Clean (see `clean_line`), collapse spaces and join spaced error codes ("EDY 4031" → "EDY-4031")."""
+    text = " ".join(clean_line(text).split())[:200]
     return _SPACED_ERROR_CODE.sub(r"\1-\2", text)
 
 

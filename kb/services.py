@@ -1,4 +1,4 @@
-"""Knowledge-base operations: articles and revisions, visibility, feedback, search log.
+"""Knowledge-base operations: articles and revisions, who may read them, and editing.
 
 Every function takes plain arguments and owns its commit; index updates are scheduled
 to run after that commit (never for a rolled-back change).
@@ -8,34 +8,36 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from datetime import timedelta
 
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
 from kb import search
 from kb.models import (
     CATEGORY_LABELS,
     Article,
-    ArticleFeedback,
     ArticleRevision,
     ArticleStatus,
     RevisionState,
-    SearchLogEntry,
     Visibility,
 )
 from kb.rendering import plain_text, render_markdown
 from portal import audit
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.text import clean_block, clean_line
 from portal.types import utcnow
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_SLUG_LENGTH = 200
+MAX_TITLE_LENGTH = 300
+MAX_BODY_LENGTH = 200_000
+MAX_NOTE_LENGTH = 500
 MAX_TAGS = 12
-SEARCH_LOG_MERGE_SECONDS = 60
+MAX_TAG_LENGTH = 40
 
 
 class EditConflict(Exception):
@@ -140,8 +142,9 @@ def staff_article_list(language: str | None = None, status: str | None = None, q
         statement = statement.where(Article.language == language)
     if status:
         statement = statement.where(Article.status == status)
-    if query.strip():
-        statement = statement.where(Article.slug.ilike(f"%{query.strip()}%"))
+    query = clean_line(query)[:MAX_SLUG_LENGTH].lower()
+    if query:
+        statement = statement.where(Article.slug.contains(query, autoescape=True))
     return statement
 
 
@@ -196,13 +199,20 @@ def _schedule_index(article: Article) -> None:
     search.schedule(db.session(), article.id, index_document(article))
 
 
+def is_slug(text: str) -> bool:
+    """Whether `text` can be an article's address: lowercase words of letters and digits joined
+    by hyphens, at most MAX_SLUG_LENGTH characters."""
+    return len(text) <= MAX_SLUG_LENGTH and SLUG_PATTERN.fullmatch(text) is not None
+
+
 def clean_tags(tags) -> list[str]:
+    """Tags (a list, or one comma-separated text) cleaned, without blanks and repeats."""
     if isinstance(tags, str):
         tags = tags.split(",")
-    cleaned = list(dict.fromkeys(tag.strip() for tag in tags or [] if str(tag).strip()))
+    cleaned = list(dict.fromkeys(tag for tag in (clean_line(str(tag)) for tag in tags or []) if tag))
     if len(cleaned) > MAX_TAGS:
         raise InvalidInput(_("Use at most %(count)d tags.", count=MAX_TAGS), "tags")
-    if any(len(tag) > 40 for tag in cleaned):
+    if any(len(tag) > MAX_TAG_LENGTH for tag in cleaned):
         raise InvalidInput(_("Tags are at most 40 characters long."), "tags")
     return cleaned
 
@@ -214,16 +224,24 @@ def _check_metadata(category: str, visibility: str) -> None:
         raise InvalidInput(_("Unknown visibility."), "visibility")
 
 
-def _check_text(title: str, body: str) -> tuple[str, str]:
-    title = (title or "").strip()
+def check_title(title: str | None) -> str:
+    """The title cleaned (see `clean_line`), or InvalidInput when nothing or too much is left."""
+    title = clean_line(title)
     if not title:
         raise InvalidInput(_("A title is required."), "title")
-    if len(title) > 300:
+    if len(title) > MAX_TITLE_LENGTH:
         raise InvalidInput(_("The title is at most 300 characters long."), "title")
-    body = (body or "").replace("\r\n", "\n").strip() + "\n"
-    if not body.strip():
+    return title
+
+
+def check_body(body: str | None) -> str:
+    """The Markdown text cleaned (see `clean_block`) and ending in one newline, or InvalidInput."""
+    body = clean_block(body)
+    if not body:
         raise InvalidInput(_("The article needs a text."), "body")
-    return title, body
+    if len(body) > MAX_BODY_LENGTH:
+        raise InvalidInput(_("The text is at most %(count)d characters long.", count=MAX_BODY_LENGTH), "body")
+    return body + "\n"
 
 
 @dataclass(frozen=True)
@@ -248,7 +266,7 @@ def add_revision(
         body=body,
         search_text=plain_text(body),
         author=actor,
-        note=(note or "").strip()[:500],
+        note=clean_line(note)[:MAX_NOTE_LENGTH],
         state=RevisionState.PUBLISHED.value if publish else RevisionState.DRAFT.value,
         category=metadata.category,
         tags=list(metadata.tags),
@@ -294,11 +312,13 @@ class ArticleText:
 
 
 def _checked(text: ArticleText) -> ArticleText:
-    title, body = _check_text(text.title, text.body)
+    title, body, note = check_title(text.title), check_body(text.body), clean_line(text.note)
     _check_metadata(text.category, text.visibility)
-    if text.publish and not (text.note or "").strip():
+    if text.publish and not note:
         raise InvalidInput(_("Say what changed before publishing."), "note")
-    return ArticleText(title, body, text.category, clean_tags(text.tags), text.visibility, text.note, text.publish)
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidInput(_("The change note is at most 500 characters long."), "note")
+    return ArticleText(title, body, text.category, clean_tags(text.tags), text.visibility, note, text.publish)
 
 
 def create_article(
@@ -307,8 +327,8 @@ def create_article(
     """A new article with its first revision (a draft, or published at once)."""
     if language not in search.LANGUAGES:
         raise InvalidInput(_("Unknown language."), "language")
-    slug = (slug or "").strip().lower()
-    if not SLUG_PATTERN.match(slug) or len(slug) > 200:
+    slug = clean_line(slug).lower()
+    if not is_slug(slug):
         raise InvalidInput(_("Use lowercase letters, digits and hyphens only."), "slug")
     if db.session.scalar(select(Article.id).where(Article.language == language, Article.slug == slug)):
         raise InvalidInput(_("Another article in this language already uses this address."), "slug")
@@ -346,7 +366,7 @@ def restore_revision(actor: User, article: Article, number: int, note: str = "")
     old = revision(article, number)
     if old is None:
         raise InvalidInput(_("That revision does not exist."), "number")
-    note = (note or "").strip() or _("Restored revision %(number)d", number=number)
+    note = clean_line(note) or _("Restored revision %(number)d", number=number)
     db.session.refresh(article, with_for_update=True)
     metadata = Metadata(old.category, list(old.tags), old.visibility)
     new = add_revision(actor, article, old.title, old.body, note, True, metadata)
@@ -369,122 +389,3 @@ def set_archived(actor: User, article: Article, archived: bool) -> Article:
     _schedule_index(article)
     db.session.commit()
     return article
-
-
-# Feedback ---------------------------------------------------------------------------
-
-
-def record_feedback(user: User, article: Article, helpful: bool, comment: str = "") -> ArticleFeedback:
-    """Store the user's vote on the article, replacing an earlier one."""
-    feedback = db.session.scalar(
-        select(ArticleFeedback).where(ArticleFeedback.article_id == article.id, ArticleFeedback.user_id == user.id)
-    )
-    if feedback is None:
-        feedback = ArticleFeedback(article_id=article.id, user_id=user.id, helpful=helpful)
-        db.session.add(feedback)
-    feedback.helpful = helpful
-    feedback.comment = (comment or "").strip()[:1000]
-    feedback.updated_at = utcnow()
-    db.session.commit()
-    return feedback
-
-
-def vote_of(user: User | None, article: Article) -> ArticleFeedback | None:
-    if user is None or not user.is_authenticated:
-        return None
-    return db.session.scalar(
-        select(ArticleFeedback).where(ArticleFeedback.article_id == article.id, ArticleFeedback.user_id == user.id)
-    )
-
-
-@dataclass(frozen=True)
-class FeedbackSummary:
-    helpful: int
-    not_helpful: int
-    recent_comments: list[ArticleFeedback]
-
-
-def feedback_summary(article: Article, comments: int = 10) -> FeedbackSummary:
-    helpful, not_helpful = db.session.execute(
-        select(
-            func.coalesce(func.sum(case((ArticleFeedback.helpful.is_(True), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((ArticleFeedback.helpful.is_(False), 1), else_=0)), 0),
-        ).where(ArticleFeedback.article_id == article.id)
-    ).one()
-    recent = list(
-        db.session.scalars(
-            select(ArticleFeedback)
-            .options(selectinload(ArticleFeedback.user))
-            .where(ArticleFeedback.article_id == article.id, ArticleFeedback.comment != "")
-            .order_by(ArticleFeedback.updated_at.desc())
-            .limit(comments)
-        )
-    )
-    return FeedbackSummary(int(helpful), int(not_helpful), recent)
-
-
-# Search log ----------------------------------------------------------------------------
-
-
-def log_search(
-    query: str,
-    language: str,
-    result_count: int,
-    user: User | None,
-    previous: tuple[int, str] | None = None,
-) -> tuple[int, str] | None:
-    """Record a search. While someone types, each keystroke's query replaces the previous one
-    (given as (entry id, query)) instead of adding a row. Returns what to pass next time."""
-    query = search.normalize_query(query)
-    if len(query) < 2:
-        return previous
-    normalized = query.lower()
-    entry = None
-    if previous is not None:
-        candidate = db.session.get(SearchLogEntry, previous[0])
-        typing_on = normalized.startswith(previous[1]) or previous[1].startswith(normalized)
-        recent = candidate is not None and utcnow() - candidate.created_at < timedelta(
-            seconds=SEARCH_LOG_MERGE_SECONDS
-        )
-        if typing_on and recent and candidate.user_id == getattr(user, "id", None):
-            entry = candidate
-    if entry is None:
-        entry = SearchLogEntry(
-            user_id=getattr(user, "id", None),
-            organization_id=getattr(user, "organization_id", None),
-        )
-        db.session.add(entry)
-    entry.query, entry.normalized_query = query, normalized
-    entry.language, entry.result_count = language, result_count
-    entry.created_at = utcnow()
-    db.session.commit()
-    return entry.id, normalized
-
-
-@dataclass(frozen=True)
-class QueryStat:
-    query: str
-    searches: int
-    average_results: float
-
-
-def search_report(days: int, limit: int = 25) -> tuple[list[QueryStat], list[QueryStat]]:
-    """Top queries and queries that found nothing, over the last `days` days."""
-    since = utcnow() - timedelta(days=days)
-    base = (
-        select(
-            SearchLogEntry.normalized_query,
-            func.count(SearchLogEntry.id).label("searches"),
-            func.avg(SearchLogEntry.result_count),
-        )
-        .where(SearchLogEntry.created_at >= since)
-        .group_by(SearchLogEntry.normalized_query)
-        .order_by(func.count(SearchLogEntry.id).desc(), SearchLogEntry.normalized_query)
-        .limit(limit)
-    )
-    top = [QueryStat(q, n, float(avg or 0)) for q, n, avg in db.session.execute(base)]
-    zero = [
-        QueryStat(q, n, 0.0)
-        for q, n, _avg in db.session.execute(base.where(SearchLogEntry.result_count == 0))
-    ]
-    return top, zero

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as portal_config
 from portal import logs, web
@@ -22,6 +23,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.from_mapping(portal_config.load(Path(app.instance_path), overrides))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _trust_proxies(app)
 
     logs.init_app(app)
     db.init_app(app)
@@ -46,6 +48,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     _register_cli(app)
     _register_outbox_handlers()
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, take the client address and scheme from the X-Forwarded-For
+    and X-Forwarded-Proto values those proxies added (the rest of those headers is the client's
+    and stays untrusted). X-Forwarded-Host is never trusted: the proxy passes the Host it
+    checked, and a forwarded host would let clients choose the host of external links."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _register_outbox_handlers() -> None:

@@ -15,12 +15,12 @@ demo_cli = AppGroup("demo", help="Demo data for local use.")
 DEMO_ORGANIZATIONS = ("Andes Cable (demo)", "StreamMart App Store (demo)")
 # Demo credentials are public by design: they only exist in a local demo database.
 DEMO_USERS = (
-    (Role.TICKET_ADMIN, "admin@edye.test", "Ana Administradora", None, "demo-admin-2026"),
-    (Role.AGENT_L1, "agent1@edye.test", "Luis Agente N1", None, "demo-agent1-2026"),
-    (Role.AGENT_L2, "agent2@edye.test", "Marta Agente N2", None, "demo-agent2-2026"),
-    (Role.VP, "vp@edye.test", "Victoria VP", None, "demo-vp-2026-pass"),
-    (Role.PARTNER, "partner@andes.test", "Pablo Partner", DEMO_ORGANIZATIONS[0], "demo-partner-2026"),
-    (Role.PARTNER, "partner@streammart.test", "Sofia Store", DEMO_ORGANIZATIONS[1], "demo-partner-2026"),
+    (Role.TICKET_ADMIN, "admin@edye.test", "Ana Administradora", None, "demo-2026-edye-ta"),
+    (Role.AGENT_L1, "agent1@edye.test", "Luis Agente N1", None, "demo-2026-edye-l1"),
+    (Role.AGENT_L2, "agent2@edye.test", "Marta Agente N2", None, "demo-2026-edye-l2"),
+    (Role.VP, "vp@edye.test", "Victoria VP", None, "demo-2026-edye-l3"),
+    (Role.PARTNER, "partner@andes.test", "Pablo Partner", DEMO_ORGANIZATIONS[0], "demo-2026-andes-p1"),
+    (Role.PARTNER, "partner@streammart.test", "Sofia Store", DEMO_ORGANIZATIONS[1], "demo-2026-mart-p2"),
 )
 
 

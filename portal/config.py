@@ -126,6 +126,9 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "TYPING_LIMIT_PER_USER": os.environ.get("TYPING_LIMIT_PER_USER", "240 per minute"),
         # Anonymous queries appear in the staff search report only once this many clients asked them.
         "SEARCH_REPORT_MIN_CLIENTS": _int("SEARCH_REPORT_MIN_CLIENTS", 3),
+        # Host names the portal answers to (Flask refuses others with 400); empty: any.
+        "TRUSTED_HOSTS": [host.strip() for host in os.environ.get("TRUSTED_HOSTS", "").split(",") if host.strip()]
+        or None,
         "STRICT_TRANSPORT_SECURITY": os.environ.get(
             "STRICT_TRANSPORT_SECURITY", "max-age=31536000; includeSubDomains" if production else ""
         ),

@@ -10,6 +10,12 @@ from flask import Flask, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped, so a decoded %0A in a path cannot forge log lines."""
+    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 class RequestIdFilter(logging.Filter):
@@ -45,6 +51,7 @@ def init_app(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
         elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
         access.info(
-            "%s %s %s %.1fms", request.method, request.full_path.rstrip("?"), response.status_code, elapsed_ms
+            "%s %s %s %.1fms", request.method, printable(request.full_path.rstrip("?")), response.status_code,
+            elapsed_ms,
         )
         return response

@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
+from flask_babel import force_locale, format_timedelta
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from flask_babel import lazy_gettext as _l
+from flask_limiter import RateLimitExceeded
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Aborter, HTTPException, SecurityError
 from werkzeug.routing import IntegerConverter
 
-from portal.extensions import db
+from portal.extensions import db, limiter
+from portal.logs import printable
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -58,7 +66,8 @@ class DatabaseIdConverter(IntegerConverter):
 def database_id(value) -> int | None:
     """`value` (a query or form string) as a row id, or None when it cannot be one."""
     text = str(value or "").strip()
-    if not text.isascii() or not text.isdigit():
+    # Length first: int() refuses strings of more than 4,300 digits with an error of its own.
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(DATABASE_ID_MAX)):
         return None
     number = int(text)
     return number if 0 < number <= DATABASE_ID_MAX else None
@@ -130,26 +139,76 @@ ERROR_TITLES = {
 }
 ERROR_MESSAGES = {
     400: lambda: _("The request could not be understood. Reload the page and try again."),
+    401: lambda: _("Please log in to continue."),
     403: lambda: _("You do not have permission to see this page."),
     404: lambda: _("The page you asked for does not exist or is not available to you."),
     405: lambda: _("This address does not accept that kind of request."),
+    409: lambda: _("This cannot be done in the current state. Reload the page and try again."),
     413: lambda: _("What you sent is larger than the portal accepts."),
+    422: lambda: _("Some of the data sent is not valid. Check it and try again."),
     429: lambda: _("Too many attempts. Wait a few minutes and try again."),
     500: lambda: _("The error has been logged. Please try again later."),
 }
 
+# Machine clients (the Zendesk webhook) call paths under this prefix; their errors are JSON, in English.
+MACHINE_PATH_PREFIX = "/integrations/"
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class PortalAborter(Aborter):
+    """`flask.abort()`: the portal's own refusals. Their descriptions are messages written for
+    people; errors raised anywhere else (Werkzeug, libraries) may describe themselves with
+    exception text, so the error page only shows descriptions marked here."""
+
+    def __call__(self, code, *args, **kwargs):
+        try:
+            super().__call__(code, *args, **kwargs)
+        except HTTPException as error:
+            error.portal_message = True
+            raise
+
+
+def _for_status(table: dict, status: int):
+    return table.get(status) or table[400 if status < 500 else 500]
+
+
+def retry_wait() -> str | None:
+    """How long until the rate limit that refused this request lets the client in, in words."""
+    limit = limiter.current_limit
+    if limit is None or not limit.breached:
+        return None
+    seconds = max(1, math.ceil(limit.reset_at - time.time()))
+    return format_timedelta(timedelta(seconds=seconds), threshold=1)
+
+
+def too_many_attempts_message() -> str:
+    wait = retry_wait()
+    return _("Too many attempts. Try again in %(wait)s.", wait=wait) if wait else ERROR_MESSAGES[429]()
+
+
+def _error_detail(error: HTTPException | int, status: int) -> str:
+    if isinstance(error, HTTPException):
+        if getattr(error, "portal_message", False) and error.description != type(error).description:
+            return str(error.description)
+        if isinstance(error, CSRFError):
+            return _("Your session expired. Reload the page and try again.")
+        if isinstance(error, RateLimitExceeded):
+            return too_many_attempts_message()
+    return _for_status(ERROR_MESSAGES, status)()
+
 
 def error_page(error: HTTPException | int):
-    """The bilingual error page; htmx requests get the same message as a fragment."""
+    """The bilingual error page (htmx requests get the same message as a fragment); machine
+    clients get `{"error": ...}`. Only messages the portal wrote are shown, never exception text."""
     status = error if isinstance(error, int) else (error.code or 500)
-    title = ERROR_TITLES.get(status, ERROR_TITLES[500])()
-    custom = isinstance(error, HTTPException) and error.description != type(error).description
-    message = ERROR_MESSAGES.get(status)
-    if custom or not message:
-        detail = getattr(error, "description", "") or ""
+    if request.path.startswith(MACHINE_PATH_PREFIX):
+        with force_locale("en"):
+            response = jsonify(error=_error_detail(error, status))
+        response.status_code = status
     else:
-        detail = message()
-    response = render("errors/error.html", "errors/_error.html", status_code=status, title=title, detail=detail)
+        title = _for_status(ERROR_TITLES, status)()
+        response = render("errors/error.html", "errors/_error.html", status_code=status, title=title,
+                          detail=_error_detail(error, status))
     if isinstance(error, HTTPException):
         for name, value in error.get_headers():
             if name.lower() not in ("content-type", "content-length"):
@@ -157,9 +216,27 @@ def error_page(error: HTTPException | int):
     return response
 
 
+def _carries_null(fields) -> bool:
+    return any("\x00" in name or "\x00" in value for name, value in fields.items(multi=True))
+
+
+def _uploads_carry_null() -> bool:
+    return any("\x00" in name or "\x00" in (upload.filename or "") for name, upload in request.files.items(multi=True))
+
+
 def init_app(app: Flask) -> None:
-    """Install the id converter, response headers and error handlers on `app`."""
+    """Install the id converter, input guards, response headers and error handlers on `app`."""
     app.url_map.converters["int"] = DatabaseIdConverter
+    app.aborter = PortalAborter()
+
+    @app.before_request
+    def refuse_null_characters():
+        # PostgreSQL cannot store U+0000 in text: refuse it here rather than fail in the database.
+        # Only form bodies are read; JSON bodies (the webhook) are their view's to check.
+        in_form = request.mimetype in FORM_MIMETYPES and (_carries_null(request.form) or _uploads_carry_null())
+        if "\x00" in request.path or _carries_null(request.args) or in_form:
+            abort(400, description=_l("The request contains a null character, which the portal does not accept. "
+                                      "Remove it and try again."))
 
     @app.after_request
     def security_headers(response):
@@ -169,14 +246,23 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config.get("STRICT_TRANSPORT_SECURITY"):
+            headers.setdefault("Strict-Transport-Security", app.config["STRICT_TRANSPORT_SECURITY"])
+        # What a signed-in user sees is theirs alone: no cache may keep it. Anonymous pages (the
+        # public knowledge base) stay cacheable; they vary on Cookie as soon as they read the session.
+        if request.endpoint != "static" and current_user.is_authenticated:
+            headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if isinstance(error, SecurityError):
+            # A Host outside TRUSTED_HOSTS: no link can be built for it, so no page either.
+            return Flask.response_class("Unknown host.\n", status=400, mimetype="text/plain")
         return error_page(error)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, printable(request.path))
         db.session.rollback()
         return error_page(500)

@@ -44,7 +44,7 @@ def test_create_organization_without_javascript_redirects(client, admin):
 @pytest.mark.parametrize(
     "data,message",
     [
-        ({"name": ""}, "Este campo es obligatorio"),
+        ({"name": ""}, "El nombre es obligatorio"),
         ({"name": "Dup Org"}, "Ya existe una organización con este nombre"),
         ({"name": "Bad id", "zendesk_organization_id": "abc"}, "No es un valor entero válido"),
     ],
@@ -117,7 +117,7 @@ def test_create_user_shows_temporary_password_once(client, admin):
         ({"role": "superuser"}, "Opción inválida"),
         ({"email": "ADMIN-TAKEN@example.test"}, "Otro usuario ya tiene este correo"),
         ({"email": "not-an-email"}, "Escribe un correo electrónico válido"),
-        ({"name": "  "}, "Este campo es obligatorio"),
+        ({"name": "  "}, "El nombre es obligatorio"),
     ],
 )
 def test_create_user_rejects_bad_input(client, admin, make_user, data, field_message):

@@ -170,3 +170,11 @@ def test_static_vendor_files_carry_their_licence():
     root = Path(__file__).resolve().parent.parent / "static" / "vendor"
     for folder in root.iterdir():
         assert any(child.name.upper().startswith("LICENSE") for child in folder.iterdir()), folder
+
+
+def test_trusted_hosts_refuse_a_forged_host(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRUSTED_HOSTS", "soporte.edye.test, localhost")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3", "TESTING": True})
+    client = app.test_client()
+    assert client.get("/healthz", headers={"Host": "evil.test"}).status_code == 400
+    assert client.get("/healthz", headers={"Host": "soporte.edye.test"}).status_code == 200

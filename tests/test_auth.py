@@ -35,9 +35,9 @@ def test_login_form_errors_are_422(client):
 class TestThrottling:
     @pytest.fixture
     def app_config(self):
-        return {"LOGIN_LIMIT_PER_ACCOUNT": "3 per minute", "LOGIN_LIMIT_PER_IP": "6 per minute"}
+        return {"LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "3 per minute", "LOGIN_LIMIT_PER_IP": "6 per minute"}
 
-    def test_per_account_limit_blocks_even_the_right_password(self, client, make_user):
+    def test_account_and_address_limit_blocks_even_the_right_password(self, client, make_user):
         make_user("partner", email="target@example.test")
         for _ in range(3):
             assert login(client, "target@example.test", "wrong-password-x").status_code == 401

@@ -52,7 +52,7 @@ def test_short_password_and_duplicate_email_are_clear_errors(app):
 def test_demo_seed_is_idempotent_and_prints_logins(app):
     first = run(app, "demo", "seed")
     assert first.exit_code == 0, first.output
-    assert "admin@edye.test" in first.output and "demo-admin-2026" in first.output
+    assert "admin@edye.test" in first.output and "demo-2026-edye-ta" in first.output
     users = db.session.scalar(select(func.count(User.id)))
     second = run(app, "demo", "seed")
     assert second.exit_code == 0 and "(0 users, 0 tickets created)" in second.output

@@ -240,3 +240,55 @@ def test_admin_edits_a_row_and_the_calendar_audited(client, login_as, matrix):
     assert client.post("/admin/sla/calendar", data={"open_0": "25:00", "close_0": "18:00"}).status_code == 422
     assert client.post("/admin/sla/calendar", data={}).status_code == 422
     assert sla.calendar().is_business_time(local("2026-03-04 08:30"))
+
+
+@pytest.fixture
+def english_admin(client, login_as):
+    # English: the new messages are checked by their msgid, translated or not yet.
+    login_as("ticket_admin", language="en")
+    return client
+
+
+WEEK = {f"open_{day}": "09:00" for day in range(5)} | {f"close_{day}": "18:00" for day in range(5)}
+
+
+@pytest.mark.parametrize("change,field,message", [
+    ({"close_0": "08:00"}, "close_0", "Closing must be later than opening."),
+    ({"close_2": "09:00"}, "close_2", "Closing must be later than opening."),
+    ({"close_1": ""}, "close_1", "Give both the opening and the closing time, or neither."),
+    ({"open_6": "10:00"}, "close_6", "Give both the opening and the closing time, or neither."),
+    ({"open_3": "25:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
+    ({"open_3": "09:00+05:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
+    ({"open_3": "9:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
+    ({"holidays": "2026-02-30 Nope"}, "holidays", "YYYY-MM-DD"),
+    ({"holidays": "20261224 Compact"}, "holidays", "YYYY-MM-DD"),
+    ({"holidays": "2026-12-24 " + "N" * 101}, "holidays", "At most 100 characters."),
+])
+def test_business_hours_that_make_no_sense_are_refused_on_their_field(english_admin, change, field, message):
+    before = dict(sla.settings().business_hours)
+    db.session.commit()
+    response = english_admin.post("/admin/sla/calendar", data={**WEEK, **change})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'id="{field}" name="{field}"' in page and f'aria-describedby="{field}-error"' in page
+    assert f'<small id="{field}-error" class="field-error">' in page and message in page
+    assert sla.settings().business_hours == before
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"due_hours": "-3"}, "due_hours"), ({"due_hours": "nan"}, "due_hours"), ({"due_hours": "inf"}, "due_hours"),
+    ({"due_hours": "100000"}, "due_hours"), ({"warn_hours": "5", "due_hours": "3"}, "warn_hours"),
+    ({"warn_hours": "0"}, "warn_hours"), ({"contact_name": "\u200b "}, "contact_name"),
+    ({"contact_phone": "5" * 61}, "contact_phone"), ({"area": "A" * 121}, "area"),
+])
+def test_matrix_rows_that_make_no_sense_are_refused_on_their_field(english_admin, matrix, change, field):
+    row = matrix["technical_business_hours"]
+    values = {"target_kind": "business_hours", "warn_hours": "2", "due_hours": "3", "area": "Soporte",
+              "contact_name": "C. C.", "contact_role": "Ops", "contact_email": "cc@edye.com", "contact_phone": "+1",
+              "channel": "Slack"}
+    response = english_admin.post(f"/admin/sla/rows/{row.id}", data={**values, **change})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'aria-describedby="row-{row.id}-{field}-error"' in page and f'<details class="sla-row" open>' in page
+    db.session.expire_all()
+    assert row.due_hours == 3 and row.contact_name == "Constantine Costopoulos"

@@ -255,3 +255,59 @@ def test_state_machine_refuses_invalid_moves(open_ticket, partner, make_user):
         services.move(ticket, Status.ASSIGNED_L1, agent, "self-assign")
     db.session.rollback()
     assert db.session.get(Ticket, ticket.id).status == "new"
+
+
+# Limits (issue 9, item 5), small enough to reach: only what is created counts, over the limit is a 429
+# with Retry-After. The default limits stay far above what the other tests of this module send.
+MARKETING = {"subject": "Co-marketing for Christmas", "description": "We would like logos and key art for a campaign.",
+             "topic": "Co-marketing"}
+
+
+class TestLimits:
+    @pytest.fixture
+    def app_config(self):
+        return {"TICKET_LIMIT_PER_PARTNER": "2 per minute", "TICKET_LIMIT_PER_ORGANIZATION": "3 per minute",
+                "COMMENT_LIMIT_PER_USER": "2 per minute", "TYPING_LIMIT_PER_USER": "3 per minute"}
+
+    @pytest.fixture
+    def signed_in_partner(self, client, make_user):
+        partner = make_user("partner", language="en")
+        login(client, partner.email)
+        return partner
+
+    def test_ticket_creation_per_partner_and_per_organization(self, app, client, signed_in_partner, make_user):
+        assert client.post("/tickets/new/technical", data={**TECHNICAL, "subject": ""}).status_code == 422
+        assert client.post("/tickets/new/technical", data=TECHNICAL).status_code == 302
+        assert client.post("/tickets/new/marketing_business", data=MARKETING).status_code == 302
+        refused = client.post("/tickets/new/technical", data=TECHNICAL)
+        assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
+        assert "Too many attempts" in refused.get_data(as_text=True)
+        assert client.get("/tickets/new/technical").status_code == 200, "only sending counts"
+        colleague = make_user("partner", organization=signed_in_partner.organization)
+        other_client = app.test_client()
+        login(other_client, colleague.email)
+        assert other_client.post("/tickets/new/technical", data=TECHNICAL).status_code == 302
+        assert other_client.post("/tickets/new/technical", data=TECHNICAL).status_code == 429, "organization limit"
+        outsider = make_user("partner", organization=auth_services.create_organization(None, "Org B"))
+        outside_client = app.test_client()
+        login(outside_client, outsider.email)
+        assert outside_client.post("/tickets/new/technical", data=TECHNICAL).status_code == 302
+        assert ticket_count() == 4
+
+    def test_comments_per_user(self, client, signed_in_partner, open_ticket):
+        ticket = open_ticket()
+        url = f"/tickets/{ticket.id}/comments"
+        assert client.post(url, data={"body": "\u200b "}).status_code == 422
+        assert client.post(url, data={"body": "First"}).status_code == 302
+        assert client.post(url, data={"body": "Second"}, headers={"HX-Request": "true"}).status_code == 200
+        refused = client.post(url, data={"body": "Third"})
+        assert refused.status_code == 429 and "Retry-After" in refused.headers
+        assert db.session.scalar(select(func.count(Comment.id))) == 2
+
+    def test_field_checks_and_suggestions_share_the_typing_limit(self, client, signed_in_partner):
+        assert client.post("/tickets/new/technical/check/subject", data={"subject": "ab"}).status_code == 200
+        assert client.get("/tickets/suggestions", query_string={"subject": "roku"}).status_code == 200
+        assert client.post("/tickets/new/marketing_business/check/topic", data={"topic": "x"}).status_code == 200
+        refused = client.get("/tickets/suggestions", query_string={"subject": "roku"}, headers={"HX-Request": "true"})
+        assert refused.status_code == 429 and "Retry-After" in refused.headers
+        assert client.post("/tickets/new/technical/check/subject", data={"subject": "ab"}).status_code == 429

@@ -7,14 +7,14 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb import services as kb_services
 from portal.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
 from portal.tickets import services
-from portal.tickets.models import Status, StatusReport, Ticket
+from portal.tickets.models import Comment, Status, StatusReport, Ticket
 from portal.types import utcnow
 from tests.conftest import TECHNICAL, login
 
@@ -291,3 +291,69 @@ def test_status_report_visibility_and_event_history_is_append_only(clients, staf
     with pytest.raises(AuditLogIsAppendOnly):
         db.session.commit()
     db.session.rollback()
+
+
+@pytest.fixture
+def staff_ticket(open_ticket, make_user, app):
+    """A ticket assigned to a level-1 agent; English-speaking staff (an administrator, that agent, a VP) with clients."""
+    people = {role: make_user(role, language="en") for role in ("ticket_admin", "agent_l1", "vp")}
+    clients = {}
+    for role, user in people.items():
+        clients[role] = app.test_client()
+        login(clients[role], user.email)
+    ticket = open_ticket()
+    ticket.assignee_id, ticket.status = people["agent_l1"].id, "assigned_l1"
+    db.session.commit()
+    return ticket, clients
+
+
+@pytest.mark.parametrize("action,data,long_field,field_cap", [
+    ("note", {}, "body", 20_000),
+    ("reply", {}, "body", 20_000),
+    ("reports", {"minutes_spent": "5"}, "actions_taken", 5_000),
+    ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "relevant_information", 5_000),
+    ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "next_step", 5_000),
+    ("cannot-resolve", {}, "reason", 5_000),
+    ("resolve", {"no_kb_reason": "No KB change"}, "summary", 5_000),
+    ("resolve", {"summary": "Fixed"}, "no_kb_reason", 5_000),
+])
+def test_staff_texts_have_length_caps(staff_ticket, action, data, long_field, field_cap):
+    ticket, clients = staff_ticket
+    response = clients["agent_l1"].post(f"/staff/tickets/{ticket.id}/{action}",
+                                        data={**data, long_field: "x" * (field_cap + 1)}, headers={"HX-Request": "true"})
+    assert response.status_code == 422 and f"At most {field_cap} characters." in response.get_data(as_text=True)
+    assert ticket.status == "assigned_l1" and db.session.scalar(select(func.count(Comment.id))) == 0
+    assert db.session.scalar(select(func.count(StatusReport.id))) == 0
+
+
+def test_level_three_texts_have_length_caps(staff_ticket):
+    ticket, clients = staff_ticket
+    ticket.status, ticket.tier = "escalated_l3", 3
+    db.session.commit()
+    decision = {"priority": "high", "impact": "Many", "resources": "Budget", "decision": "external_provider",
+                "provider_name": "CDN Experts", "provider_contact": "ops@cdn.example", "provider_scope": "Edge"}
+    for name, cap in (("impact", 5_000), ("notes", 5_000), ("provider_name", 200), ("provider_scope", 5_000)):
+        response = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={**decision, name: "x" * (cap + 1)})
+        assert response.status_code == 422, name
+    assert ticket.status == "escalated_l3"
+    assert clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data=decision).status_code == 302
+    refused = clients["vp"].post(f"/staff/tickets/{ticket.id}/result", data={"result": "r" * 5_001})
+    assert refused.status_code == 422 and ticket.status == "external_provider"
+
+
+class TestStaffCommentLimit:
+    @pytest.fixture
+    def app_config(self):
+        return {"COMMENT_LIMIT_PER_USER": "2 per minute"}
+
+    def test_replies_and_notes_share_the_comment_limit(self, clients, open_ticket):
+        ticket = open_ticket()
+        admin = clients["admin"]
+        assert admin.post(f"/staff/tickets/{ticket.id}/note", data={"body": " "}).status_code == 422
+        assert admin.post(f"/staff/tickets/{ticket.id}/note", data={"body": "Checking logs"}).status_code == 302
+        assert admin.post(f"/staff/tickets/{ticket.id}/reply", data={"body": "On it"}).status_code == 302
+        refused = admin.post(f"/staff/tickets/{ticket.id}/reply", data={"body": "Once more"})
+        assert refused.status_code == 429 and "Retry-After" in refused.headers
+        assert db.session.scalar(select(func.count(Comment.id))) == 2
+        # Another person's limit is their own.
+        assert clients["l1"].get(f"/staff/tickets/{ticket.id}").status_code == 200

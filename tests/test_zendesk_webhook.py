@@ -70,7 +70,8 @@ def test_status_solved_asks_the_partner_to_confirm_once(client, ticket):
     assert response.status_code == 200 and response.json["outcome"] == "status:awaiting_confirmation"
     assert ticket.status == "awaiting_confirmation" and ticket.awaiting_since is not None
     replay = post(client, status_event(ticket))
-    assert replay.status_code == 409
+    # 2xx: Zendesk retries a 409 and counts errors towards its circuit breaker; a replay is no error.
+    assert replay.status_code == 200 and replay.json["status"] == "replay"
     assert db.session.scalar(select(func.count(TicketEvent.id)).where(TicketEvent.kind == "zendesk_solved")) == 1
 
 

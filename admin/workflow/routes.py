@@ -2,32 +2,35 @@
 refuses what the ticket's status does not allow (409)."""
 from __future__ import annotations
 
-import csv
-import io
 from functools import wraps
 
-from flask import Blueprint, Response, abort, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from admin import charts, metrics
 from admin import services as admin_services
+from admin.workflow.csv_export import csv_response
 from auth.models import Role, User
 from auth.permissions import require_role, require_staff
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.limits import comment_limit
 from portal.tickets import services
 from portal.tickets.models import (
     PRIORITY_LABELS, REQUEST_TYPE_LABELS, STATUS_LABELS, RequestType, Status, Ticket, TicketEvent,
 )
 from portal.types import utcnow
-from portal.web import page_number, paginate, render
+from portal.web import database_id, page_number, paginate, render
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 AGENT_ROLES = (Role.AGENT_L1, Role.AGENT_L2)
 WORK_STATUSES = (Status.ASSIGNED_L1, Status.ASSIGNED_L2, Status.REOPENED)
 LEVEL_THREE_STATUSES = (Status.ESCALATED_L3, Status.EXTERNAL_PROVIDER, Status.ALTERNATIVE_MEASURE)
+TIERS = (1, 2, 3)
+# More than a few pages of the queue at once is not a selection someone made by hand.
+BULK_ASSIGN_MAX = 100
 
 
 @bp.app_template_filter("sla_left")
@@ -50,13 +53,20 @@ def _agents(role: Role) -> list[User]:
     return list(db.session.scalars(select(User).where(User.role == role.value, User.active.is_(True)).order_by(User.name)))
 
 
+def _query_id(name: str) -> int:
+    """An id filter from the query string; anything that cannot be a row id means "any" (0)."""
+    return database_id(request.args.get(name)) or 0
+
+
 def _queue_filters() -> dict:
+    request_type = request.args.get("request_type", "")
+    tier = request.args.get("tier", 0, type=int)
     return {
-        "request_type": request.args.get("request_type", ""),
-        "organization_id": request.args.get("organization_id", 0, type=int) or 0,
-        "tier": request.args.get("tier", 0, type=int) or 0,
+        "request_type": request_type if request_type in {kind.value for kind in RequestType} else "",
+        "organization_id": _query_id("organization_id"),
+        "tier": tier if tier in TIERS else 0,
         "status": request.args.get("status", ""),
-        "assignee_id": request.args.get("assignee_id", 0, type=int) or 0,
+        "assignee_id": _query_id("assignee_id"),
         "order": request.args.get("order") if request.args.get("order") in ("oldest", "newest") else "sla",
     }
 
@@ -218,7 +228,8 @@ def _form(name: str) -> str:
 
 
 def _user(field: str) -> User | None:
-    return db.session.get(User, request.form.get(field, 0, type=int) or 0)
+    user_id = database_id(request.form.get(field))
+    return db.session.get(User, user_id) if user_id else None
 
 
 @bp.post("/tickets/<int:ticket_id>/assign")
@@ -233,8 +244,10 @@ def assign(ticket):
 @require_role(Role.TICKET_ADMIN)
 def bulk_assign():
     """Classify and assign several new tickets to one level-1 agent."""
-    ids = [int(value) for value in request.form.getlist("ticket_ids") if value.isdigit()]
-    tickets = list(db.session.scalars(select(Ticket).where(Ticket.id.in_(ids)))) if ids else []
+    ids = {database_id(value) for value in request.form.getlist("ticket_ids")} - {None}
+    if len(ids) > BULK_ASSIGN_MAX:
+        abort(422, description=_("Select at most %(count)d tickets at a time.", count=BULK_ASSIGN_MAX))
+    tickets = list(db.session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id))) if ids else []
     if not tickets:
         abort(422, description=_("Select at least one ticket."))
     done = 0
@@ -251,6 +264,7 @@ def bulk_assign():
 
 
 @bp.post("/tickets/<int:ticket_id>/note")
+@comment_limit
 @require_staff
 @ticket_action("note")
 def note(ticket):
@@ -259,6 +273,7 @@ def note(ticket):
 
 
 @bp.post("/tickets/<int:ticket_id>/reply")
+@comment_limit
 @require_staff
 @ticket_action("reply")
 def reply(ticket):
@@ -280,7 +295,7 @@ def report(ticket):
 @ticket_action("resolve")
 def resolve(ticket):
     """Resolved: a solution summary and a KB article (or the reason none is needed)."""
-    services.resolve(current_user, ticket, _form("summary"), request.form.get("kb_article_id", type=int),
+    services.resolve(current_user, ticket, _form("summary"), database_id(_form("kb_article_id")),
                      _form("no_kb_reason"))
 
 
@@ -347,17 +362,12 @@ def result(ticket):
 @require_role(Role.TICKET_ADMIN)
 def audit_csv():
     """Every ticket event (the ticket audit) as CSV."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["time", "ticket", "actor", "event", "from", "to", "public", "data"])
     rows = db.session.execute(select(TicketEvent, Ticket.reference).join(Ticket, Ticket.id == TicketEvent.ticket_id)
                               .order_by(TicketEvent.created_at, TicketEvent.id))
-    for event, reference in rows:
-        writer.writerow([event.created_at.isoformat(), reference, event.actor_label or "system", event.kind,
-                         event.from_status or "", event.to_status or "", "yes" if event.public else "no",
-                         services.event_data_text(event.data)])
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=ticket-audit.csv"})
+    return csv_response("ticket-audit", ["time", "ticket", "actor", "event", "from", "to", "public", "data"],
+                        ([event.created_at.isoformat(), reference, event.actor_label or "system", event.kind,
+                          event.from_status or "", event.to_status or "", "yes" if event.public else "no",
+                          services.event_data_text(event.data)] for event, reference in rows))
 
 
 # Metrics ------------------------------------------------------------------------------------
@@ -373,7 +383,7 @@ def metrics_dashboard():
     """Tickets per day, SLA met per agent/type/week, response times, backlog, reopen rate,
     deflection and searches without results."""
     days = _days()
-    organization_id = request.args.get("organization_id", 0, type=int) or 0
+    organization_id = _query_id("organization_id")
     per_day = metrics.tickets_per_day(days, organization_id)
     weekly = metrics.sla_per_agent_week(12)
     by_week: dict = {}
@@ -404,32 +414,24 @@ def metrics_dashboard():
     )
 
 
-def _csv(name: str, header: list[str], rows) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={name}.csv"})
-
-
 @bp.get("/metrics/<name>.csv")
 @require_staff
 def metrics_csv(name: str):
     """A dashboard figure as CSV."""
     days = _days()
     if name == "tickets-per-day":
-        data = metrics.tickets_per_day(days, request.args.get("organization_id", 0, type=int) or 0)
-        return _csv(name, ["day", *metrics.REQUEST_TYPES, "total"],
-                    [[d.day.isoformat(), *[d.by_type[t] for t in metrics.REQUEST_TYPES], d.total] for d in data])
+        data = metrics.tickets_per_day(days, _query_id("organization_id"))
+        return csv_response(name, ["day", *metrics.REQUEST_TYPES, "total"],
+                            [[d.day.isoformat(), *[d.by_type[t] for t in metrics.REQUEST_TYPES], d.total] for d in data])
     if name == "sla-per-agent-week":
-        return _csv(name, ["week", "agent", "request_type", "met", "breached", "met_share"],
-                    [[r.week.isoformat(), r.agent, r.request_type, r.met, r.breached, f"{r.share:.3f}"]
-                     for r in metrics.sla_per_agent_week(12)])
+        return csv_response(name, ["week", "agent", "request_type", "met", "breached", "met_share"],
+                            [[r.week.isoformat(), r.agent, r.request_type, r.met, r.breached, round(r.share, 3)]
+                             for r in metrics.sla_per_agent_week(12)])
     if name == "first-response-times":
-        return _csv(name, ["request_type", "tickets", "median_hours", "p90_hours"],
-                    [[r.request_type, r.count, r.median_hours, r.p90_hours] for r in metrics.first_response_times(days)])
+        return csv_response(name, ["request_type", "tickets", "median_hours", "p90_hours"],
+                            [[r.request_type, r.count, r.median_hours, r.p90_hours]
+                             for r in metrics.first_response_times(days)])
     if name == "backlog":
-        return _csv(name, ["tier", "< 1 d", "1–3 d", "3–7 d", "> 7 d"],
-                    [[tier, *ages.values()] for tier, ages in metrics.backlog().items()])
+        return csv_response(name, ["tier", "< 1 d", "1–3 d", "3–7 d", "> 7 d"],
+                            [[tier, *ages.values()] for tier, ages in metrics.backlog().items()])
     abort(404)

@@ -12,6 +12,20 @@ import requests
 from portal.integrations.http import Rejected, RetryLater, retry_after_seconds, send
 
 WEBHOOK_MAX_AGE = timedelta(minutes=5)
+# Zendesk ids are 64-bit integers: comment and audit ids are already around 3·10^13.
+ZENDESK_ID_MAX = 2**63 - 1
+
+
+def parse_id(value) -> int | None:
+    """A Zendesk id as JSON carries it (a number, or a string of digits as webhooks send ticket
+    ids), or None when `value` cannot be one: floats, booleans, zero, negatives, beyond 64 bits."""
+    if isinstance(value, str):
+        text = value.strip()
+        # 19 digits hold every 64-bit id; the check spares int() an attacker's ten thousand digits.
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= ZENDESK_ID_MAX else None
 
 
 @dataclass
@@ -45,6 +59,8 @@ class ZendeskClient:
             data = response.json()
         except ValueError:
             raise RetryLater(f"{response.status_code} with a body that is not JSON") from None
+        if not isinstance(data, dict):
+            raise RetryLater(f"{response.status_code} with a body that is not a JSON object")
         return ZendeskResponse(data=data, rate_limit_remaining=remaining)
 
     def create_ticket(self, ticket: dict, idempotency_key: str) -> ZendeskResponse:
@@ -61,6 +77,8 @@ def _error_text(response: requests.Response) -> str:
     try:
         data = response.json()
     except ValueError:
+        return response.text[:500]
+    if not isinstance(data, dict):
         return response.text[:500]
     parts = [str(data.get("error", "")), str(data.get("description", ""))]
     for field, problems in (data.get("details") or {}).items():

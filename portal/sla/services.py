@@ -2,8 +2,10 @@
 data (import, edit)."""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -18,12 +20,22 @@ from portal.integrations import outbox
 from portal.integrations.models import Target
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
 from portal.sla.models import EscalationRow, SlaSettings
+from portal.text import clean_line
 from portal.types import utcnow
 
 WARN_SHARE = 0.75  # elapsed-time targets warn at 75 % of the target
 REQUEST_TYPES = ("day_to_day", "technical", "marketing_business")
 APPLIES = ("any", "business_hours", "out_of_hours", "second_contact")
 KINDS = ("business_hours", "elapsed")
+MAX_TARGET_HOURS = 24 * 30
+# The matrix row's texts and their column lengths (EscalationRow); only the channel may be empty.
+ROW_TEXTS = {"area": 120, "contact_name": 120, "contact_role": 120, "contact_email": 254, "contact_phone": 60,
+             "channel": 120}
+KEY_MAX = 60
+HOUR = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+HOLIDAYS_MAX = 366
+HOLIDAY_NAME_MAX = 100
 
 
 # Calendar ---------------------------------------------------------------------------------
@@ -45,22 +57,49 @@ def calendar() -> BusinessCalendar:
 
 
 def update_settings(actor, business_hours: dict, extra_holidays: list, us_federal: bool) -> SlaSettings:
-    """Change business hours and holidays (validated, audited)."""
-    if not business_hours:
+    """Change business hours and holidays (validated, audited). `business_hours` maps a weekday
+    (0 = Monday) to [opening, closing] as HH:MM; errors name the screen's field (`open_N`,
+    `close_N`, `holidays`)."""
+    hours = {str(day): _business_span(day, span) for day, span in sorted(business_hours.items())}
+    if not hours:
         raise InvalidInput(_("Keep at least one business day."), "business_hours")
-    try:
-        BusinessCalendar.from_settings(current_app.config["PORTAL_TIMEZONE"], business_hours, extra_holidays, us_federal)
-    except (ValueError, TypeError, KeyError) as error:
-        raise InvalidInput(_("Check the hours (HH:MM) and dates (YYYY-MM-DD): %(error)s", error=str(error))) from None
+    if len(extra_holidays) > HOLIDAYS_MAX:
+        raise InvalidInput(_("At most %(count)d extra holidays.", count=HOLIDAYS_MAX), "holidays")
+    holidays = [_holiday(item) for item in extra_holidays]
     current = settings()
     before = {"business_hours": current.business_hours, "extra_holidays": current.extra_holidays,
               "us_federal_holidays": current.us_federal_holidays}
-    current.business_hours, current.extra_holidays, current.us_federal_holidays = business_hours, extra_holidays, us_federal
+    current.business_hours, current.extra_holidays, current.us_federal_holidays = hours, holidays, us_federal
     audit.record(actor, "sla.settings_updated", current, before,
-                 {"business_hours": business_hours, "extra_holidays": extra_holidays, "us_federal_holidays": us_federal},
+                 {"business_hours": hours, "extra_holidays": holidays, "us_federal_holidays": us_federal},
                  label="business calendar")
     db.session.commit()
     return current
+
+
+def _business_span(day, span) -> list[str]:
+    opening, closing = span if isinstance(span, (list, tuple)) and len(span) == 2 else ("", "")
+    for value, field in ((opening, f"open_{day}"), (closing, f"close_{day}")):
+        if not value:
+            raise InvalidInput(_("Give both the opening and the closing time, or neither."), field)
+        if not isinstance(value, str) or not HOUR.fullmatch(value):
+            raise InvalidInput(_("Use HH:MM, e.g. 09:00."), field)
+    # HH:MM strings compare as the times they are.
+    if closing <= opening:
+        raise InvalidInput(_("Closing must be later than opening."), f"close_{day}")
+    return [opening, closing]
+
+
+def _holiday(item) -> dict:
+    day = item.get("date") if isinstance(item, dict) else None
+    try:
+        date.fromisoformat(day if isinstance(day, str) and DAY.fullmatch(day) else "")
+    except ValueError:
+        raise InvalidInput(_("One holiday per line: a date as YYYY-MM-DD, then its name."), "holidays") from None
+    name = clean_line(str(item.get("name") or ""))
+    if len(name) > HOLIDAY_NAME_MAX:
+        raise InvalidInput(_("At most %(maximum)d characters.", maximum=HOLIDAY_NAME_MAX), "holidays")
+    return {"date": day, "name": name}
 
 
 # Deadlines --------------------------------------------------------------------------------
@@ -235,7 +274,7 @@ def parse_matrix(text: str) -> list[dict]:
                 warn = due_hours * WARN_SHARE
         except (KeyError, TypeError, ValueError):
             raise MatrixError(f"{where}: target needs numeric warn_hours/due_hours (business_hours) or hours (elapsed)") from None
-        if not 0 < warn <= due_hours <= 24 * 30:
+        if not 0 < warn <= due_hours <= MAX_TARGET_HOURS:
             raise MatrixError(f"{where}: hours must be positive, warning before due")
         contact = item.get("contact")
         if not isinstance(contact, dict) or not all(isinstance(contact.get(k), str) and contact.get(k)
@@ -243,12 +282,16 @@ def parse_matrix(text: str) -> list[dict]:
             raise MatrixError(f"{where}: contact needs name, role, email and phone")
         if not isinstance(item.get("area"), str) or not item["area"]:
             raise MatrixError(f"{where}: area is required")
-        parsed.append({
+        values = {
             "key": key, "position": number, "request_type": item["request_type"], "applies": item["applies"],
             "target_kind": target["kind"], "warn_hours": warn, "due_hours": due_hours, "area": item["area"],
             "contact_name": contact["name"], "contact_role": contact["role"], "contact_email": contact["email"],
             "contact_phone": contact["phone"], "channel": str(item.get("channel") or ""),
-        })
+        }
+        for name, maximum in {"key": KEY_MAX, **ROW_TEXTS}.items():
+            if len(values[name]) > maximum:
+                raise MatrixError(f"{where}: {name} is longer than {maximum} characters")
+        parsed.append(values)
     return parsed
 
 
@@ -276,27 +319,44 @@ def import_matrix(path: Path, actor=None) -> int:
 
 
 def update_row(actor, row: EscalationRow, values: dict) -> EscalationRow:
-    """Edit a matrix row from the admin screen (audited)."""
-    if values.get("target_kind") not in KINDS:
+    """Edit a matrix row from the admin screen (audited); errors name the row form's field."""
+    kind = values.get("target_kind")
+    if kind not in KINDS:
         raise InvalidInput(_("Choose business hours or elapsed hours."), "target_kind")
-    try:
-        warn, due_hours = float(values["warn_hours"]), float(values["due_hours"])
-    except (TypeError, ValueError, KeyError):
-        raise InvalidInput(_("Hours must be numbers."), "due_hours") from None
-    if values["target_kind"] == "elapsed":
+    due_hours = _target_hours(values.get("due_hours"), "due_hours")
+    if kind == "elapsed":
         warn = due_hours * WARN_SHARE
-    if not 0 < warn <= due_hours <= 24 * 30:
-        raise InvalidInput(_("Hours must be positive, the warning before the due time."), "due_hours")
-    for name in ("area", "contact_name", "contact_role", "contact_email", "contact_phone"):
-        if not (values.get(name) or "").strip():
+    else:
+        warn = _target_hours(values.get("warn_hours"), "warn_hours")
+        if warn > due_hours:
+            raise InvalidInput(_("Hours must be positive, the warning before the due time."), "warn_hours")
+    texts = {name: clean_line(values.get(name)) for name in ROW_TEXTS}
+    for name, maximum in ROW_TEXTS.items():
+        if not texts[name] and name != "channel":
             raise InvalidInput(_("Every contact field is required."), name)
+        if len(texts[name]) > maximum:
+            raise InvalidInput(_("At most %(maximum)d characters.", maximum=maximum), name)
     before = row.audit_snapshot()
-    row.target_kind, row.warn_hours, row.due_hours = values["target_kind"], warn, due_hours
-    for name in ("area", "contact_name", "contact_role", "contact_email", "contact_phone", "channel"):
-        setattr(row, name, (values.get(name) or "").strip())
+    row.target_kind, row.warn_hours, row.due_hours = kind, warn, due_hours
+    for name, text in texts.items():
+        setattr(row, name, text)
     audit.record(actor, "sla.row_updated", row, before, row.audit_snapshot())
     db.session.commit()
     return row
+
+
+def _target_hours(value, field: str) -> float:
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(_("Hours must be numbers."), field) from None
+    if not math.isfinite(hours):
+        raise InvalidInput(_("Hours must be numbers."), field)
+    if hours <= 0:
+        raise InvalidInput(_("Hours must be positive, the warning before the due time."), field)
+    if hours > MAX_TARGET_HOURS:
+        raise InvalidInput(_("At most %(count)d hours.", count=MAX_TARGET_HOURS), field)
+    return hours
 
 
 def import_holidays(path: Path) -> int:

@@ -5,6 +5,15 @@ from wtforms import DateField, HiddenField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
+from portal.text import clean_block, clean_line
+from portal.tickets.validation import (
+    COMMENT_MAX, DESCRIPTION_MAX, DESCRIPTION_MIN, DETAIL_MAX, REASON_MAX, SUBJECT_MAX, SUBJECT_MIN,
+)
+
+# Cleaned before validation, so lengths count what is kept (spaces and invisible characters are not).
+LINE = [clean_line]
+BLOCK = [clean_block]
+
 IMPACT_CHOICES = [
     SelectChoice("", "—"),
     SelectChoice("none", _l("No end users affected yet")),
@@ -15,29 +24,30 @@ IMPACT_CHOICES = [
 
 
 class TicketBaseForm(FlaskForm):
-    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(min=5, max=200)])
-    description = TextAreaField(
-        _l("Description (Markdown)"), validators=[DataRequired(), Length(min=20, max=20_000)]
-    )
+    subject = StringField(_l("Subject"), filters=LINE,
+                          validators=[DataRequired(), Length(min=SUBJECT_MIN, max=SUBJECT_MAX)])
+    description = TextAreaField(_l("Description (Markdown)"), filters=BLOCK,
+                                validators=[DataRequired(), Length(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)])
     deflection_token = HiddenField()
 
 
 class TechnicalTicketForm(TicketBaseForm):
-    service = StringField(_l("Affected service or platform"), validators=[DataRequired(), Length(max=120)])
-    device = StringField(_l("Device and operating system"), validators=[Optional(), Length(max=120)])
-    app_version = StringField(_l("App version"), validators=[Optional(), Length(max=40)])
-    region = StringField(_l("Region / country"), validators=[DataRequired(), Length(max=80)])
-    content_id = StringField(_l("Content or stream id"), validators=[Optional(), Length(max=120)])
+    service = StringField(_l("Affected service or platform"), filters=LINE,
+                          validators=[DataRequired(), Length(max=DETAIL_MAX)])
+    device = StringField(_l("Device and operating system"), filters=LINE, validators=[Optional(), Length(max=DETAIL_MAX)])
+    app_version = StringField(_l("App version"), filters=LINE, validators=[Optional(), Length(max=40)])
+    region = StringField(_l("Region / country"), filters=LINE, validators=[DataRequired(), Length(max=80)])
+    content_id = StringField(_l("Content or stream id"), filters=LINE, validators=[Optional(), Length(max=DETAIL_MAX)])
     error_code = StringField(
-        _l("Error code"),
+        _l("Error code"), filters=LINE,
         validators=[Optional(), Length(max=40), Regexp(r"^[A-Za-z]{2,6}-?\d{2,6}$", message=_l("Use the code as shown, e.g. EDY-4031."))],
     )
-    started_at = StringField(_l("When did it start?"), validators=[Optional(), Length(max=80)])
+    started_at = StringField(_l("When did it start?"), filters=LINE, validators=[Optional(), Length(max=80)])
     impact = SelectField(_l("Impact on end users"), choices=IMPACT_CHOICES, validators=[DataRequired()])
 
 
 class MarketingTicketForm(TicketBaseForm):
-    topic = StringField(_l("Topic"), validators=[DataRequired(), Length(max=120)])
+    topic = StringField(_l("Topic"), filters=LINE, validators=[DataRequired(), Length(max=DETAIL_MAX)])
     desired_date = DateField(_l("Desired date"), validators=[Optional()])
 
 
@@ -45,7 +55,7 @@ FORMS = {"technical": TechnicalTicketForm, "marketing_business": MarketingTicket
 
 
 class CommentForm(FlaskForm):
-    body = TextAreaField(_l("Add a message"), validators=[DataRequired(), Length(max=20_000)])
+    body = TextAreaField(_l("Add a message"), filters=BLOCK, validators=[DataRequired(), Length(max=COMMENT_MAX)])
 
 
 class ConfirmationForm(FlaskForm):
@@ -54,4 +64,4 @@ class ConfirmationForm(FlaskForm):
         choices=[SelectChoice("yes", _l("Yes, close it")), SelectChoice("no", _l("No, it persists"))],
         validators=[InputRequired()],
     )
-    reason = TextAreaField(_l("What still fails?"), validators=[Length(max=5_000)])
+    reason = TextAreaField(_l("What still fails?"), filters=BLOCK, validators=[Length(max=REASON_MAX)])

@@ -13,16 +13,19 @@ from kb.rendering import render_markdown
 from portal.errors import InvalidInput
 from portal.extensions import csrf, limiter
 from portal.integrations.zendesk import webhook_is_authentic
+from portal.limits import comment_limit, organization_key, setting, succeeded, typing_limit, user_key
+from portal.text import clean_block, clean_line
 from portal.tickets import services, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
 from portal.tickets.models import FORM_LABELS, PARTNER_STATUS_FILTERS, REQUEST_TYPE_LABELS, Status, TicketForm
 from portal.types import utcnow
-from portal.web import page_number, paginate, render, show_form_error
+from portal.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
 FORM_KIND = "<any(technical,marketing_business):form_kind>"
 require_partner = require_role(Role.PARTNER)
+UNCHECKED_FIELDS = ("csrf_token", "deflection_token")
 
 
 def _ticket_or_404(ticket_id: int):
@@ -63,6 +66,9 @@ def _details(form) -> dict:
 
 @bp.route(f"/new/{FORM_KIND}", methods=["GET", "POST"])
 @require_partner
+@limiter.limit(setting("TICKET_LIMIT_PER_PARTNER"), key_func=user_key, methods=["POST"], deduct_when=succeeded)
+@limiter.limit(setting("TICKET_LIMIT_PER_ORGANIZATION"), key_func=organization_key, methods=["POST"],
+               deduct_when=succeeded)
 def new_ticket(form_kind: str):
     """Write a ticket; KB suggestions appear while typing. Sent tickets go to Zendesk."""
     form = FORMS[form_kind]()
@@ -83,11 +89,13 @@ def new_ticket(form_kind: str):
 
 @bp.post(f"/new/{FORM_KIND}/check/<field_name>")
 @require_partner
+@typing_limit
 def check_field(form_kind: str, field_name: str):
     """Validate one field as the partner leaves it (htmx), returning that field with its message."""
     form = FORMS[form_kind]()
-    field = getattr(form, field_name, None)
-    if field is None or field_name in ("csrf_token", "deflection_token"):
+    # Only the form's own fields: getattr() would also find its methods and attributes.
+    field = form._fields.get(field_name)
+    if field is None or field_name in UNCHECKED_FIELDS:
         abort(404)
     field.validate(form)
     return render("tickets/_field.html", "tickets/_field.html", form=form, f=field, form_kind=form_kind)
@@ -95,10 +103,11 @@ def check_field(form_kind: str, field_name: str):
 
 @bp.get("/suggestions")
 @require_partner
+@typing_limit
 def suggestions():
     """Top knowledge-base articles for the subject and description being written (htmx)."""
-    subject = request.args.get("subject", "")[:200]
-    description = request.args.get("description", "")[:2000]
+    subject = clean_line(request.args.get("subject"))[:200]
+    description = clean_block(request.args.get("description"))[:2000]
     token = request.args.get("deflection_token", "")[:40] or None
     hits = []
     if len(subject.strip()) >= 3:
@@ -112,7 +121,7 @@ def deflect():
     """ "This solved my problem": no ticket is created, and the deflection is recorded."""
     try:
         deflection = services.deflect(current_user, request.form.get("deflection_token", ""),
-                                      request.form.get("article_id", 0, type=int))
+                                      database_id(request.form.get("article_id")))
     except InvalidInput as error:
         abort(422, description=error.message)
     return render("tickets/deflected.html", deflection=deflection)
@@ -149,6 +158,7 @@ def detail(ticket_id: int):
 
 @bp.post("/<int:ticket_id>/comments")
 @login_required
+@comment_limit
 def comment(ticket_id: int):
     """Add a public comment (also sent to Zendesk)."""
     ticket = _ticket_or_404(ticket_id)
@@ -190,7 +200,8 @@ def confirm(ticket_id: int):
 @csrf.exempt
 @limiter.exempt
 def zendesk_webhook():
-    """Zendesk ticket events (signed): status changes and new comments reach the portal ticket."""
+    """Zendesk ticket events (signed): status changes and new comments reach the portal ticket.
+    Answers are JSON for Zendesk's activity log, and never carry Python's own error text."""
     body = request.get_data(cache=False)
     authentic = webhook_is_authentic(
         current_app.config["ZENDESK_WEBHOOK_SECRET"],
@@ -202,13 +213,19 @@ def zendesk_webhook():
     if not authentic:
         return {"error": "invalid or stale signature"}, 401
     try:
-        outcome = zendesk.apply_event(json.loads(body))
-    except (ValueError, zendesk.MalformedEvent) as error:
-        return {"error": f"malformed event: {error}"}, 400
-    except zendesk.UnknownTicket as error:
-        return {"error": str(error)}, 404
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return {"error": "malformed event: the body is not JSON"}, 400
+    try:
+        outcome = zendesk.apply_event(payload)
+    except zendesk.MalformedEvent as error:
+        return {"error": f"malformed event: {error.args[0]}"}, 400
+    except zendesk.UnknownTicket:
+        return {"error": "no portal ticket belongs to this Zendesk ticket"}, 404
+    except zendesk.ForeignEvent:
+        return {"status": "ignored", "reason": "external_id names a ticket of another Zendesk ticket"}, 200
     if outcome == "replay":
-        return {"error": "event already applied"}, 409
+        return {"status": "replay", "reason": "event already applied"}, 200
     return {"status": "applied", "outcome": outcome}, 200
 
 

@@ -21,9 +21,14 @@ from portal.extensions import db
 from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
+from portal.text import clean_line
 from portal.tickets import states
 from portal.tickets.models import (
     PRIORITY_LABELS, Comment, Deflection, RequestType, Status, StatusReport, Ticket, TicketEvent, TicketForm,
+)
+from portal.tickets.validation import (
+    COMMENT_MAX, DECISION_FIELD_MAX, DESCRIPTION_MAX, DETAIL_MAX, NOTE_MAX, PROVIDER_FIELD_MAX, REASON_MAX,
+    REPORT_FIELD_MAX, SUBJECT_MAX, SUMMARY_MAX, text_block, text_line,
 )
 from portal.types import utcnow
 
@@ -134,16 +139,20 @@ def create_ticket(user: User, form: str, subject: str, description: str, details
         raise InvalidInput(_("Only partners open tickets."))
     if form not in {f.value for f in TicketForm}:
         raise InvalidInput(_("Unknown form."), "form")
+    subject = text_line(subject, "subject", SUBJECT_MAX, _("Write a subject."))
+    description = text_block(description, "description", DESCRIPTION_MAX, _("Describe the problem."))
     allowed_keys = TECHNICAL_DETAILS if form == TicketForm.TECHNICAL else MARKETING_DETAILS
+    details = {key: clean_line(value)[:DETAIL_MAX] if isinstance(value, str) else value
+               for key, value in details.items() if key in allowed_keys}
     now = now or utcnow()
     ticket = Ticket(
         organization_id=user.organization_id,
         organization=user.organization,
         requester_id=user.id,
         form=form,
-        subject=subject.strip(),
-        description=description.strip(),
-        details={key: details.get(key) for key in allowed_keys if details.get(key) not in (None, "")},
+        subject=subject,
+        description=description,
+        details={key: value for key, value in details.items() if value not in (None, "")},
         created_at=now,
         updated_at=now,
     )
@@ -236,11 +245,7 @@ def first_response_due(ticket: Ticket) -> datetime | None:
 
 def add_comment(user: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
     """A public comment from the partner (or staff), sent on to Zendesk."""
-    body = (body or "").strip()
-    if not body:
-        raise InvalidInput(_("Write a message first."), "body")
-    if len(body) > 20_000:
-        raise InvalidInput(_("The message is too long."), "body")
+    body = text_block(body, "body", COMMENT_MAX, _("Write a message first."))
     if ticket.status == Status.CLOSED:
         raise TransitionRefused(ticket, Status.CLOSED, role_of(user))
     now = now or utcnow()
@@ -260,6 +265,7 @@ def add_comment(user: User, ticket: Ticket, body: str, now: datetime | None = No
 
 def mark_solved(actor: User | None, ticket: Ticket, message: str = "", now: datetime | None = None) -> Ticket:
     """The solution goes to the partner, who is asked to confirm it."""
+    message = text_block(message, "message", COMMENT_MAX)
     event = move(ticket, Status.AWAITING_CONFIRMATION, actor, "solution_sent", {"message": message}, now=now)
     db.session.flush()
     _zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message or None, key=str(event.id))
@@ -269,7 +275,7 @@ def mark_solved(actor: User | None, ticket: Ticket, message: str = "", now: date
 
 def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: datetime | None = None) -> Ticket:
     """The partner's answer: solved (closed, accepted) or not (reopened, back to its agent)."""
-    reason = (reason or "").strip()
+    reason = text_block(reason, "reason", REASON_MAX)
     if solved:
         event = move(ticket, Status.CLOSED, user, "confirmed", {"accepted": True}, now=now)
         db.session.flush()
@@ -438,9 +444,7 @@ def classify_and_assign(admin: User, ticket: Ticket, request_type: str, priority
 
 def add_internal_note(staff: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
     """A note for staff only: never shown to partners, never sent to Zendesk as public."""
-    body = (body or "").strip()
-    if not body:
-        raise InvalidInput(_("Write a message first."), "body")
+    body = text_block(body, "body", NOTE_MAX, _("Write a message first."))
     note = Comment(ticket_id=ticket.id, author_id=staff.id, author_name=staff.name, body=body, public=False,
                    created_at=now or utcnow())
     db.session.add(note)
@@ -452,14 +456,14 @@ def file_status_report(agent: User, ticket: Ticket, actions_taken: str, minutes_
                        relevant_information: str = "", next_step: str = "", visible_to_partner: bool = False,
                        now: datetime | None = None):
     """The procedure's status report (actions, time, relevant information), also posted to Monday."""
-    if not (actions_taken or "").strip():
-        raise InvalidInput(_("Say what you did."), "actions_taken")
+    actions_taken = text_block(actions_taken, "actions_taken", REPORT_FIELD_MAX, _("Say what you did."))
+    relevant_information = text_block(relevant_information, "relevant_information", REPORT_FIELD_MAX)
+    next_step = text_block(next_step, "next_step", REPORT_FIELD_MAX)
     if minutes_spent is None or not 0 < minutes_spent <= 24 * 60:
         raise InvalidInput(_("Time spent is between 1 and 1440 minutes."), "minutes_spent")
-    report = StatusReport(ticket_id=ticket.id, author_id=agent.id, actions_taken=actions_taken.strip(),
-                          minutes_spent=minutes_spent, relevant_information=(relevant_information or "").strip(),
-                          next_step=(next_step or "").strip(), visible_to_partner=visible_to_partner,
-                          created_at=now or utcnow())
+    report = StatusReport(ticket_id=ticket.id, author_id=agent.id, actions_taken=actions_taken,
+                          minutes_spent=minutes_spent, relevant_information=relevant_information,
+                          next_step=next_step, visible_to_partner=visible_to_partner, created_at=now or utcnow())
     db.session.add(report)
     db.session.flush()
     event = record_event(ticket, agent, "status_report", data={"report_id": report.id, "minutes": minutes_spent},
@@ -481,7 +485,7 @@ def _check_kb_rule(agent: User, ticket: Ticket, article_id: int | None, no_kb_re
             raise InvalidInput(_("Link an article you created or updated while working on this ticket."),
                                "kb_article_id")
         return db.session.get(Article, article_id)
-    if not (no_kb_reason or "").strip():
+    if not no_kb_reason:
         raise InvalidInput(_("Link the KB article you updated, or say why no KB change is needed."), "no_kb_reason")
     return None
 
@@ -489,24 +493,23 @@ def _check_kb_rule(agent: User, ticket: Ticket, article_id: int | None, no_kb_re
 def resolve(agent: User, ticket: Ticket, summary: str, kb_article_id: int | None = None, no_kb_reason: str = "",
             now: datetime | None = None) -> Ticket:
     """The agent (or the administrator) solved it: summary plus the KB-on-close rule."""
-    if not (summary or "").strip():
-        raise InvalidInput(_("Summarize the solution."), "summary")
+    summary = text_block(summary, "summary", SUMMARY_MAX, _("Summarize the solution."))
+    no_kb_reason = text_block(no_kb_reason, "no_kb_reason", REASON_MAX)
     article = _check_kb_rule(agent, ticket, kb_article_id, no_kb_reason)
-    data = {"summary": summary.strip(), "kb_article_id": article.id if article else None,
+    data = {"summary": summary, "kb_article_id": article.id if article else None,
             "kb_article": f"{article.language}/{article.slug}" if article else None,
-            "no_kb_reason": (no_kb_reason or "").strip() if not article else ""}
-    _staff_step(ticket, Status.RESOLVED_BY_AGENT, agent, "resolved", data,
-                f"Resolved by {agent.name}: {summary.strip()}", now=now)
+            "no_kb_reason": no_kb_reason if not article else ""}
+    _staff_step(ticket, Status.RESOLVED_BY_AGENT, agent, "resolved", data, f"Resolved by {agent.name}: {summary}",
+                now=now)
     db.session.commit()
     return ticket
 
 
 def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | None = None) -> Ticket:
     """The agent cannot offer a solution: back to the administrator, with the reason."""
-    if not (reason or "").strip():
-        raise InvalidInput(_("Say why it cannot be resolved at this level."), "reason")
-    _staff_step(ticket, Status.CANNOT_RESOLVE, agent, "cannot_resolve", {"reason": reason.strip(), "tier": ticket.tier},
-                f"{agent.name} cannot resolve it: {reason.strip()}", now=now)
+    reason = text_block(reason, "reason", REASON_MAX, _("Say why it cannot be resolved at this level."))
+    _staff_step(ticket, Status.CANNOT_RESOLVE, agent, "cannot_resolve", {"reason": reason, "tier": ticket.tier},
+                f"{agent.name} cannot resolve it: {reason}", now=now)
     db.session.commit()
     return ticket
 
@@ -514,14 +517,13 @@ def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | Non
 def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | None = None) -> Ticket:
     """Send the solution to the partner (public Zendesk comment), record it in Monday, and ask
     the partner to confirm."""
-    if not (message or "").strip():
-        raise InvalidInput(_("Write the message for the partner."), "message")
-    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, "solution_sent", {"message": message.strip()}, now=now)
-    db.session.add(Comment(ticket_id=ticket.id, author_id=admin.id, author_name=admin.name, body=message.strip(),
+    message = text_block(message, "message", COMMENT_MAX, _("Write the message for the partner."))
+    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, "solution_sent", {"message": message}, now=now)
+    db.session.add(Comment(ticket_id=ticket.id, author_id=admin.id, author_name=admin.name, body=message,
                            public=True, created_at=now or utcnow()))
     sla.record_first_response(ticket, admin, now)
     db.session.flush()
-    _zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message.strip(), key=str(event.id))
+    _zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id))
     record_in_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
     db.session.commit()
     return ticket
@@ -547,11 +549,12 @@ def reassign_to_level_two(admin: User, ticket: Ticket, agent: User | None, chann
 
 def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: datetime | None = None) -> Ticket:
     """Level 2 could not solve it either: the VP and the tech team analyse it."""
+    note = text_block(note, "note", REASON_MAX)
     if ticket.tier != 2:
         raise TransitionRefused(ticket, Status.ESCALATED_L3, role_of(admin))
     ticket.tier, ticket.assignee = 3, None
-    _staff_step(ticket, Status.ESCALATED_L3, admin, "escalated", {"tier": 3, "note": (note or "").strip()},
-                f"Escalated to level 3 (VP and tech team). {note or ''}".strip(), slack=True, now=now)
+    _staff_step(ticket, Status.ESCALATED_L3, admin, "escalated", {"tier": 3, "note": note},
+                f"Escalated to level 3 (VP and tech team). {note}".strip(), slack=True, now=now)
     db.session.commit()
     return ticket
 
@@ -561,15 +564,17 @@ def decide(vp: User, ticket: Ticket, priority: str, impact: str, resources: str,
     """Level 3's analysis and decision: an external provider, or an alternative measure."""
     if priority not in PRIORITY_LABELS:
         raise InvalidInput(_("Choose a priority."), "priority")
-    if not (impact or "").strip():
-        raise InvalidInput(_("Describe the impact (partners and end users affected)."), "impact")
-    if not (resources or "").strip():
-        raise InvalidInput(_("Describe the resources available."), "resources")
-    data = {"priority": priority, "impact": impact.strip(), "resources": resources.strip(), "notes": (notes or "").strip()}
+    impact = text_block(impact, "impact", DECISION_FIELD_MAX,
+                        _("Describe the impact (partners and end users affected)."))
+    resources = text_block(resources, "resources", DECISION_FIELD_MAX, _("Describe the resources available."))
+    data = {"priority": priority, "impact": impact, "resources": resources,
+            "notes": text_block(notes, "notes", DECISION_FIELD_MAX)}
     if decision == "external_provider":
-        provider = {key: (provider or {}).get(key, "").strip() for key in ("name", "contact", "scope")}
-        if not all(provider.values()):
-            raise InvalidInput(_("Give the provider's name, contact and scope."), "provider_name")
+        missing = _("Give the provider's name, contact and scope.")
+        provider = provider or {}
+        provider = {"name": text_line(provider.get("name"), "provider_name", PROVIDER_FIELD_MAX, missing),
+                    "contact": text_line(provider.get("contact"), "provider_contact", PROVIDER_FIELD_MAX, missing),
+                    "scope": text_block(provider.get("scope"), "provider_scope", DECISION_FIELD_MAX, missing)}
         data["provider"] = provider
         target, update = Status.EXTERNAL_PROVIDER, f"Level 3 approved an external provider: {provider['name']}."
     elif decision == "alternative_measure":
@@ -587,10 +592,9 @@ def decide(vp: User, ticket: Ticket, priority: str, impact: str, resources: str,
 
 def record_level_three_result(actor: User, ticket: Ticket, result: str, now: datetime | None = None) -> Ticket:
     """The provider's result, or the measure applied, goes back to the administrator."""
-    if not (result or "").strip():
-        raise InvalidInput(_("Describe the result."), "result")
-    _staff_step(ticket, Status.RESOLVED_BY_AGENT, actor, "level_three_result", {"summary": result.strip()},
-                f"Level 3 result: {result.strip()}", now=now)
+    result = text_block(result, "result", SUMMARY_MAX, _("Describe the result."))
+    _staff_step(ticket, Status.RESOLVED_BY_AGENT, actor, "level_three_result", {"summary": result},
+                f"Level 3 result: {result}", now=now)
     db.session.commit()
     return ticket
 

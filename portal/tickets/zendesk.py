@@ -1,38 +1,77 @@
 """Keeping portal tickets and Zendesk tickets in step: delivery handlers for the outbox, and the
-events Zendesk sends back through its webhook."""
+events Zendesk sends back through its webhook.
+
+Zendesk retries a webhook request on some failures and may deliver one event more than once;
+its circuit breaker pauses a webhook whose answers are mostly errors. So an event already applied
+(a replay, or a duplicate arriving at the same moment) and an event refused on purpose are
+answered 2xx; only a body that can never be applied (malformed) is a 4xx.
+"""
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import Target, WebhookReceipt
+from portal.integrations.zendesk import parse_id
 from portal.sla import services as sla
+from portal.text import CONTROL_CHARACTERS, clean_block, clean_line
 from portal.tickets import states
 from portal.tickets.models import Comment, Status, Ticket
 from portal.tickets.services import move, record_event
 from portal.types import utcnow
 
+log = logging.getLogger("portal.zendesk")
+
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 COMMENT_ADDED = "zen:event-type:ticket.comment_added"
+EVENT_SOURCE = "zendesk"
 ECHO_SOURCE = "zendesk-comment"  # comments the portal itself wrote into Zendesk
+EVENT_ID_MAX = 120  # WebhookReceipt.event_id
+AUTHOR_NAME_MAX = 200  # Comment.author_name
+NAME_MAX = 60  # event types and statuses are short names
 
 
 class UnknownTicket(LookupError):
-    pass
+    """No portal ticket belongs to the event's Zendesk ticket."""
+
+
+class ForeignEvent(LookupError):
+    """The event names a portal ticket that is not its Zendesk ticket's own: refused, nothing changes."""
 
 
 class MalformedEvent(ValueError):
-    pass
+    """A field of the event is missing or of the wrong kind; the message names the field."""
 
 
-def _remember_comments(audit: dict | None) -> None:
+# Delivery ----------------------------------------------------------------------------------
+
+
+def _comment_ids(audit) -> list[int]:
+    """Ids of the comments among an audit's events (an id that is not a 64-bit integer is skipped:
+    the comment is in Zendesk already, and failing now would post it again on the retry)."""
+    events = audit.get("events") if isinstance(audit, dict) else None
+    ids = []
+    for event in events if isinstance(events, list) else []:
+        if isinstance(event, dict) and event.get("type") == "Comment":
+            comment_id = parse_id(event.get("id"))
+            if comment_id is None:
+                log.warning("Zendesk answered with a comment id that is not a 64-bit integer: %.40r", event.get("id"))
+            else:
+                ids.append(comment_id)
+    return ids
+
+
+def _remember_comments(comment_ids: list[int]) -> None:
     """Note the ids of comments the portal wrote, so their webhook echo is not shown twice."""
-    ids = {str(event["id"]) for event in (audit or {}).get("events", [])
-           if event.get("type") == "Comment" and event.get("id") is not None}
+    ids = {str(comment_id) for comment_id in comment_ids}
     known = set(db.session.scalars(select(WebhookReceipt.event_id).where(
         WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id.in_(ids)))) if ids else set()
     db.session.add_all(WebhookReceipt(source=ECHO_SOURCE, event_id=comment_id) for comment_id in ids - known)
@@ -42,11 +81,12 @@ def deliver_new_ticket(message, client) -> outbox.HandlerResult:
     """Create the ticket in Zendesk and remember its id."""
     response = client.create_ticket(message.payload["ticket"], message.idempotency_key)
     ticket = db.session.get(Ticket, message.ticket_id)
-    created = response.data.get("ticket") or {}
-    if "id" not in created:
-        raise Rejected(f"Zendesk answered without a ticket id: {str(response.data)[:300]}")
-    ticket.zendesk_id = int(created["id"])
-    _remember_comments(response.data.get("audit"))
+    created = response.data.get("ticket")
+    zendesk_id = parse_id(created.get("id")) if isinstance(created, dict) else None
+    if zendesk_id is None:
+        raise Rejected(f"Zendesk answered without a valid ticket id: {str(response.data)[:300]}")
+    ticket.zendesk_id = zendesk_id
+    _remember_comments(_comment_ids(response.data.get("audit")))
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 
@@ -56,14 +96,11 @@ def deliver_update(message, client) -> outbox.HandlerResult:
     if ticket.zendesk_id is None:
         raise Rejected("the ticket was never created in Zendesk (its creation was discarded)")
     response = client.update_ticket(ticket.zendesk_id, message.payload["ticket"])
-    comment_id = message.payload.get("comment_id")
-    audit = response.data.get("audit") or {}
-    if comment_id:
-        comment = db.session.get(Comment, comment_id)
-        for event in audit.get("events", []):
-            if event.get("type") == "Comment" and event.get("id") is not None:
-                comment.zendesk_comment_id = int(event["id"])
-    _remember_comments(audit)
+    comment_ids = _comment_ids(response.data.get("audit"))
+    comment = db.session.get(Comment, message.payload["comment_id"]) if message.payload.get("comment_id") else None
+    if comment is not None and comment_ids:
+        comment.zendesk_comment_id = comment_ids[-1]
+    _remember_comments(comment_ids)
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 
@@ -72,44 +109,140 @@ def register_handlers() -> None:
     outbox.register(Target.ZENDESK, "update_ticket", deliver_update)
 
 
-def _ticket_for(detail: dict) -> Ticket:
-    zendesk_id = str(detail.get("id", "")).strip()
-    reference = str(detail.get("external_id") or "").strip()
-    conditions = []
-    if zendesk_id.isdigit():
-        conditions.append(Ticket.zendesk_id == int(zendesk_id))
-    if reference:
-        conditions.append(Ticket.reference == reference)
-    ticket = db.session.scalar(select(Ticket).where(or_(*conditions))) if conditions else None
-    if ticket is None:
-        raise UnknownTicket(f"no portal ticket for Zendesk ticket {zendesk_id or '?'} / {reference or '?'}")
-    if ticket.zendesk_id is None and zendesk_id.isdigit():
-        ticket.zendesk_id = int(zendesk_id)
-    return ticket
+# Webhook -----------------------------------------------------------------------------------
 
 
-def apply_event(payload: dict, now: datetime | None = None) -> str:
-    """Apply one Zendesk ticket event; returns what was done. Raises MalformedEvent, UnknownTicket,
-    or returns "replay" when the event was already applied (nothing changes)."""
-    now = now or utcnow()
+@dataclass(frozen=True)
+class NewComment:
+    """A comment a Zendesk agent added, as the portal will store it."""
+
+    zendesk_id: int
+    body: str
+    public: bool
+    author_name: str
+
+
+@dataclass(frozen=True)
+class ZendeskEvent:
+    """One webhook ticket event, checked field by field before anything is stored."""
+
+    event_id: str
+    kind: str
+    zendesk_ticket_id: int
+    reference: str | None
+    status: str = ""
+    comment: NewComment | None = None
+
+
+def _name(value, maximum: int) -> str | None:
+    """An identifier-like string (event id, type, status): no control characters, not too long."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or CONTROL_CHARACTERS.search(value) or not value.strip():
+        return None
+    return value.strip() if len(value.strip()) <= maximum else None
+
+
+def parse_event(payload) -> ZendeskEvent:
+    """The event in a webhook body; MalformedEvent names the first field that is wrong."""
     if not isinstance(payload, dict):
         raise MalformedEvent("the body must be a JSON object")
-    event_type, event_id = payload.get("type"), payload.get("id")
+    try:
+        # JSON escapes can spell lone surrogates, which no database can store.
+        json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise MalformedEvent("the body holds text that is not valid Unicode") from None
     detail, event = payload.get("detail"), payload.get("event")
-    if not isinstance(event_type, str) or not event_id or not isinstance(detail, dict) or not isinstance(event, dict):
-        raise MalformedEvent("expected type, id, detail and event")
-    if db.session.scalar(select(WebhookReceipt.id).where(
-            WebhookReceipt.source == "zendesk", WebhookReceipt.event_id == str(event_id))):
+    if not isinstance(detail, dict) or not isinstance(event, dict):
+        raise MalformedEvent("detail and event must be objects")
+    kind, event_id = _name(payload.get("type"), NAME_MAX), _name(payload.get("id"), EVENT_ID_MAX)
+    if kind is None:
+        raise MalformedEvent(f"type must be a name of at most {NAME_MAX} characters")
+    if event_id is None:
+        raise MalformedEvent(f"id must be a string of at most {EVENT_ID_MAX} characters")
+    zendesk_ticket_id = parse_id(detail.get("id"))
+    if zendesk_ticket_id is None:
+        raise MalformedEvent("detail.id must be a Zendesk ticket id (a positive 64-bit integer)")
+    reference = detail.get("external_id")
+    if reference is not None and (not isinstance(reference, str) or CONTROL_CHARACTERS.search(reference)):
+        raise MalformedEvent("detail.external_id must be a string or null")
+    parsed = ZendeskEvent(event_id, kind, zendesk_ticket_id, (reference or "").strip() or None)
+    if kind == STATUS_CHANGED:
+        status = _name(event.get("current"), NAME_MAX)
+        if status is None:
+            raise MalformedEvent("event.current must be a status name")
+        return replace(parsed, status=status.lower())
+    if kind == COMMENT_ADDED:
+        return replace(parsed, comment=_parse_comment(event.get("comment")))
+    return parsed
+
+
+def _parse_comment(comment) -> NewComment:
+    if not isinstance(comment, dict):
+        raise MalformedEvent("a comment event needs event.comment")
+    zendesk_id = parse_id(comment.get("id"))
+    if zendesk_id is None:
+        raise MalformedEvent("comment.id must be a Zendesk comment id (a positive 64-bit integer)")
+    if not isinstance(comment.get("body"), str):
+        raise MalformedEvent("comment.body must be a string")
+    author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+    name = author.get("name") if isinstance(author.get("name"), str) else ""
+    # Control characters (a NUL, which PostgreSQL refuses, among them) are dropped from what people
+    # wrote, as the portal does with its own texts: the agent's message still arrives.
+    return NewComment(zendesk_id, clean_block(comment["body"]), comment.get("is_public") is True,
+                      clean_line(name)[:AUTHOR_NAME_MAX] or "Zendesk")
+
+
+def apply_event(payload, now: datetime | None = None) -> str:
+    """Apply one Zendesk ticket event; returns what was done ("replay" when it was applied
+    already, by an earlier or a simultaneous delivery: nothing changes). Raises MalformedEvent,
+    UnknownTicket or ForeignEvent, and then nothing changes either."""
+    now = now or utcnow()
+    event = parse_event(payload)
+    if _applied_already(event.event_id):
         return "replay"
-    ticket = _ticket_for(detail)
+    ticket = _ticket_for(event)
+    # The receipt is written first: a simultaneous duplicate waits on it, then fails its unique key.
+    db.session.add(WebhookReceipt(source=EVENT_SOURCE, event_id=event.event_id, received_at=now))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        if _applied_already(event.event_id):
+            return "replay"
+        raise
     outcome = "ignored"
-    if event_type == STATUS_CHANGED:
-        outcome = _apply_status(ticket, str(event.get("current", "")).lower(), now)
-    elif event_type == COMMENT_ADDED:
-        outcome = _apply_comment(ticket, event.get("comment"), now)
-    db.session.add(WebhookReceipt(source="zendesk", event_id=str(event_id), received_at=now))
+    if event.kind == STATUS_CHANGED:
+        outcome = _apply_status(ticket, event.status, now)
+    elif event.kind == COMMENT_ADDED:
+        outcome = _apply_comment(ticket, event.comment, now)
     db.session.commit()
     return outcome
+
+
+def _applied_already(event_id: str) -> bool:
+    return db.session.scalar(select(WebhookReceipt.id).where(
+        WebhookReceipt.source == EVENT_SOURCE, WebhookReceipt.event_id == event_id)) is not None
+
+
+def _ticket_for(event: ZendeskEvent) -> Ticket:
+    """The event's own portal ticket: the one linked to its Zendesk ticket, whose reference must be
+    the event's external_id when that is given; by reference only a ticket not linked yet (its
+    creation answer was lost), which is linked now."""
+    ticket = db.session.scalar(select(Ticket).where(Ticket.zendesk_id == event.zendesk_ticket_id))
+    if ticket is None and event.reference:
+        ticket = db.session.scalar(select(Ticket).where(Ticket.reference == event.reference))
+        if ticket is not None and ticket.zendesk_id is None:
+            ticket.zendesk_id = event.zendesk_ticket_id
+            return ticket
+    if ticket is None:
+        raise UnknownTicket(event.zendesk_ticket_id)
+    if event.reference and (ticket.zendesk_id != event.zendesk_ticket_id or ticket.reference != event.reference):
+        log.warning("Zendesk event %s ignored: its external_id %.40r does not match Zendesk ticket %s "
+                    "(portal ticket %s is linked to Zendesk ticket %s)", event.event_id, event.reference,
+                    event.zendesk_ticket_id, ticket.reference, ticket.zendesk_id)
+        raise ForeignEvent(event.event_id)
+    return ticket
 
 
 def _apply_status(ticket: Ticket, status: str, now: datetime) -> str:
@@ -122,20 +255,16 @@ def _apply_status(ticket: Ticket, status: str, now: datetime) -> str:
     return "noted"
 
 
-def _apply_comment(ticket: Ticket, comment: object, now: datetime) -> str:
-    if not isinstance(comment, dict) or "id" not in comment or not isinstance(comment.get("body"), str):
-        raise MalformedEvent("a comment event needs comment.id and comment.body")
+def _apply_comment(ticket: Ticket, comment: NewComment, now: datetime) -> str:
     known = db.session.scalar(select(WebhookReceipt.id).where(
-        WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id == str(comment["id"])))
-    if known or db.session.scalar(select(Comment.id).where(Comment.zendesk_comment_id == int(comment["id"]))):
+        WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id == str(comment.zendesk_id)))
+    if known or db.session.scalar(select(Comment.id).where(Comment.zendesk_comment_id == comment.zendesk_id)):
         return "echo"
-    author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
-    is_public = comment.get("is_public") is True
     db.session.add(Comment(
-        ticket_id=ticket.id, author_name=str(author.get("name") or "Zendesk"), body=comment["body"],
-        public=is_public, source="zendesk", zendesk_comment_id=int(comment["id"]), created_at=now,
+        ticket_id=ticket.id, author_name=comment.author_name, body=comment.body, public=comment.public,
+        source="zendesk", zendesk_comment_id=comment.zendesk_id, created_at=now,
     ))
     ticket.updated_at = now
-    if is_public:
+    if comment.public:
         sla.record_first_response(ticket, None, now)
-    return "comment:public" if is_public else "comment:private"
+    return "comment:public" if comment.public else "comment:private"

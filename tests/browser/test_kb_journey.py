@@ -5,6 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
+from kb import feedback as kb_feedback
 from kb import services
 from kb.models import Article
 from portal.extensions import db
@@ -39,7 +40,7 @@ def test_partner_searches_as_they_type_reads_and_votes(page, make_user):
     expect(page.get_by_role("heading", name="Los subtítulos no se muestran", level=1)).to_be_visible()
     page.get_by_role("button", name="Sí").click()
     expect(page.locator("#feedback-box")).to_contain_text("Gracias por tu opinión")
-    vote = services.vote_of(partner, stored_article("subtitulos-no-se-muestran"))
+    vote = kb_feedback.vote_of(partner, stored_article("subtitulos-no-se-muestran"))
     assert vote is not None and vote.helpful is True
 
 

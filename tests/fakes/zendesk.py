@@ -1,5 +1,26 @@
 """A fake Zendesk Support API (tickets create/update) with Zendesk's response shapes and faults
-injected on demand: 500, 429 with Retry-After, slow answers (client timeouts), dropped connections."""
+injected on demand: 500, 429 with Retry-After, slow answers (client timeouts), dropped connections.
+
+Ids are handed out as the real service does, so the portal meets 64-bit ids in every test:
+- Ticket audits ("Ticket Audits", developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits):
+  creating or updating a ticket answers with the ticket and one audit, whose `events` hold one
+  `{"type": "Comment", "id": <integer>, "body", "public"}` per comment added and `Change` events;
+  audit and event ids are JSON integers. Comments are audit events (support.zendesk.com community
+  post 4411665316506, "Cannot get Comment by id"), so comments and audits share one sequence here.
+- Their size: a real comment delivered in 2025 had id 30064117810589, its audit 30064117810461
+  (github.com/PipedreamHQ/pipedream issue 18260): comment and audit ids start at 30064117810589.
+- Ticket ids are per-account counters and usually small, but nothing keeps them below 2**31: the
+  fake starts past 2**32 (FIRST_TICKET_ID), so an `integer` column anywhere would overflow.
+- Webhook ticket events ("Ticket events", developer.zendesk.com/api-reference/webhooks/event-types/
+  ticket-events): `detail.external_id` is returned as a string; the event's comment carries the
+  same comment id the audit gave.
+- What the portal answers the webhook relies on "Webhook retries" (developer.zendesk.com/api-reference/
+  webhooks/introduction): Zendesk retries requests that fail with certain status codes and has a
+  circuit breaker, which pauses a webhook when 70 % of its requests in five minutes are errors; one
+  action may invoke a webhook more than once (the excerpt read was cut before the list of codes; the
+  70 % and the duplicates as summarized at alboz.eu/insights/master-webhooks-maximize-stability-
+  performance). Hence replays and refused events are answered 2xx (see portal/tickets/zendesk.py).
+"""
 from __future__ import annotations
 
 import base64
@@ -13,13 +34,17 @@ from dataclasses import dataclass, field
 from tests.fakes.server import FakeService, json_body
 
 TICKET_PATH = re.compile(r"^/api/v2/tickets/(\d+)\.json$")
+FIRST_TICKET_ID = 2**32 + 1001
+FIRST_EVENT_ID = 30064117810589  # comments, audits and other audit events
 
 
 @dataclass
 class FakeZendesk(FakeService):
     email: str = "api@edye.test"
     token: str = "secret-token"
-    faults: list[str] = field(default_factory=list)  # consumed one per request: "500", "429", "slow", "drop"
+    # Consumed one per request: "500", "429", "slow", "drop", "500-after" (done, then 500), "junk-ids"
+    # (done, but the answer's ticket and event ids are not integers).
+    faults: list[str] = field(default_factory=list)
     fault_rate: float = 0.0  # chance of a random fault per request (chaos)
     slow_seconds: float = 0.5
     retry_after: str = "1"
@@ -32,8 +57,8 @@ class FakeZendesk(FakeService):
 
     def __post_init__(self):
         self.start_server()
-        self._ids = itertools.count(1001)
-        self._comment_ids = itertools.count(50001)
+        self._ids = itertools.count(FIRST_TICKET_ID)
+        self._event_ids = itertools.count(FIRST_EVENT_ID)
         self._random = random.Random(self.seed)
 
     def _next_fault(self) -> str | None:
@@ -77,10 +102,20 @@ class FakeZendesk(FakeService):
             time.sleep(self.slow_seconds)
         if fault == "500-after":
             return 500, {"Content-Type": "text/plain"}, b"Internal Server Error"
+        if fault == "junk-ids":
+            payload = json.dumps(self._junk_ids(json.loads(payload))).encode()
         return status, response_headers, payload
 
+    @staticmethod
+    def _junk_ids(answer: dict) -> dict:
+        if isinstance(answer.get("ticket"), dict):
+            answer["ticket"] = {**answer["ticket"], "id": float(answer["ticket"]["id"])}
+        for event in (answer.get("audit") or {}).get("events", []):
+            event["id"] = [event["id"]]
+        return answer
+
     def _comment(self, ticket_id: int, comment: dict) -> dict:
-        event = {"id": next(self._comment_ids), "type": "Comment", "body": comment.get("body", ""),
+        event = {"id": next(self._event_ids), "type": "Comment", "body": comment.get("body", ""),
                  "public": comment.get("public", True)}
         self.comments.setdefault(ticket_id, []).append(event)
         return event
@@ -99,6 +134,7 @@ class FakeZendesk(FakeService):
                 return json_body({"error": "RecordInvalid", "description": "Record validation errors",
                                   "details": problems}, 422)
             ticket_id = next(self._ids)
+            audit_id = next(self._event_ids)
             stored = {
                 "id": ticket_id, "url": f"{self.url}/api/v2/tickets/{ticket_id}.json", "subject": ticket["subject"],
                 "external_id": ticket.get("external_id"), "status": "new", "tags": ticket.get("tags", []),
@@ -106,7 +142,7 @@ class FakeZendesk(FakeService):
             }
             self.tickets[ticket_id] = stored
             event = self._comment(ticket_id, ticket["comment"])
-            response = {"ticket": stored, "audit": {"id": ticket_id * 10, "ticket_id": ticket_id, "events": [event]}}
+            response = {"ticket": stored, "audit": {"id": audit_id, "ticket_id": ticket_id, "events": [event]}}
             if key:
                 self.idempotency[key] = response
         return json_body(response, 201, Location=stored["url"], **self._headers())
@@ -120,12 +156,13 @@ class FakeZendesk(FakeService):
             if "comment" in ticket and "public" not in ticket["comment"]:
                 return json_body({"error": "RecordInvalid", "description": "public must be explicit",
                                   "details": {"comment": [{"description": "public missing"}]}}, 422)
+            audit_id = next(self._event_ids)
             events = []
             if "status" in ticket:
-                events.append({"id": next(self._comment_ids), "type": "Change", "field_name": "status",
+                events.append({"id": next(self._event_ids), "type": "Change", "field_name": "status",
                                "value": ticket["status"], "previous_value": stored["status"]})
                 stored["status"] = ticket["status"]
             if "comment" in ticket:
                 events.append(self._comment(ticket_id, ticket["comment"]))
-        return json_body({"ticket": stored, "audit": {"id": ticket_id * 10 + len(events), "events": events}}, 200,
+        return json_body({"ticket": stored, "audit": {"id": audit_id, "ticket_id": ticket_id, "events": events}}, 200,
                          **self._headers())

@@ -1,0 +1,40 @@
+"""What people type into tickets and the staff workflow: cleaned first (`portal.text`), then
+measured against these caps. Forms show the same limits while typing; services enforce them for
+every caller, so nothing longer is ever stored."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from portal.errors import InvalidInput
+from portal.text import INVISIBLE_CHARACTERS, clean_block, clean_line
+
+SUBJECT_MIN, SUBJECT_MAX = 5, 200  # Ticket.subject is String(200)
+DESCRIPTION_MIN, DESCRIPTION_MAX = 20, 20_000
+DETAIL_MAX = 120  # the longest one-line detail of the intake forms
+COMMENT_MAX = 20_000  # public comments, replies and the solution message to the partner
+NOTE_MAX = 20_000  # internal notes
+REPORT_FIELD_MAX = 5_000  # each text of a status report
+SUMMARY_MAX = 5_000  # resolution summaries and level-3 results
+REASON_MAX = 5_000  # cannot-resolve, no-KB-change, confirmation and escalation reasons
+DECISION_FIELD_MAX = 5_000  # the VP's impact, resources, notes and the provider's scope
+PROVIDER_FIELD_MAX = 200  # the external provider's name and contact
+
+
+def text_line(value: str | None, field: str, maximum: int, missing: str | None = None) -> str:
+    """`value` as a clean one-line text; InvalidInput on `field` when it is empty (only if a
+    `missing` message is given) or longer than `maximum`."""
+    return _measured(clean_line(value), field, maximum, missing)
+
+
+def text_block(value: str | None, field: str, maximum: int, missing: str | None = None) -> str:
+    """`value` as a clean multi-line text, checked as `text_line()` does."""
+    return _measured(clean_block(value), field, maximum, missing)
+
+
+def _measured(text: str, field: str, maximum: int, missing: str | None) -> str:
+    # Zero-width characters stay in what is kept (emoji need them) but do not make a text present.
+    if missing is not None and not INVISIBLE_CHARACTERS.sub("", text).strip():
+        raise InvalidInput(missing, field)
+    if len(text) > maximum:
+        raise InvalidInput(_("At most %(maximum)d characters.", maximum=maximum), field)
+    return text
