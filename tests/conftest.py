@@ -206,6 +206,17 @@ def fake_zendesk(app):
 
 
 @pytest.fixture
+def staff(make_user):
+    """One user of each staff role."""
+    return {
+        "admin": make_user("ticket_admin", email="admin@edye.test", name="Ana Admin"),
+        "l1": make_user("agent_l1", email="l1@edye.test", name="Luis Uno"),
+        "l2": make_user("agent_l2", email="l2@edye.test", name="Marta Dos"),
+        "vp": make_user("vp", email="vp@edye.test", name="Victoria VP"),
+    }
+
+
+@pytest.fixture
 def partner(make_user):
     return make_user("partner", email="pablo@andes.test", name="Pablo Partner")
 

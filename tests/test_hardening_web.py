@@ -36,16 +36,6 @@ BAD_MINUTES = [HUGE, "-1", "0", "1.5", "1e3", "abc", "\u00b2", "2147483648"]
 
 
 @pytest.fixture
-def staff(make_user):
-    return {
-        "admin": make_user("ticket_admin", email="admin@edye.test", name="Ana Admin"),
-        "l1": make_user("agent_l1", email="l1@edye.test", name="Luis Uno"),
-        "l2": make_user("agent_l2", email="l2@edye.test", name="Marta Dos"),
-        "vp": make_user("vp", email="vp@edye.test", name="Victoria VP"),
-    }
-
-
-@pytest.fixture
 def signed_in(app):
     """A fresh test client signed in as `user`."""
 

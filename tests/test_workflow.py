@@ -20,16 +20,6 @@ from tests.conftest import TECHNICAL, login
 
 
 @pytest.fixture
-def staff(make_user):
-    return {
-        "admin": make_user("ticket_admin", email="admin@edye.test", name="Ana Admin"),
-        "l1": make_user("agent_l1", email="l1@edye.test", name="Luis Uno"),
-        "l2": make_user("agent_l2", email="l2@edye.test", name="Marta Dos"),
-        "vp": make_user("vp", email="vp@edye.test", name="Victoria VP"),
-    }
-
-
-@pytest.fixture
 def clients(app, staff, partner):
     made = {}
     for name, user in [*staff.items(), ("partner", partner)]:
