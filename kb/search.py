@@ -10,6 +10,7 @@ does the search widen to any of the words.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from whoosh.query.compound import DefaultOr
 from whoosh.support.charset import accent_map
 
 from portal.text import clean_line
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("es", "en")
 TOKEN_PATTERN = r"[A-Za-z]{2,6}-\d{2,6}|[^\W_]+"
@@ -186,10 +189,12 @@ def _write(ix: index.Index, documents: dict[int, IndexDocument | None]) -> None:
                 writer.delete_by_term("article_id", str(article_id))
             else:
                 writer.update_document(**document.fields())
+        writer.commit()
     except BaseException:
-        writer.cancel()
+        # A failed commit would otherwise keep the write lock, and every later write would wait for it.
+        if not writer.is_closed:
+            writer.cancel()
         raise
-    writer.commit()
 
 
 def schedule(session: Session, article_id: int, document: IndexDocument | None) -> None:
@@ -202,7 +207,12 @@ def schedule(session: Session, article_id: int, document: IndexDocument | None) 
 def _apply_pending(session: Session) -> None:
     pending = session.info.pop(PENDING_KEY, None)
     if pending:
-        _write(open_index(), pending)
+        try:
+            _write(open_index(), pending)
+        except Exception:
+            # The database change is committed: the request succeeded, and the index catches up with
+            # `flask kb reindex`; failing the request would invite a retry of what is already done.
+            log.exception("search index update failed for articles %s; run `flask kb reindex`", sorted(pending))
 
 
 @event.listens_for(Session, "after_rollback")

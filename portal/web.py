@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InvalidRequestError
 from werkzeug.exceptions import Aborter, HTTPException, SecurityError
 from werkzeug.routing import IntegerConverter
 
@@ -264,5 +265,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, printable(request.path))
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except InvalidRequestError:
+            # Raised from an after-commit hook, the session cannot roll back: start a fresh one.
+            db.session.remove()
         return error_page(500)

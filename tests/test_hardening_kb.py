@@ -497,3 +497,21 @@ def test_export_then_import_round_trips_any_accepted_title(app, tmp_path, title)
     assert exported.title == title and exported.tags == ("yes", "null", "1")
     result = run_cli(app, "kb", "import", str(tmp_path))
     assert result.exit_code == 0 and "0 created, 0 updated, 1 unchanged" in result.output, result.output
+
+
+def test_a_failed_index_commit_releases_the_lock_and_keeps_the_saved_article(app, make_article, monkeypatch, caplog):
+    from whoosh.writing import SegmentWriter
+
+    def broken_commit(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    article = make_article(slug="primero")
+    with monkeypatch.context() as patched:
+        patched.setattr(SegmentWriter, "commit", broken_commit)
+        second = make_article(slug="segundo", body="Texto nuevo sobre subtítulos.")
+    assert db.session.get(Article, second.id).is_live
+    assert "run `flask kb reindex`" in caplog.text
+    # The write lock was released: the next write goes through at once instead of waiting for it.
+    writer = search.open_index().writer(timeout=0.5)
+    writer.cancel()
+    assert article.is_live
