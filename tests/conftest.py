@@ -104,15 +104,21 @@ class IsolatedClient(FlaskClient):
         return response
 
 
-@pytest.fixture
-def app(database_url, tmp_path, app_config):
-    application = create_app(config_for_tests(database_url, tmp_path, **app_config))
+@contextmanager
+def serving(application):
+    """`application` in its context with isolated test clients; its tables are emptied afterwards."""
     application.test_client_class = IsolatedClient
     with application.app_context():
         yield application
         empty_all_tables()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url, tmp_path, app_config):
+    with serving(create_app(config_for_tests(database_url, tmp_path, **app_config))) as application:
+        yield application
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.tickets import services as ticket_services
 from portal.tickets.models import Ticket
-from tests.conftest import IsolatedClient, config_for_tests, empty_all_tables, login
+from tests.conftest import config_for_tests, login, serving
 from tests.hostile_html import forms_of
 from tests.hostile_routes import (PARAMS, PASSWORD, ROOT, HostileRequest, Params, RouteCase, build_path,
                                   encode_pairs, path_arguments)
@@ -54,12 +54,8 @@ def hostile_app(database_url, tmp_path_factory):
     for key, value in list(application.config.items()):
         if "LIMIT" in key and isinstance(value, str) and " per " in value:
             application.config[key] = "100000 per minute"
-    application.test_client_class = IsolatedClient
-    with application.app_context():
+    with serving(application):
         yield application
-        empty_all_tables()
-        db.session.remove()
-        db.engine.dispose()
 
 
 @dataclass
