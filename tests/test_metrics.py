@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import math
 import random
 from collections import Counter, defaultdict
@@ -109,6 +110,8 @@ def test_dashboard_page_and_csv(client, login_as, dataset):
     login_as("ticket_admin")
     page = client.get("/staff/metrics?days=30").get_data(as_text=True)
     assert "<svg" in page and "<table" in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "two elements of the dashboard share an id"
     response = client.get("/staff/metrics/tickets-per-day.csv?days=30")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert response.mimetype == "text/csv" and rows[0] == ["day", "day_to_day", "technical", "marketing_business", "total"]

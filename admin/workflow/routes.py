@@ -399,11 +399,11 @@ def metrics_dashboard():
         organizations=admin_services.all_organizations(),
         per_day=per_day,
         per_day_chart=charts.stacked_bars(
-            _("Tickets received per day"), [f"{d.day:%d/%m}" for d in per_day],
+            "per-day", _("Tickets received per day"), [f"{d.day:%d/%m}" for d in per_day],
             {str(REQUEST_TYPE_LABELS[RequestType(t)]): [d.by_type[t] for d in per_day] for t in metrics.REQUEST_TYPES}),
         weekly=weekly,
         weekly_chart=charts.stacked_bars(
-            _("First responses on time and late, per week"), [f"{w:%d/%m}" for w in weeks],
+            "weekly", _("First responses on time and late, per week"), [f"{w:%d/%m}" for w in weeks],
             {_("Met"): [by_week[w][0] for w in weeks], _("Breached"): [by_week[w][1] for w in weeks]}),
         response_times=metrics.first_response_times(days),
         backlog=metrics.backlog(),
