@@ -1,4 +1,5 @@
 """Forms of the staff administration screens."""
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
@@ -29,4 +30,6 @@ class UserForm(FlaskForm):
     language = SelectField(_l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()])
 
     def set_organizations(self, organizations) -> None:
-        self.organization_id.choices = [SelectChoice(0, "—")] + [SelectChoice(org.id, org.name) for org in organizations]
+        self.organization_id.choices = [SelectChoice(0, "—")] + [
+            SelectChoice(org.id, org.name) for org in organizations
+        ]

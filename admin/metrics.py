@@ -1,6 +1,7 @@
 """The figures of the metrics dashboard, each one SQL aggregation (no loops over tickets):
 tickets received per day, SLA met per agent and type per week, first-response times, backlog,
 reopen rate, deflection and knowledge-base searches without results."""
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,9 @@ def _as_datetime(value) -> datetime:
 
 
 def _type_of():
-    return func.coalesce(Ticket.request_type, case((Ticket.form == "marketing_business", "marketing_business"),
-                                                   else_="technical"))
+    return func.coalesce(
+        Ticket.request_type, case((Ticket.form == "marketing_business", "marketing_business"), else_="technical")
+    )
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,15 @@ def tickets_per_day(days: int, organization_id: int = 0, now: datetime | None = 
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
     # Grouped by the output labels: PostgreSQL would not match two copies of an expression with
     # parameters in SELECT and GROUP BY.
-    statement = select(_hour_bucket(Ticket.created_at).label("bucket"), _type_of().label("kind"),
-                       func.count(Ticket.id)).where(Ticket.created_at >= since)
+    statement = select(
+        _hour_bucket(Ticket.created_at).label("bucket"), _type_of().label("kind"), func.count(Ticket.id)
+    ).where(Ticket.created_at >= since)
     if organization_id:
         statement = statement.where(Ticket.organization_id == organization_id)
     statement = statement.group_by("bucket", "kind")
-    counts: dict[date, dict[str, int]] = {first_day + timedelta(days=n): dict.fromkeys(REQUEST_TYPES, 0)
-                                          for n in range(days)}
+    counts: dict[date, dict[str, int]] = {
+        first_day + timedelta(days=n): dict.fromkeys(REQUEST_TYPES, 0) for n in range(days)
+    }
     for hour, request_type, count in db.session.execute(statement):
         day = _as_datetime(hour).astimezone(zone).date()
         if day in counts:
@@ -108,13 +112,31 @@ def sla_per_agent_week(weeks: int, now: datetime | None = None) -> list[SlaWeek]
     now = now or utcnow()
     since = now - timedelta(weeks=weeks)
     agent_id = func.coalesce(Ticket.first_responder_id, Ticket.assignee_id)
-    met = func.sum(case((and_(Ticket.first_response_at.is_not(None), Ticket.first_response_at <= Ticket.sla_due_at), 1), else_=0))
-    breached = func.sum(case((or_(Ticket.first_response_at > Ticket.sla_due_at,
-                                  and_(Ticket.first_response_at.is_(None), Ticket.sla_due_at < now)), 1), else_=0))
+    met = func.sum(
+        case((and_(Ticket.first_response_at.is_not(None), Ticket.first_response_at <= Ticket.sla_due_at), 1), else_=0)
+    )
+    breached = func.sum(
+        case(
+            (
+                or_(
+                    Ticket.first_response_at > Ticket.sla_due_at,
+                    and_(Ticket.first_response_at.is_(None), Ticket.sla_due_at < now),
+                ),
+                1,
+            ),
+            else_=0,
+        )
+    )
     statement = (
-        select(_week_start(Ticket.created_at).label("week"), func.coalesce(User.name, literal_column("'—'")).label("agent"),
-               _type_of().label("kind"), met, breached)
-        .select_from(Ticket).outerjoin(User, User.id == agent_id)
+        select(
+            _week_start(Ticket.created_at).label("week"),
+            func.coalesce(User.name, literal_column("'—'")).label("agent"),
+            _type_of().label("kind"),
+            met,
+            breached,
+        )
+        .select_from(Ticket)
+        .outerjoin(User, User.id == agent_id)
         .where(Ticket.created_at >= since, Ticket.sla_due_at.is_not(None))
         .group_by("week", "agent", "kind")
         .order_by(literal_column("week").desc(), "agent", "kind")
@@ -122,7 +144,11 @@ def sla_per_agent_week(weeks: int, now: datetime | None = None) -> list[SlaWeek]
     result = []
     for week_value, agent, request_type, met_count, breached_count in db.session.execute(statement):
         if met_count or breached_count:
-            start = _as_datetime(week_value).date() if isinstance(week_value, datetime) else date.fromisoformat(str(week_value)[:10])
+            start = (
+                _as_datetime(week_value).date()
+                if isinstance(week_value, datetime)
+                else date.fromisoformat(str(week_value)[:10])
+            )
             result.append(SlaWeek(start, agent, request_type, int(met_count or 0), int(breached_count or 0)))
     return result
 
@@ -141,18 +167,25 @@ def first_response_times(days: int, now: datetime | None = None) -> list[Respons
     seconds = _seconds_between(Ticket.first_response_at, Ticket.created_at).label("seconds")
     kind = _type_of().label("kind")
     ranked = (
-        select(kind, seconds,
-               func.row_number().over(partition_by=kind, order_by=seconds).label("position"),
-               func.count().over(partition_by=kind).label("total"))
+        select(
+            kind,
+            seconds,
+            func.row_number().over(partition_by=kind, order_by=seconds).label("position"),
+            func.count().over(partition_by=kind).label("total"),
+        )
         .where(Ticket.first_response_at.is_not(None), Ticket.created_at >= now - timedelta(days=days))
         .subquery()
     )
+
     def nearest_rank(share: float):
         # position == ceil(total × share), written so SQLite and PostgreSQL agree
         return and_(ranked.c.position >= ranked.c.total * share, ranked.c.position - 1 < ranked.c.total * share)
 
-    rows = db.session.execute(select(ranked.c.kind, ranked.c.seconds, ranked.c.position, ranked.c.total)
-                              .where(or_(nearest_rank(0.5), nearest_rank(0.9))))
+    rows = db.session.execute(
+        select(ranked.c.kind, ranked.c.seconds, ranked.c.position, ranked.c.total).where(
+            or_(nearest_rank(0.5), nearest_rank(0.9))
+        )
+    )
     found: dict[str, dict] = defaultdict(dict)
     for kind_value, secs, position, total in rows:
         secs = float(secs)
@@ -162,8 +195,12 @@ def first_response_times(days: int, now: datetime | None = None) -> list[Respons
             entry["median"] = secs / 3600
         if position == math.ceil(total * 0.9):
             entry["p90"] = secs / 3600
-    return [ResponseTimes(kind_value, values["count"], round(values.get("median", 0.0), 2), round(values.get("p90", 0.0), 2))
-            for kind_value, values in sorted(found.items())]
+    return [
+        ResponseTimes(
+            kind_value, values["count"], round(values.get("median", 0.0), 2), round(values.get("p90", 0.0), 2)
+        )
+        for kind_value, values in sorted(found.items())
+    ]
 
 
 def backlog(now: datetime | None = None) -> dict[int, dict[str, int]]:
@@ -175,8 +212,11 @@ def backlog(now: datetime | None = None) -> dict[int, dict[str, int]]:
         (Ticket.created_at >= now - timedelta(days=7), "3–7 d"),
         else_="> 7 d",
     )
-    rows = db.session.execute(select(Ticket.tier, age.label("age"), func.count(Ticket.id))
-                              .where(Ticket.status.in_([s.value for s in OPEN_STATUSES])).group_by(Ticket.tier, "age"))
+    rows = db.session.execute(
+        select(Ticket.tier, age.label("age"), func.count(Ticket.id))
+        .where(Ticket.status.in_([s.value for s in OPEN_STATUSES]))
+        .group_by(Ticket.tier, "age")
+    )
     table = {tier: dict.fromkeys(("< 1 d", "1–3 d", "3–7 d", "> 7 d"), 0) for tier in (1, 2, 3)}
     for tier, bucket, count in rows:
         table.setdefault(tier, dict.fromkeys(("< 1 d", "1–3 d", "3–7 d", "> 7 d"), 0))[bucket] = count
@@ -186,27 +226,46 @@ def backlog(now: datetime | None = None) -> dict[int, dict[str, int]]:
 def reopen_rate(days: int, now: datetime | None = None) -> tuple[int, int]:
     """(tickets reopened, tickets sent to the partner as solved) in the period."""
     since = (now or utcnow()) - timedelta(days=days)
-    reopened = db.session.scalar(select(func.count(func.distinct(TicketEvent.ticket_id))).where(
-        TicketEvent.kind == "reopened", TicketEvent.created_at >= since))
-    solved = db.session.scalar(select(func.count(func.distinct(TicketEvent.ticket_id))).where(
-        TicketEvent.kind.in_(["solution_sent", "zendesk_solved"]), TicketEvent.created_at >= since))
+    reopened = db.session.scalar(
+        select(func.count(func.distinct(TicketEvent.ticket_id))).where(
+            TicketEvent.kind == "reopened", TicketEvent.created_at >= since
+        )
+    )
+    solved = db.session.scalar(
+        select(func.count(func.distinct(TicketEvent.ticket_id))).where(
+            TicketEvent.kind.in_(["solution_sent", "zendesk_solved"]), TicketEvent.created_at >= since
+        )
+    )
     return int(reopened or 0), int(solved or 0)
 
 
 def deflection(days: int, now: datetime | None = None) -> dict[str, int]:
     """KB suggestions by outcome, and tickets created, in the period."""
     since = (now or utcnow()) - timedelta(days=days)
-    outcomes = dict(db.session.execute(select(Deflection.outcome, func.count(Deflection.id))
-                                       .where(Deflection.created_at >= since).group_by(Deflection.outcome)).all())
+    outcomes = dict(
+        db.session.execute(
+            select(Deflection.outcome, func.count(Deflection.id))
+            .where(Deflection.created_at >= since)
+            .group_by(Deflection.outcome)
+        ).all()
+    )
     created = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.created_at >= since))
-    return {"solved": outcomes.get("solved", 0), "ticket": outcomes.get("ticket", 0),
-            "abandoned": outcomes.get("abandoned", 0), "pending": outcomes.get("pending", 0), "tickets_created": int(created or 0)}
+    return {
+        "solved": outcomes.get("solved", 0),
+        "ticket": outcomes.get("ticket", 0),
+        "abandoned": outcomes.get("abandoned", 0),
+        "pending": outcomes.get("pending", 0),
+        "tickets_created": int(created or 0),
+    }
 
 
 def zero_result_searches(days: int, limit: int = 10, now: datetime | None = None) -> list[tuple[str, int]]:
     since = (now or utcnow()) - timedelta(days=days)
-    rows = db.session.execute(select(SearchLogEntry.normalized_query, func.count(SearchLogEntry.id))
-                              .where(SearchLogEntry.created_at >= since, SearchLogEntry.result_count == 0)
-                              .group_by(SearchLogEntry.normalized_query)
-                              .order_by(func.count(SearchLogEntry.id).desc(), SearchLogEntry.normalized_query).limit(limit))
+    rows = db.session.execute(
+        select(SearchLogEntry.normalized_query, func.count(SearchLogEntry.id))
+        .where(SearchLogEntry.created_at >= since, SearchLogEntry.result_count == 0)
+        .group_by(SearchLogEntry.normalized_query)
+        .order_by(func.count(SearchLogEntry.id).desc(), SearchLogEntry.normalized_query)
+        .limit(limit)
+    )
     return [(query, count) for query, count in rows]

@@ -1,4 +1,5 @@
 """Staff administration: organizations, users and the audit log."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -135,9 +136,7 @@ def _user_filters() -> dict:
 
 def _users_context(form: UserForm | None = None, **extra) -> dict:
     filters = _user_filters()
-    statement = auth_services.list_users(
-        filters["q"], filters["role"], filters["organization_id"], filters["active"]
-    )
+    statement = auth_services.list_users(filters["q"], filters["role"], filters["organization_id"], filters["active"])
     context = {
         "form": form or _user_form(formdata=None),
         "filters": filters,
@@ -240,9 +239,7 @@ def reset_password(user_id: int):
     """Replace a user's password with a temporary one, shown once, to change at next login."""
     user = db.get_or_404(User, user_id)
     password = auth_services.reset_password(current_user, user)
-    return render(
-        "admin/password_reset.html", "admin/_user_row.html", user=user, temporary_password=password
-    )
+    return render("admin/password_reset.html", "admin/_user_row.html", user=user, temporary_password=password)
 
 
 # Audit log -----------------------------------------------------------------------
@@ -290,8 +287,14 @@ def dead_letter_action(message_id: int, action: str):
         (outbox.retry if action == "retry" else outbox.discard)(current_user, message)
     except DeliveryError:
         abort(409, description=_("Only dead letters can be sent again or discarded."))
-    flash(_("Message %(id)d: %(action)s.", id=message.id, action=_("sent again") if action == "retry" else _("discarded")),
-          "success")
+    flash(
+        _(
+            "Message %(id)d: %(action)s.",
+            id=message.id,
+            action=_("sent again") if action == "retry" else _("discarded"),
+        ),
+        "success",
+    )
     return redirect(url_for("admin.integrations"))
 
 
@@ -303,10 +306,18 @@ WEEKDAYS = range(7)
 def _sla_page(status_code: int = 200, errors: dict | None = None, row_id: int | None = None):
     """The SLA screen; after a refused change, the message sits on the field it names (of the
     row `row_id`, or of the calendar) and the values just typed are shown again."""
-    return render("admin/sla.html", status_code=status_code, rows=sla.rows(), settings=sla.settings(),
-                  weekdays=WEEKDAYS, timezone=current_app.config["PORTAL_TIMEZONE"],
-                  request_types=REQUEST_TYPE_LABELS, errors=errors or {}, error_row_id=row_id,
-                  typed=request.form if errors else {})
+    return render(
+        "admin/sla.html",
+        status_code=status_code,
+        rows=sla.rows(),
+        settings=sla.settings(),
+        weekdays=WEEKDAYS,
+        timezone=current_app.config["PORTAL_TIMEZONE"],
+        request_types=REQUEST_TYPE_LABELS,
+        errors=errors or {},
+        error_row_id=row_id,
+        typed=request.form if errors else {},
+    )
 
 
 @bp.get("/sla")

@@ -1,4 +1,5 @@
 """Queries behind the administration screens."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select

@@ -1,4 +1,5 @@
 """`flask users ...`: account administration from the shell."""
+
 from __future__ import annotations
 
 import click

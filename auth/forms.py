@@ -1,4 +1,5 @@
 """Forms a user fills in for themselves: login and password change."""
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField

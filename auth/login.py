@@ -1,4 +1,5 @@
 """Flask-Login wiring: loading users from the cookie, answering anonymous requests."""
+
 from __future__ import annotations
 
 from flask import Flask, redirect, request, session, url_for

@@ -1,4 +1,5 @@
 """Partner organizations, users and their roles."""
+
 from __future__ import annotations
 
 import secrets
@@ -71,12 +72,9 @@ class User(UserMixin, db.Model):
 
     __tablename__ = "users"
     __table_args__ = (
+        CheckConstraint("role IN ('partner', 'ticket_admin', 'agent_l1', 'agent_l2', 'vp')", name="role_known"),
         CheckConstraint(
-            "role IN ('partner', 'ticket_admin', 'agent_l1', 'agent_l2', 'vp')", name="role_known"
-        ),
-        CheckConstraint(
-            "(role = 'partner' AND organization_id IS NOT NULL)"
-            " OR (role <> 'partner' AND organization_id IS NULL)",
+            "(role = 'partner' AND organization_id IS NOT NULL) OR (role <> 'partner' AND organization_id IS NULL)",
             name="partners_have_an_organization",
         ),
         CheckConstraint("language IN ('es', 'en')", name="language_known"),

@@ -1,5 +1,6 @@
 """Password rules: long enough, not a commonly used password, nothing of the account's own name or
 e-mail address. No composition rules (they make passwords harder to remember, not to guess)."""
+
 from __future__ import annotations
 
 import gzip
@@ -51,6 +52,4 @@ def check_new_password(password: str, field: str, email: str = "", name: str = "
         raise InvalidInput(_("This password is one of the most commonly used: choose another."), field)
     compact = _compact(password)
     if any(part in compact for part in _personal_parts(email or "", name or "")):
-        raise InvalidInput(
-            _("The password may not contain the name or the e-mail address of the account."), field
-        )
+        raise InvalidInput(_("The password may not contain the name or the e-mail address of the account."), field)

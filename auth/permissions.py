@@ -1,4 +1,5 @@
 """Route guards: who may call what, checked on the server for every request."""
+
 from __future__ import annotations
 
 from functools import wraps

@@ -1,4 +1,5 @@
 """Login, logout and password change."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
@@ -70,9 +71,7 @@ def logout():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@limiter.limit(
-    setting("PASSWORD_CHANGE_LIMIT"), key_func=user_key, methods=["POST"], deduct_when=throttling.failed
-)
+@limiter.limit(setting("PASSWORD_CHANGE_LIMIT"), key_func=user_key, methods=["POST"], deduct_when=throttling.failed)
 @login_required
 def change_password():
     """Change one's own password (required after a reset by an administrator)."""

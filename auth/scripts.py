@@ -1,5 +1,6 @@
 """Writing systems in e-mail addresses: a look-alike letter from another script (Cyrillic "а" in
 "аdmin@edye.test") makes an address read as someone else's."""
+
 from __future__ import annotations
 
 import unicodedata

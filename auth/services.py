@@ -3,6 +3,7 @@
 Every function takes plain arguments, commits its own transaction and writes
 the audit log for changes made by a person.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -185,9 +186,7 @@ def update_organization(
 
 def set_organization_active(actor: User, organization: Organization, active: bool) -> Organization:
     """Activate or deactivate an organization."""
-    return update_organization(
-        actor, organization, organization.name, organization.zendesk_organization_id, active
-    )
+    return update_organization(actor, organization, organization.name, organization.zendesk_organization_id, active)
 
 
 def list_organizations(query: str = ""):

@@ -5,6 +5,7 @@ Failed sign-ins count per (account, address) pair, so guesses from one address c
 owner out from theirs; a softer per-account ceiling stops guessing spread over many addresses; and
 every attempt counts per address, which stops one address trying many accounts.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ Markdown to text, Whoosh build), index size, and query latency p50/p95 over 200+
 queries (typos included) in-process and through the HTTP search fragment endpoint served by
 gunicorn. Run: `.venv/bin/python bench/kb_search.py [--sizes 1000 10000] [--queries 240]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,7 +108,7 @@ def typo(word: str, rng: random.Random) -> str:
     if len(word) < 5:
         return word
     i = rng.randrange(1, len(word) - 2)
-    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
 
 def benchmark_queries(rng: random.Random, total: int) -> list[tuple[str, str]]:
@@ -136,15 +137,33 @@ def load_database(app, articles) -> None:
         db.create_all()
         article_rows, revision_rows = [], []
         for number, item in enumerate(articles, start=1):
-            article_rows.append({
-                "id": number, "slug": item["slug"], "language": item["language"], "category": item["category"],
-                "tags": item["tags"], "visibility": item["visibility"], "status": "published",
-                "latest_revision_number": 1, "created_at": now, "published_at": now,
-            })
-            revision_rows.append({
-                "id": number, "article_id": number, "number": 1, "title": item["title"], "body": item["body"],
-                "search_text": plain_text(item["body"]), "created_at": now, "note": "benchmark", "state": "published",
-            })
+            article_rows.append(
+                {
+                    "id": number,
+                    "slug": item["slug"],
+                    "language": item["language"],
+                    "category": item["category"],
+                    "tags": item["tags"],
+                    "visibility": item["visibility"],
+                    "status": "published",
+                    "latest_revision_number": 1,
+                    "created_at": now,
+                    "published_at": now,
+                }
+            )
+            revision_rows.append(
+                {
+                    "id": number,
+                    "article_id": number,
+                    "number": 1,
+                    "title": item["title"],
+                    "body": item["body"],
+                    "search_text": plain_text(item["body"]),
+                    "created_at": now,
+                    "note": "benchmark",
+                    "state": "published",
+                }
+            )
         db.session.execute(db.insert(Article), article_rows)
         db.session.execute(db.insert(ArticleRevision), revision_rows)
         db.session.execute(db.update(Article).values(published_revision_id=Article.id))
@@ -188,9 +207,20 @@ def free_port() -> int:
 def http_latency(env: dict, queries) -> list[float]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         "wsgi:app"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         session = requests.Session()
@@ -221,26 +251,44 @@ def run(size: int, query_count: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"kb-bench-{size}-"))
     database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     index_dir = workdir / "index"
-    overrides = {"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url, "SEARCH_INDEX_DIR": str(index_dir),
-                 "LOG_LEVEL": "WARNING"}
+    overrides = {
+        "SECRET_KEY": "bench",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SEARCH_INDEX_DIR": str(index_dir),
+        "LOG_LEVEL": "WARNING",
+    }
     app = create_app(overrides)
     load_database(app, synthetic_articles(size, rng))
     reindex_seconds = time_reindex(app)
     queries = benchmark_queries(rng, query_count)
     in_process = in_process_latency(app, queries, with_snippets=True)
     in_process_plain = in_process_latency(app, queries, with_snippets=False)
-    env = dict(os.environ, SECRET_KEY="bench", DATABASE_URL=database_url, SEARCH_INDEX_DIR=str(index_dir),
-               LOG_LEVEL="WARNING", RATELIMIT_ENABLED="false")
+    env = dict(
+        os.environ,
+        SECRET_KEY="bench",
+        DATABASE_URL=database_url,
+        SEARCH_INDEX_DIR=str(index_dir),
+        LOG_LEVEL="WARNING",
+        RATELIMIT_ENABLED="false",
+    )
     over_http = http_latency(env, queries)
     result = {
         "articles": size,
         "queries": len(queries),
         "reindex_seconds": round(reindex_seconds, 2),
         "index_megabytes": round(folder_size(index_dir) / 1e6, 1),
-        "in_process_ms": {"p50": round(statistics.median(in_process), 2), "p95": round(percentile(in_process, 0.95), 2)},
+        "in_process_ms": {
+            "p50": round(statistics.median(in_process), 2),
+            "p95": round(percentile(in_process, 0.95), 2),
+        },
         "in_process_no_snippets_ms": {
-            "p50": round(statistics.median(in_process_plain), 2), "p95": round(percentile(in_process_plain, 0.95), 2)},
-        "http_fragment_ms": {"p50": round(statistics.median(over_http), 2), "p95": round(percentile(over_http, 0.95), 2)},
+            "p50": round(statistics.median(in_process_plain), 2),
+            "p95": round(percentile(in_process_plain, 0.95), 2),
+        },
+        "http_fragment_ms": {
+            "p50": round(statistics.median(over_http), 2),
+            "p95": round(percentile(over_http, 0.95), 2),
+        },
     }
     shutil.rmtree(workdir, ignore_errors=True)
     return result

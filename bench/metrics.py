@@ -4,6 +4,7 @@ Seeds the tickets with bulk inserts (COPY-free, plain executemany in chunks) on 
 PostgreSQL, then times the queries behind /staff/metrics. Target: under 1 s each on PostgreSQL.
 Run: `.venv/bin/python bench/metrics.py [--tickets 1000000] [--database sqlite|postgresql|both]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,25 @@ def seed(count: int, rng: random.Random) -> float:
     from portal.tickets.models import Ticket
 
     organizations = [auth_services.create_organization(None, f"Bench org {n}") for n in range(20)]
-    requester, _ = auth_services.create_user(None, "bench@partner.test", "Bench", "partner", organizations[0],
-                                             password="load test secret 1")
-    agents = [auth_services.create_user(None, f"agent{n}@edye.test", f"Agent {n}", "agent_l1", password="load test secret 1")[0]
-              for n in range(12)]
-    statuses = ["new", "assigned_l1", "assigned_l2", "escalated_l3", "awaiting_confirmation", "closed", "closed", "closed"]
+    requester, _ = auth_services.create_user(
+        None, "bench@partner.test", "Bench", "partner", organizations[0], password="load test secret 1"
+    )
+    agents = [
+        auth_services.create_user(None, f"agent{n}@edye.test", f"Agent {n}", "agent_l1", password="load test secret 1")[
+            0
+        ]
+        for n in range(12)
+    ]
+    statuses = [
+        "new",
+        "assigned_l1",
+        "assigned_l2",
+        "escalated_l3",
+        "awaiting_confirmation",
+        "closed",
+        "closed",
+        "closed",
+    ]
     types = ["day_to_day", "technical", "marketing_business"]
     started = time.perf_counter()
     table = Ticket.__table__
@@ -46,14 +61,28 @@ def seed(count: int, rng: random.Random) -> float:
             created = NOW - timedelta(minutes=rng.randint(0, 400 * 24 * 60))
             due = created + timedelta(hours=rng.choice([3, 24, 48]))
             responded = created + timedelta(minutes=rng.randint(5, 4000)) if rng.random() < 0.85 else None
-            rows.append({
-                "reference": f"EDY-{number + 1:07d}", "organization_id": rng.choice(organizations).id,
-                "requester_id": requester.id, "form": "technical", "subject": "Benchmark", "description": "d",
-                "details": {}, "status": rng.choice(statuses), "request_type": rng.choice(types),
-                "priority": "normal", "tier": rng.choice([1, 1, 1, 2, 3]), "created_at": created, "updated_at": created,
-                "sla_due_at": due, "sla_state": "on_track", "first_response_at": responded,
-                "first_responder_id": rng.choice(agents).id if responded else None, "assignee_id": rng.choice(agents).id,
-            })
+            rows.append(
+                {
+                    "reference": f"EDY-{number + 1:07d}",
+                    "organization_id": rng.choice(organizations).id,
+                    "requester_id": requester.id,
+                    "form": "technical",
+                    "subject": "Benchmark",
+                    "description": "d",
+                    "details": {},
+                    "status": rng.choice(statuses),
+                    "request_type": rng.choice(types),
+                    "priority": "normal",
+                    "tier": rng.choice([1, 1, 1, 2, 3]),
+                    "created_at": created,
+                    "updated_at": created,
+                    "sla_due_at": due,
+                    "sla_state": "on_track",
+                    "first_response_at": responded,
+                    "first_responder_id": rng.choice(agents).id if responded else None,
+                    "assignee_id": rng.choice(agents).id,
+                }
+            )
         db.session.execute(table.insert(), rows)
         db.session.commit()
     if db.engine.dialect.name == "postgresql":
@@ -89,13 +118,24 @@ def time_queries() -> dict[str, float]:
 
 
 def run(url: str, count: int) -> dict:
-    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "ERROR",
-                      "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "PORTAL_TIMEZONE": "America/New_York"})
+    app = create_app(
+        {
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "LOG_LEVEL": "ERROR",
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "PORTAL_TIMEZONE": "America/New_York",
+        }
+    )
     with app.app_context():
         db.create_all()
         seconds = seed(count, random.Random(2026))
-        result = {"database": db.engine.dialect.name, "tickets": count, "seed_seconds": round(seconds, 1),
-                  "query_seconds": time_queries()}
+        result = {
+            "database": db.engine.dialect.name,
+            "tickets": count,
+            "seed_seconds": round(seconds, 1),
+            "query_seconds": time_queries(),
+        }
         db.session.remove()
         db.engine.dispose()
     return result
@@ -105,8 +145,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--postgres-url", default=os.environ.get("TEST_DATABASE_URL",
-                                                                 "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     args = parser.parse_args()
     results = []
     if args.database in ("postgresql", "both"):

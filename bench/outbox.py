@@ -6,6 +6,7 @@
    from commit to delivery is measured (p50/p95).
 Run: `.venv/bin/python bench/outbox.py [--tickets 2000] [--database-url postgresql+psycopg://...]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,26 @@ def make_tickets(partner, count):
     from portal.tickets import services
 
     for number in range(count):
-        services.create_ticket(partner, "technical", f"Benchmark ticket {number}", "Playback stops after ten seconds.",
-                               {"service": "app", "region": "MX", "impact": "some"})
+        services.create_ticket(
+            partner,
+            "technical",
+            f"Benchmark ticket {number}",
+            "Playback stops after ten seconds.",
+            {"service": "app", "region": "MX", "impact": "some"},
+        )
 
 
 def start_workers(count, env):
-    return [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--batch", "50"], cwd=ROOT,
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--batch", "50"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
 
 
 def stop(workers):
@@ -73,9 +87,15 @@ def throughput(app, env, partner, tickets, workers):
         finally:
             stop(processes)
         elapsed = time.perf_counter() - started
-        first, last = db.session.execute(select(func.min(OutboxMessage.delivered_at), func.max(OutboxMessage.delivered_at))).one()
-    return {"workers": workers, "messages": tickets, "seconds_including_start": round(elapsed, 2),
-            "messages_per_second": round(tickets / (last - first).total_seconds(), 1)}
+        first, last = db.session.execute(
+            select(func.min(OutboxMessage.delivered_at), func.max(OutboxMessage.delivered_at))
+        ).one()
+    return {
+        "workers": workers,
+        "messages": tickets,
+        "seconds_including_start": round(elapsed, 2),
+        "messages_per_second": round(tickets / (last - first).total_seconds(), 1),
+    }
 
 
 def latency(app, env, partner, rate, seconds):
@@ -93,32 +113,54 @@ def latency(app, env, partner, rate, seconds):
                 time.sleep(0.05)
         finally:
             stop(processes)
-        rows = db.session.execute(select(OutboxMessage.created_at, OutboxMessage.delivered_at)
-                                  .order_by(OutboxMessage.id.desc()).limit(made)).all()
+        rows = db.session.execute(
+            select(OutboxMessage.created_at, OutboxMessage.delivered_at).order_by(OutboxMessage.id.desc()).limit(made)
+        ).all()
     waits = [(delivered - created).total_seconds() * 1000 for created, delivered in rows]
-    return {"tickets": made, "rate_per_second": rate, "p50_ms": round(statistics.median(waits), 1),
-            "p95_ms": round(percentile(waits, 0.95), 1)}
+    return {
+        "tickets": made,
+        "rate_per_second": rate,
+        "p50_ms": round(statistics.median(waits), 1),
+        "p95_ms": round(percentile(waits, 0.95), 1),
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=2000)
-    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
-                                                                 "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     args = parser.parse_args()
     with FakeZendesk() as fake, fresh_postgres_database(args.database_url) as url:
-        env = dict(os.environ, SECRET_KEY="bench", DATABASE_URL=url, ZENDESK_BASE_URL=fake.url,
-                   ZENDESK_EMAIL=fake.email, ZENDESK_API_TOKEN=fake.token, WORKER_POLL_SECONDS="0.05",
-                   LOG_LEVEL="ERROR", SEARCH_INDEX_DIR=str(Path("/tmp") / "outbox-bench-index"))
-        app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "ERROR",
-                          "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+        env = dict(
+            os.environ,
+            SECRET_KEY="bench",
+            DATABASE_URL=url,
+            ZENDESK_BASE_URL=fake.url,
+            ZENDESK_EMAIL=fake.email,
+            ZENDESK_API_TOKEN=fake.token,
+            WORKER_POLL_SECONDS="0.05",
+            LOG_LEVEL="ERROR",
+            SEARCH_INDEX_DIR=str(Path("/tmp") / "outbox-bench-index"),
+        )
+        app = create_app(
+            {
+                "SECRET_KEY": "bench",
+                "SQLALCHEMY_DATABASE_URI": url,
+                "LOG_LEVEL": "ERROR",
+                "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            }
+        )
         with app.app_context():
             db.create_all()
             from auth import services as auth_services
 
             organization = auth_services.create_organization(None, "Bench Org")
-            partner, _ = auth_services.create_user(None, "bench@partner.test", "Bench", "partner", organization,
-                                                   password="load test secret 1")
+            partner, _ = auth_services.create_user(
+                None, "bench@partner.test", "Bench", "partner", organization, password="load test secret 1"
+            )
             db.session.expunge(partner)
         results = {
             "throughput": [throughput(app, env, partner, args.tickets, workers) for workers in (1, 3)],

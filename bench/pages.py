@@ -5,6 +5,7 @@ same way, loads each page with wrk (keep-alive, 2 threads, 8 connections) and pr
 second and the share of hello-world's. Pages are requested as the demo partner.
 Needs `wrk` (Debian: `apt-get install wrk`). Run: `.venv/bin/python bench/pages.py [--seconds 10]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,20 @@ def free_port() -> int:
 def serve(app: str, env: dict, cwd: Path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", app],
-        cwd=cwd, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            app,
+        ],
+        cwd=cwd,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -82,8 +94,13 @@ def prepare_portal(workdir: Path) -> dict:
         RATELIMIT_ENABLED="false",
     )
     for command in (["db", "upgrade"], ["demo", "seed"]):
-        subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *command], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     return env
 
 
@@ -93,8 +110,11 @@ def partner_cookie(base: str) -> str:
     session.headers["User-Agent"] = USER_AGENT
     page = session.get(base + "/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = session.post(base + "/login", data={"csrf_token": token, "email": "partner@andes.test",
-                                                   "password": "demo-2026-andes-p1"}, allow_redirects=False)
+    response = session.post(
+        base + "/login",
+        data={"csrf_token": token, "email": "partner@andes.test", "password": "demo-2026-andes-p1"},
+        allow_redirects=False,
+    )
     assert response.status_code == 302, response.text[:300]
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
@@ -123,8 +143,12 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     report = {"hello_world_rps": round(reference, 1)}
     for name, rps in results.items():
-        report[name] = {"rps": round(rps, 1), "share": round(rps / reference, 3), "target": TARGETS[name],
-                        "met": rps / reference >= TARGETS[name]}
+        report[name] = {
+            "rps": round(rps, 1),
+            "share": round(rps / reference, 3),
+            "target": TARGETS[name],
+            "met": rps / reference >= TARGETS[name],
+        }
     print(json.dumps(report, indent=2))
 
 

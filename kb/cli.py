@@ -1,4 +1,5 @@
 """`flask kb ...`: import, export, reindex and search the knowledge base from the shell."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Articles as files: `content/kb/<language>/<slug>.md` with YAML front matter, imported and exported."""
+
 from __future__ import annotations
 
 import json
@@ -199,13 +200,17 @@ def _article_paths(root: Path, report: ImportReport) -> list[Path]:
         for name in folders:
             path = here / name
             if path.is_symlink() and not path.resolve().is_relative_to(root):
-                report.errors.append((str(path.relative_to(root)), "symbolic link to a folder outside the import folder: skipped"))
+                report.errors.append(
+                    (str(path.relative_to(root)), "symbolic link to a folder outside the import folder: skipped")
+                )
         for name in files:
             path = here / name
             if not name.endswith(".md"):
                 continue
             if not path.resolve().is_relative_to(root):
-                report.errors.append((str(path.relative_to(root)), "symbolic link to a file outside the import folder: skipped"))
+                report.errors.append(
+                    (str(path.relative_to(root)), "symbolic link to a file outside the import folder: skipped")
+                )
             elif not path.is_file():
                 report.errors.append((str(path.relative_to(root)), "not a regular file: skipped"))
             else:
@@ -226,7 +231,9 @@ def import_folder(folder: Path) -> ImportReport:
         try:
             article_file = parse(path)
             if (article_file.language, article_file.slug) in seen:
-                raise MalformedFile(f"same language and slug as {seen[(article_file.language, article_file.slug)].name}")
+                raise MalformedFile(
+                    f"same language and slug as {seen[(article_file.language, article_file.slug)].name}"
+                )
         except MalformedFile as error:
             report.errors.append((label, str(error)))
             continue
@@ -244,7 +251,9 @@ def import_folder(folder: Path) -> ImportReport:
             )
             label = str(article_file.path.relative_to(root))
             if other is None:
-                report.errors.append((label, f"translation_of: no {other_language} article {article_file.translation_of!r}"))
+                report.errors.append(
+                    (label, f"translation_of: no {other_language} article {article_file.translation_of!r}")
+                )
                 continue
             article = articles[article_file.path]
             if article.translation is not other:

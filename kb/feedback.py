@@ -1,4 +1,5 @@
 """Readers' "was this helpful?" votes on articles, and their summary for staff."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Forms of the knowledge-base editor and feedback."""
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
@@ -22,9 +23,7 @@ class ArticleForm(FlaskForm):
         filters=ONE_LINE,
     )
     body = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=MAX_BODY_LENGTH)])
-    category = SelectField(
-        _l("Category"), choices=[SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()]
-    )
+    category = SelectField(_l("Category"), choices=[SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()])
     tags = StringField(_l("Tags (comma separated)"), validators=[Length(max=600)], filters=ONE_LINE)
     visibility = SelectField(
         _l("Visibility"), choices=[SelectChoice(key.value, label) for key, label in VISIBILITY_LABELS.items()]
@@ -36,12 +35,8 @@ class ArticleForm(FlaskForm):
 
 
 class NewArticleForm(ArticleForm):
-    language = SelectField(
-        _l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()]
-    )
-    slug = StringField(
-        _l("Address (slug)"), validators=[DataRequired(), Length(max=MAX_SLUG_LENGTH)], filters=ONE_LINE
-    )
+    language = SelectField(_l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()])
+    slug = StringField(_l("Address (slug)"), validators=[DataRequired(), Length(max=MAX_SLUG_LENGTH)], filters=ONE_LINE)
     translation_id = SelectField(_l("Translation of"), coerce=int, choices=[], validators=[Optional()])
 
     def set_translations(self, articles) -> None:

@@ -1,4 +1,5 @@
 """Articles, their immutable revisions, reader feedback and the search log."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Knowledge-base pages: browsing, search, articles and feedback; the editor and history for staff."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
@@ -173,7 +174,12 @@ def feedback(language: str, slug: str):
     form = FeedbackForm()
     if not form.validate_on_submit():
         return render(
-            "kb/article_feedback.html", "kb/_feedback.html", status_code=422, article=article, feedback_form=form, vote=None
+            "kb/article_feedback.html",
+            "kb/_feedback.html",
+            status_code=422,
+            article=article,
+            feedback_form=form,
+            vote=None,
         )
     vote = kb_feedback.record_feedback(current_user, article, form.helpful.data == "yes", form.comment.data)
     if not request.htmx:

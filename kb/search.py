@@ -7,6 +7,7 @@ the nearest known stems (typo tolerance) and completions (typing), with a lower 
 matches rank first. Articles with every word are found first; only when they do not fill a page
 does the search widen to any of the words.
 """
+
 from __future__ import annotations
 
 import html

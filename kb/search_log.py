@@ -3,6 +3,7 @@
 Rows carry a keyed hash of the client (`client_key`) rather than who or where they are: it lets
 one client's repeats merge and lets the report count distinct clients.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -126,8 +127,5 @@ def search_report(days: int, min_clients: int, limit: int = 25) -> tuple[list[Qu
         .limit(limit)
     )
     top = [QueryStat(q, n, float(avg or 0)) for q, n, avg in db.session.execute(base)]
-    zero = [
-        QueryStat(q, n, 0.0)
-        for q, n, _avg in db.session.execute(base.where(SearchLogEntry.result_count == 0))
-    ]
+    zero = [QueryStat(q, n, 0.0) for q, n, _avg in db.session.execute(base.where(SearchLogEntry.result_count == 0))]
     return top, zero

@@ -3,6 +3,7 @@
 Every function takes plain arguments and owns its commit; index updates are scheduled
 to run after that commit (never for a rolled-back change).
 """
+
 from __future__ import annotations
 
 import re
@@ -135,9 +136,7 @@ def rendered_body(revision: ArticleRevision) -> Markup:
 
 def staff_article_list(language: str | None = None, status: str | None = None, query: str = ""):
     """A select of every article with its latest revision, for the staff list."""
-    statement = select(Article).options(joinedload(Article.published_revision)).order_by(
-        Article.language, Article.slug
-    )
+    statement = select(Article).options(joinedload(Article.published_revision)).order_by(Article.language, Article.slug)
     if language:
         statement = statement.where(Article.language == language)
     if status:
@@ -333,9 +332,7 @@ def create_article(
     if db.session.scalar(select(Article.id).where(Article.language == language, Article.slug == slug)):
         raise InvalidInput(_("Another article in this language already uses this address."), "slug")
     text = _checked(text)
-    article = Article(
-        slug=slug, language=language, category=text.category, tags=text.tags, visibility=text.visibility
-    )
+    article = Article(slug=slug, language=language, category=text.category, tags=text.tags, visibility=text.visibility)
     db.session.add(article)
     db.session.flush()
     link_translation(article, translation)

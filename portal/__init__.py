@@ -1,4 +1,5 @@
 """The EDYE partner support portal: `create_app()` builds one configured application."""
+
 from __future__ import annotations
 
 from pathlib import Path

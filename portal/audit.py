@@ -1,4 +1,5 @@
 """The append-only audit log: who changed what, when, from what to what."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """`flask demo ...`: demo data for trying the portal locally."""
+
 from __future__ import annotations
 
 import click
@@ -53,15 +54,33 @@ def seed():
 
 
 DEMO_TICKETS = (
-    ("partner@andes.test", "technical", "La app se cierra al abrir episodios en Roku",
-     "Desde esta mañana la app de EDYE se cierra al abrir cualquier episodio en Roku Ultra.",
-     {"service": "App EDYE", "device": "Roku Ultra", "app_version": "3.2.1", "region": "Perú", "impact": "many"}),
-    ("partner@andes.test", "technical", "Error EDY-4031 en Android TV",
-     "Varios suscriptores ven el error EDY-4031 al reproducir en Android TV desde ayer.",
-     {"service": "App EDYE", "device": "Android TV 12", "region": "Chile", "error_code": "EDY-4031", "impact": "some"}),
-    ("partner@streammart.test", "marketing_business", "Materiales para la campaña de Navidad",
-     "Necesitamos logos y key art de EDYE para una campaña de co-marketing en diciembre.",
-     {"topic": "Co-marketing", "desired_date": "2026-12-10"}),
+    (
+        "partner@andes.test",
+        "technical",
+        "La app se cierra al abrir episodios en Roku",
+        "Desde esta mañana la app de EDYE se cierra al abrir cualquier episodio en Roku Ultra.",
+        {"service": "App EDYE", "device": "Roku Ultra", "app_version": "3.2.1", "region": "Perú", "impact": "many"},
+    ),
+    (
+        "partner@andes.test",
+        "technical",
+        "Error EDY-4031 en Android TV",
+        "Varios suscriptores ven el error EDY-4031 al reproducir en Android TV desde ayer.",
+        {
+            "service": "App EDYE",
+            "device": "Android TV 12",
+            "region": "Chile",
+            "error_code": "EDY-4031",
+            "impact": "some",
+        },
+    ),
+    (
+        "partner@streammart.test",
+        "marketing_business",
+        "Materiales para la campaña de Navidad",
+        "Necesitamos logos y key art de EDYE para una campaña de co-marketing en diciembre.",
+        {"topic": "Co-marketing", "desired_date": "2026-12-10"},
+    ),
 )
 
 

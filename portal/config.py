@@ -3,6 +3,7 @@
 Every setting can be overridden by an environment variable of the same name;
 `create_app(overrides)` applies test or embedding overrides last.
 """
+
 from __future__ import annotations
 
 import json

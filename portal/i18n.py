@@ -1,4 +1,5 @@
 """Language choice and locale-aware formatting helpers for templates."""
+
 from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, session

@@ -1,5 +1,6 @@
 """Keys for rate limits: who a limit counts against. Limits themselves are settings
 (`*_LIMIT_*` in config) applied with `@limiter.limit(setting("NAME"), key_func=...)`."""
+
 from __future__ import annotations
 
 from flask import current_app, request

@@ -1,4 +1,5 @@
 """Request logging: one line per request, and a request id on every log line."""
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,7 @@ class RequestIdFilter(logging.Filter):
 def init_app(app: Flask) -> None:
     """Configure the log format and the per-request id and access line."""
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     handler.addFilter(RequestIdFilter())
     app.logger.handlers[:] = [handler]
     app.logger.setLevel(app.config["LOG_LEVEL"])
@@ -51,7 +50,10 @@ def init_app(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
         elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
         access.info(
-            "%s %s %s %.1fms", request.method, printable(request.full_path.rstrip("?")), response.status_code,
+            "%s %s %s %.1fms",
+            request.method,
+            printable(request.full_path.rstrip("?")),
+            response.status_code,
             elapsed_ms,
         )
         return response

@@ -1,4 +1,5 @@
 """Home page, language switch and the health check."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, request, session, url_for

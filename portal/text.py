@@ -1,4 +1,5 @@
 """Cleaning free text people type: what is stored is what a reader sees."""
+
 from __future__ import annotations
 
 import re

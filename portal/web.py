@@ -1,4 +1,5 @@
 """Rendering, response headers, error pages and other request plumbing shared by every feature."""
+
 from __future__ import annotations
 
 import math
@@ -208,8 +209,13 @@ def error_page(error: HTTPException | int):
         response.status_code = status
     else:
         title = _for_status(ERROR_TITLES, status)()
-        response = render("errors/error.html", "errors/_error.html", status_code=status, title=title,
-                          detail=_error_detail(error, status))
+        response = render(
+            "errors/error.html",
+            "errors/_error.html",
+            status_code=status,
+            title=title,
+            detail=_error_detail(error, status),
+        )
     if isinstance(error, HTTPException):
         for name, value in error.get_headers():
             if name.lower() not in ("content-type", "content-length"):
@@ -236,8 +242,12 @@ def init_app(app: Flask) -> None:
         # Only form bodies are read; JSON bodies (the webhook) are their view's to check.
         in_form = request.mimetype in FORM_MIMETYPES and (_carries_null(request.form) or _uploads_carry_null())
         if "\x00" in request.path or _carries_null(request.args) or in_form:
-            abort(400, description=_l("The request contains a null character, which the portal does not accept. "
-                                      "Remove it and try again."))
+            abort(
+                400,
+                description=_l(
+                    "The request contains a null character, which the portal does not accept. Remove it and try again."
+                ),
+            )
 
     @app.after_request
     def security_headers(response):

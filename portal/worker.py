@@ -1,4 +1,5 @@
 """`flask worker`: delivers the outbox and runs the periodic jobs (SLA monitor, auto-close, deflection expiry)."""
+
 from __future__ import annotations
 
 import signal

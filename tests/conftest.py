@@ -1,5 +1,6 @@
 """Shared fixtures: one database per test session (SQLite, or PostgreSQL via TEST_DATABASE_URL),
 emptied after every test, and helpers to create users and sign in."""
+
 from __future__ import annotations
 
 import os
@@ -204,9 +205,14 @@ def fake_zendesk(app):
 
     with FakeZendesk() as fake:
         app.config.update(
-            ZENDESK_BASE_URL=fake.url, ZENDESK_EMAIL=fake.email, ZENDESK_API_TOKEN=fake.token,
-            OUTBOX_CONNECT_TIMEOUT=0.5, OUTBOX_READ_TIMEOUT=0.3,
-            OUTBOX_RETRY_BASE_SECONDS=1.0, OUTBOX_RETRY_MAX_SECONDS=30.0, OUTBOX_RATE_LIMIT_PAUSE_SECONDS=5.0,
+            ZENDESK_BASE_URL=fake.url,
+            ZENDESK_EMAIL=fake.email,
+            ZENDESK_API_TOKEN=fake.token,
+            OUTBOX_CONNECT_TIMEOUT=0.5,
+            OUTBOX_READ_TIMEOUT=0.3,
+            OUTBOX_RETRY_BASE_SECONDS=1.0,
+            OUTBOX_RETRY_MAX_SECONDS=30.0,
+            OUTBOX_RATE_LIMIT_PAUSE_SECONDS=5.0,
         )
         yield fake
 
@@ -230,8 +236,14 @@ def partner(make_user):
 TECHNICAL = {
     "subject": "Playback fails on Roku",
     "description": "Since this morning every episode stops after 10 seconds on our Roku app.",
-    "service": "EDYE app", "device": "Roku Ultra", "app_version": "3.2.1", "region": "Colombia",
-    "content_id": "ep-1234", "error_code": "EDY-4031", "started_at": "today 08:00", "impact": "many",
+    "service": "EDYE app",
+    "device": "Roku Ultra",
+    "app_version": "3.2.1",
+    "region": "Colombia",
+    "content_id": "ep-1234",
+    "error_code": "EDY-4031",
+    "started_at": "today 08:00",
+    "impact": "many",
 }
 
 
@@ -253,10 +265,19 @@ def fake_monday(app):
     from tests.fakes.monday import FakeMonday
 
     with FakeMonday() as fake:
-        app.config.update(MONDAY_API_URL=fake.url, MONDAY_API_TOKEN=fake.token, MONDAY_BOARD_ID="4242",
-                          MONDAY_GROUP_ID="topics", MONDAY_COLUMNS={"reference": "text_ref", "status": "status",
-                                                                    "tier": "numbers_tier", "assignee": "text_assignee",
-                                                                    "sla_due": "text_sla_due"})
+        app.config.update(
+            MONDAY_API_URL=fake.url,
+            MONDAY_API_TOKEN=fake.token,
+            MONDAY_BOARD_ID="4242",
+            MONDAY_GROUP_ID="topics",
+            MONDAY_COLUMNS={
+                "reference": "text_ref",
+                "status": "status",
+                "tier": "numbers_tier",
+                "assignee": "text_assignee",
+                "sla_due": "text_sla_due",
+            },
+        )
         yield fake
 
 

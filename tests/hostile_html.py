@@ -2,6 +2,7 @@
 own (scripts, handlers, dangerous URLs, htmx attributes, styles, <base>, <meta http-equiv>,
 foreign forms, images requesting the portal's own routes, ids taken from the page), CSV cells a
 spreadsheet would evaluate, and the forms a page offers."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,24 @@ from pathlib import Path
 # What every XSS payload of the test suite carries in what it tries to smuggle in: the word `xss`
 # standing alone (a random token such as a CSRF token may well contain the letters) or the host.
 MARKER = re.compile(r"(?<![A-Za-z0-9])xss(?![A-Za-z0-9])|evil\.example", re.I)
-URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "poster", "background", "data", "srcset",
-                  "ping", "lowsrc", "dynsrc", "cite", "codebase", "manifest", "icon"}
+URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "xlink:href",
+    "poster",
+    "background",
+    "data",
+    "srcset",
+    "ping",
+    "lowsrc",
+    "dynsrc",
+    "cite",
+    "codebase",
+    "manifest",
+    "icon",
+}
 SAFE_DATA_URL = re.compile(r"^data:image/(png|gif|jpe?g|webp);", re.I)
 MEDIA_TAGS = {"img", "image", "video", "audio", "source", "input"}
 FORBIDDEN_TAGS = {"base", "iframe", "frame", "frameset", "object", "embed", "applet", "portal"}
@@ -24,8 +41,11 @@ HEAD_ONLY_TAGS = {"meta", "link", "style"}
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # The ids the portal's own templates give their elements (htmx targets, form controls, anchors).
-PAGE_IDS = frozenset(match for template in TEMPLATES.rglob("*.html")
-                     for match in re.findall(r'\bid="([A-Za-z][\w-]*)"', template.read_text(encoding="utf-8")))
+PAGE_IDS = frozenset(
+    match
+    for template in TEMPLATES.rglob("*.html")
+    for match in re.findall(r'\bid="([A-Za-z][\w-]*)"', template.read_text(encoding="utf-8"))
+)
 
 
 def _squeezed(value: str) -> str:
@@ -76,8 +96,11 @@ class MarkupAudit(HTMLParser):
             self.problems.append(f"forbidden element: {described}")
         if tag == "meta" and "http-equiv" in values:
             self.problems.append(f"meta http-equiv: {described}")
-        if tag == "form" and (not values.get("action", "/").startswith("/") or values.get("action", "").startswith("//")
-                              or any(_has_marker(value) for value in values.values())):
+        if tag == "form" and (
+            not values.get("action", "/").startswith("/")
+            or values.get("action", "").startswith("//")
+            or any(_has_marker(value) for value in values.values())
+        ):
             self.problems.append(f"foreign form: {described}")
         if "id" in values:
             self.ids[values["id"]] += 1
@@ -117,8 +140,9 @@ def markup_problems(html: str) -> list[str]:
     audit.feed(html)
     audit.close()
     # A page id on two elements: content took it (and with it an htmx target or a form control).
-    return audit.problems + [f"page id {name!r} taken by content" for name, count in audit.ids.items()
-                             if count > 1 and name in PAGE_IDS]
+    return audit.problems + [
+        f"page id {name!r} taken by content" for name, count in audit.ids.items() if count > 1 and name in PAGE_IDS
+    ]
 
 
 def csv_problems(text: str) -> list[str]:

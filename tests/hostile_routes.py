@@ -1,6 +1,7 @@
 """What every route of the portal reads: its path arguments, its query-string parameters and form
 fields (with a plausible value for each, so that a hostile value in one of them reaches the code
 behind the others), and the requests built from them."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,14 @@ from tests.hostile_values import UNKNOWN_KEYS, hostile_values
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase for 2031"
 ROOT = Path(__file__).resolve().parent.parent
-ROUTE_MODULES = ["portal/routes.py", "auth/routes.py", "kb/routes.py", "portal/tickets/routes.py",
-                 "admin/routes.py", "admin/workflow/routes.py"]
+ROUTE_MODULES = [
+    "portal/routes.py",
+    "auth/routes.py",
+    "kb/routes.py",
+    "portal/tickets/routes.py",
+    "admin/routes.py",
+    "admin/workflow/routes.py",
+]
 
 _serial = count(1)
 
@@ -45,13 +52,28 @@ def post(query=None, **form) -> Params:
     return Params(query=query or {}, form=form)
 
 
-TICKET_FIELDS = {**{name: TECHNICAL[name] for name in TECHNICAL}, "topic": "Campaign for the summer",
-                 "desired_date": "2031-01-15", "deflection_token": ""}
-ARTICLE_FIELDS = {"title": "Guía de Roku", "body": "Pasos para **Roku**.", "category": "playback",
-                  "tags": "roku, guía", "visibility": "partners", "note": "cambio"}
+TICKET_FIELDS = {
+    **{name: TECHNICAL[name] for name in TECHNICAL},
+    "topic": "Campaign for the summer",
+    "desired_date": "2031-01-15",
+    "deflection_token": "",
+}
+ARTICLE_FIELDS = {
+    "title": "Guía de Roku",
+    "body": "Pasos para **Roku**.",
+    "category": "playback",
+    "tags": "roku, guía",
+    "visibility": "partners",
+    "note": "cambio",
+}
 WEEK = {**{f"open_{day}": "09:00" for day in range(7)}, **{f"close_{day}": "18:00" for day in range(7)}}
-USER_FILTERS = {"q": "hostile", "role": "partner", "organization_id": "{partner_organization}", "active": "1",
-                "page": "2"}
+USER_FILTERS = {
+    "q": "hostile",
+    "role": "partner",
+    "organization_id": "{partner_organization}",
+    "active": "1",
+    "page": "2",
+}
 
 # Every (endpoint, method) of the application: a new route without a row fails test_fuzz.
 PARAMS: dict[tuple[str, str], Params] = {
@@ -64,11 +86,19 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("kb.article", "GET"): get(),
     ("kb.feedback", "POST"): post(helpful="no", comment="Faltan pasos."),
     ("kb.new_article", "GET"): get(language="en"),
-    ("kb.new_article", "POST"): post({"language": "es"}, **ARTICLE_FIELDS, base_revision="", action="publish",
-                                     language="es", slug=unique("nueva-{}"), translation_id="0"),
+    ("kb.new_article", "POST"): post(
+        {"language": "es"},
+        **ARTICLE_FIELDS,
+        base_revision="",
+        action="publish",
+        language="es",
+        slug=unique("nueva-{}"),
+        translation_id="0",
+    ),
     ("kb.edit_article", "GET"): get(),
-    ("kb.edit_article", "POST"): post(**ARTICLE_FIELDS, action="publish",
-                                      base_revision=lambda world: str(world.latest_revision())),
+    ("kb.edit_article", "POST"): post(
+        **ARTICLE_FIELDS, action="publish", base_revision=lambda world: str(world.latest_revision())
+    ),
     ("kb.preview", "POST"): post(body="# Hola\n\nTexto con [enlace](/kb/)."),
     ("kb.history", "GET"): get(),
     ("kb.diff", "GET"): get(**{"from": "1", "to": "2"}),
@@ -77,25 +107,35 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("kb.manage", "GET"): get(status="published", language="es", q="guía", page="2"),
     ("kb.search_report", "GET"): get(days="30"),
     ("auth.login", "GET"): get(next="/tickets/"),
-    ("auth.login", "POST"): post({"next": "/tickets/"}, email="{login_email}", password=PASSWORD, remember="y",
-                                 next="/tickets/"),
+    ("auth.login", "POST"): post(
+        {"next": "/tickets/"}, email="{login_email}", password=PASSWORD, remember="y", next="/tickets/"
+    ),
     ("auth.logout", "POST"): post(),
     ("auth.change_password", "GET"): get(),
-    ("auth.change_password", "POST"): post(current_password=PASSWORD, new_password=NEW_PASSWORD,
-                                           confirm_password=NEW_PASSWORD),
+    ("auth.change_password", "POST"): post(
+        current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
+    ),
     ("admin.index", "GET"): get(),
     ("admin.organizations", "GET"): get(q="org", page="2"),
-    ("admin.create_organization", "POST"): post({"q": "org", "page": "2"}, name=unique("Org hostil {}"),
-                                                zendesk_organization_id="901", active="y"),
+    ("admin.create_organization", "POST"): post(
+        {"q": "org", "page": "2"}, name=unique("Org hostil {}"), zendesk_organization_id="901", active="y"
+    ),
     ("admin.edit_organization", "GET"): get(),
     ("admin.edit_organization", "POST"): post(name="Target Org", zendesk_organization_id="77", active="y"),
     ("admin.set_organization_active", "POST"): post(active="1"),
     ("admin.users", "GET"): get(**USER_FILTERS),
-    ("admin.create_user", "POST"): post(USER_FILTERS, name="Nuevo Usuario", email=unique("new{}@hostile.test"),
-                                        role="partner", organization_id="{partner_organization}", language="es"),
+    ("admin.create_user", "POST"): post(
+        USER_FILTERS,
+        name="Nuevo Usuario",
+        email=unique("new{}@hostile.test"),
+        role="partner",
+        organization_id="{partner_organization}",
+        language="es",
+    ),
     ("admin.edit_user", "GET"): get(),
-    ("admin.edit_user", "POST"): post(name="Target User", email="target@hostile.test", role="partner",
-                                      organization_id="{organization}", language="es"),
+    ("admin.edit_user", "POST"): post(
+        name="Target User", email="target@hostile.test", role="partner", organization_id="{organization}", language="es"
+    ),
     ("admin.set_user_active", "POST"): post(active="1"),
     ("admin.reset_password", "POST"): post(),
     ("admin.audit_log", "GET"): get(action="user.created", target_type="user", page="2"),
@@ -106,8 +146,9 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("tickets.new_ticket", "GET"): get(),
     ("tickets.new_ticket", "POST"): post(**TICKET_FIELDS),
     ("tickets.check_field", "POST"): post(**TICKET_FIELDS),
-    ("tickets.suggestions", "GET"): get(subject="Roku playback", description="stops after ten seconds",
-                                        deflection_token="{deflection_token}"),
+    ("tickets.suggestions", "GET"): get(
+        subject="Roku playback", description="stops after ten seconds", deflection_token="{deflection_token}"
+    ),
     ("tickets.deflect", "POST"): post(deflection_token="{deflection_token}", article_id="{suggested_article}"),
     ("tickets.created", "GET"): get(),
     ("tickets.detail", "GET"): get(),
@@ -115,38 +156,65 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("tickets.confirm", "POST"): post(answer="no", reason="Sigue fallando en Roku."),
     # Its body is JSON, signed: test_fuzz.test_webhook_* send hostile documents.
     ("zendesk_webhook.zendesk_webhook", "POST"): post(),
-    ("staff.triage", "GET"): get(request_type="technical", organization_id="{partner_organization}", tier="1",
-                                 status="new", assignee_id="{agent_l1}", order="oldest", page="2"),
+    ("staff.triage", "GET"): get(
+        request_type="technical",
+        organization_id="{partner_organization}",
+        tier="1",
+        status="new",
+        assignee_id="{agent_l1}",
+        order="oldest",
+        page="2",
+    ),
     ("staff.metrics_dashboard", "GET"): get(days="90", organization_id="{partner_organization}"),
     ("staff.metrics_csv", "GET"): get(days="90", organization_id="{partner_organization}"),
     ("tickets.contacts", "GET"): get(),
     ("admin.sla_settings", "GET"): get(),
-    ("admin.update_sla_row", "POST"): post(target_kind="business_hours", warn_hours="3", due_hours="4",
-                                           area="Soporte", contact_name="Ana", contact_role="Admin",
-                                           contact_email="ana@edye.test", contact_phone="+1 555 0100",
-                                           channel="email"),
+    ("admin.update_sla_row", "POST"): post(
+        target_kind="business_hours",
+        warn_hours="3",
+        due_hours="4",
+        area="Soporte",
+        contact_name="Ana",
+        contact_role="Admin",
+        contact_email="ana@edye.test",
+        contact_phone="+1 555 0100",
+        channel="email",
+    ),
     ("admin.update_calendar", "POST"): post(**WEEK, holidays="2031-12-24 Nochebuena", us_federal="y"),
     ("staff.my_work", "GET"): get(page="2"),
     ("staff.level_three", "GET"): get(page="2"),
     ("staff.workspace", "GET"): get(),
     ("staff.audit_csv", "GET"): get(),
-    ("staff.bulk_assign", "POST"): post(ticket_ids="{work_ticket}", request_type="technical", priority="normal",
-                                        agent_id="{agent_l1}"),
+    ("staff.bulk_assign", "POST"): post(
+        ticket_ids="{work_ticket}", request_type="technical", priority="normal", agent_id="{agent_l1}"
+    ),
     ("staff.note", "POST"): post(body="Nota interna."),
     ("staff.reply", "POST"): post(body="Respuesta pública."),
     ("staff.assign", "POST"): post(request_type="technical", priority="high", agent_id="{agent_l1}"),
-    ("staff.report", "POST"): post(actions_taken="Reproducido", minutes_spent="25", relevant_information="403",
-                                   next_step="CDN", visibility="partner"),
+    ("staff.report", "POST"): post(
+        actions_taken="Reproducido",
+        minutes_spent="25",
+        relevant_information="403",
+        next_step="CDN",
+        visibility="partner",
+    ),
     ("staff.resolve", "POST"): post(summary="Reinstalado", kb_article_id="", no_kb_reason="Ya documentado"),
     ("staff.kb_draft", "POST"): post(),
     ("staff.cannot_resolve", "POST"): post(reason="Necesita los registros."),
     ("staff.notify", "POST"): post(message="Resuelto."),
     ("staff.reassign", "POST"): post(agent_id="{agent_l2}", channels="monday"),
     ("staff.escalate", "POST"): post(note="Regresión."),
-    ("staff.decision", "POST"): post(priority="high", impact="Todos", resources="Equipo",
-                                     decision="external_provider", provider_name="CDN",
-                                     provider_contact="ops@cdn.example", provider_scope="Caché",
-                                     measure="revert_version", notes="Notas"),
+    ("staff.decision", "POST"): post(
+        priority="high",
+        impact="Todos",
+        resources="Equipo",
+        decision="external_provider",
+        provider_name="CDN",
+        provider_contact="ops@cdn.example",
+        provider_scope="Caché",
+        measure="revert_version",
+        notes="Notas",
+    ),
     ("staff.result", "POST"): post(result="Caché purgada."),
 }
 # A hostile new password is also typed in the confirmation box, or the form stops at "they differ".
@@ -175,8 +243,22 @@ _ARGUMENT = re.compile(r"<(?:([a-zA-Z_]+)(?:\(([^)]*)\))?:)?([a-zA-Z_]+)>")
 HOSTILE_PATH = {
     "int": ["0", "99999999999999999999", "00000000000000000001"],
     "any": ["%00", "x" * 3000],
-    "default": ["%00", "a%00b", "%FF%FE", "..%2F..%2Fadmin", "%E2%80%AEevil", "x" * 3000, "__class__", "meta",
-                "data", "errors", "populate_obj", "%7B%7B7*7%7D%7D", "%20", "%C0%AF"],
+    "default": [
+        "%00",
+        "a%00b",
+        "%FF%FE",
+        "..%2F..%2Fadmin",
+        "%E2%80%AEevil",
+        "x" * 3000,
+        "__class__",
+        "meta",
+        "data",
+        "errors",
+        "populate_obj",
+        "%7B%7B7*7%7D%7D",
+        "%20",
+        "%C0%AF",
+    ],
 }
 
 
@@ -195,6 +277,7 @@ def hostile_path_values(converter: str, choices: list[str]) -> list[str]:
 
 def build_path(rule: str, values: dict[str, str]) -> str:
     """The rule with each argument replaced by its value (quoted unless it is already a raw path piece)."""
+
     def replace(match):
         value = str(values[match.group(3)])
         return value if "%" in value else quote(value, safe="")
@@ -250,17 +333,29 @@ class RouteCase:
 
     def plausible(self, world) -> tuple[dict[str, bytes], dict[str, bytes]]:
         """Values the route accepts, as bytes (the table's are formatted with the world's ids)."""
+
         def resolve(value):
             if isinstance(value, bytes):
                 return value
             return (value(world) if callable(value) else value.format_map(world.ids)).encode()
 
         query, form = self._fields()
-        return ({name: resolve(value) for name, value in query.items()},
-                {name: resolve(value) for name, value in form.items()})
+        return (
+            {name: resolve(value) for name, value in query.items()},
+            {name: resolve(value) for name, value in form.items()},
+        )
 
-    def request(self, world, hostile: dict[tuple[str, str], bytes] = (), extra=(), repeat=(), first=True,
-                path=None, headers=None, tries="plausible values") -> HostileRequest:
+    def request(
+        self,
+        world,
+        hostile: dict[tuple[str, str], bytes] = (),
+        extra=(),
+        repeat=(),
+        first=True,
+        path=None,
+        headers=None,
+        tries="plausible values",
+    ) -> HostileRequest:
         """Plausible values, with `hostile` ones in their places; `extra` pairs in both places;
         `repeat` places sent twice (the hostile value first, or second when `first` is False)."""
         query, form = self.plausible(world)
@@ -282,8 +377,9 @@ class RouteCase:
             pairs["query"].append((key, value))
             if self.method == "POST":
                 pairs["form"].append((key, value))
-        return HostileRequest(path or {}, pairs["query"], pairs["form"] if self.method == "POST" else None,
-                              headers or {}, tries)
+        return HostileRequest(
+            path or {}, pairs["query"], pairs["form"] if self.method == "POST" else None, headers or {}, tries
+        )
 
 
 @st.composite
@@ -294,8 +390,14 @@ def hostile_requests(draw, case: RouteCase, world, real_path: dict[str, str]):
     chosen = draw(st.lists(st.sampled_from(places), min_size=1, max_size=3, unique=True)) if places else []
     hostile = {place: draw(hostile_values) for place in chosen}
     extra_names = [key for key, _value in UNKNOWN_KEYS] + [name.encode() for _place, name in places]
-    extra = draw(st.lists(st.tuples(st.sampled_from(extra_names), hostile_values | st.sampled_from(
-        [value for _key, value in UNKNOWN_KEYS])), max_size=2))
+    extra = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(extra_names), hostile_values | st.sampled_from([value for _key, value in UNKNOWN_KEYS])
+            ),
+            max_size=2,
+        )
+    )
     repeat = draw(st.lists(st.sampled_from(chosen), max_size=1)) if chosen else []
     first = draw(st.booleans())
     path = dict(real_path)

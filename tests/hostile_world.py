@@ -1,6 +1,7 @@
 """A portal with real data behind every route (users of every role, organizations, tickets, articles
 with revisions, enough rows for second pages), built once per test module, and a caller that
 sends raw requests as any role and keeps, for every server error, the exception the portal logged."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,17 @@ from portal.tickets import services as ticket_services
 from portal.tickets.models import Ticket
 from tests.conftest import config_for_tests, login, serving
 from tests.hostile_html import forms_of
-from tests.hostile_routes import (PARAMS, PASSWORD, ROOT, HostileRequest, Params, RouteCase, build_path,
-                                  encode_pairs, path_arguments)
+from tests.hostile_routes import (
+    PARAMS,
+    PASSWORD,
+    ROOT,
+    HostileRequest,
+    Params,
+    RouteCase,
+    build_path,
+    encode_pairs,
+    path_arguments,
+)
 from tests.test_permissions import ROLES, first_sla_row, partners_article, sample_ticket
 from tests.test_zendesk_webhook import SECRET
 
@@ -36,10 +46,14 @@ SESSION_ENDPOINTS = {"auth.login", "auth.logout", "auth.change_password"}
 AGENT_LEVEL = {"agent_l1": ("assigned_l1", 1), "agent_l2": ("assigned_l2", 2)}
 # The status the work ticket is put in before each call of a ticket action, so the action is possible.
 WORK_STATES = {
-    "staff.assign": ("new", 1, None), "staff.bulk_assign": ("new", 1, None),
-    "staff.notify": ("resolved_by_agent", 1, "agent_l1"), "staff.reassign": ("cannot_resolve", 1, "agent_l1"),
-    "staff.escalate": ("cannot_resolve", 2, "agent_l2"), "staff.decision": ("escalated_l3", 3, None),
-    "staff.result": ("external_provider", 3, None), "tickets.confirm": ("awaiting_confirmation", 1, "agent_l1"),
+    "staff.assign": ("new", 1, None),
+    "staff.bulk_assign": ("new", 1, None),
+    "staff.notify": ("resolved_by_agent", 1, "agent_l1"),
+    "staff.reassign": ("cannot_resolve", 1, "agent_l1"),
+    "staff.escalate": ("cannot_resolve", 2, "agent_l2"),
+    "staff.decision": ("escalated_l3", 3, None),
+    "staff.result": ("external_provider", 3, None),
+    "tickets.confirm": ("awaiting_confirmation", 1, "agent_l1"),
 }
 AGENT_ACTIONS = {"staff.report", "staff.resolve", "staff.kb_draft", "staff.cannot_resolve"}
 
@@ -47,8 +61,9 @@ AGENT_ACTIONS = {"staff.report", "staff.resolve", "staff.kb_draft", "staff.canno
 @pytest.fixture(scope="module")
 def hostile_app(database_url, tmp_path_factory):
     """The application for a whole module of hostile tests (its data is built once)."""
-    application = create_app(config_for_tests(database_url, tmp_path_factory.mktemp("hostile"),
-                                              ZENDESK_WEBHOOK_SECRET=SECRET))
+    application = create_app(
+        config_for_tests(database_url, tmp_path_factory.mktemp("hostile"), ZENDESK_WEBHOOK_SECRET=SECRET)
+    )
     # Thousands of requests from one client: the limits stay on (their key functions see every
     # hostile value) but high enough that a 429 never hides the code behind them.
     for key, value in list(application.config.items()):
@@ -74,10 +89,21 @@ class World:
     def path_values(self, method: str, rule: str) -> dict[str, str]:
         """Real values for the route's arguments: rows that exist and that this route acts on."""
         ticket = self.ids["work_ticket"] if method == "POST" else self.ids["ticket"]
-        known = {"ticket_id": ticket, "organization_id": self.ids["organization"], "user_id": self.ids["target_user"],
-                 "message_id": self.ids["message"], "row_id": self.ids["sla_row"], "number": 1, "slug": self.slug,
-                 "language": "es", "form_kind": "technical", "field_name": "subject", "name": "backlog",
-                 "category": "playback", "action": "retry"}
+        known = {
+            "ticket_id": ticket,
+            "organization_id": self.ids["organization"],
+            "user_id": self.ids["target_user"],
+            "message_id": self.ids["message"],
+            "row_id": self.ids["sla_row"],
+            "number": 1,
+            "slug": self.slug,
+            "language": "es",
+            "form_kind": "technical",
+            "field_name": "subject",
+            "name": "backlog",
+            "category": "playback",
+            "action": "retry",
+        }
         return {name: str(known[name]) for name in path_arguments(rule)}
 
     def prepare(self, endpoint: str, method: str, rule: str, role: str) -> None:
@@ -90,13 +116,19 @@ class World:
             status, tier, assignee = "escalated_l3", 3, None
         else:
             status, tier, assignee = WORK_STATES.get(endpoint, ("new", 1, None))
-        db.session.execute(update(Ticket).where(Ticket.id == self.ids["work_ticket"]).values(
-            status=status, tier=tier, assignee_id=self.ids[assignee] if assignee else None))
+        db.session.execute(
+            update(Ticket)
+            .where(Ticket.id == self.ids["work_ticket"])
+            .values(status=status, tier=tier, assignee_id=self.ids[assignee] if assignee else None)
+        )
         db.session.commit()
 
     def restore_password(self, role: str) -> None:
-        db.session.execute(update(User).where(User.email == self.emails[role]).values(
-            password_hash=auth_services.hash_password(PASSWORD), must_change_password=False))
+        db.session.execute(
+            update(User)
+            .where(User.email == self.emails[role])
+            .values(password_hash=auth_services.hash_password(PASSWORD), must_change_password=False)
+        )
         db.session.commit()
 
 
@@ -109,8 +141,15 @@ def build_world() -> World:
         number = next(serial)
         if role == "partner" and organization is None:
             organization = auth_services.find_or_create_organization(None, "Org A")
-        user, _ = auth_services.create_user(None, email or f"{role}{number}@hostile.test", name or f"Hostile {number}",
-                                            role, organization if role == "partner" else None, "es", password=PASSWORD)
+        user, _ = auth_services.create_user(
+            None,
+            email or f"{role}{number}@hostile.test",
+            name or f"Hostile {number}",
+            role,
+            organization if role == "partner" else None,
+            "es",
+            password=PASSWORD,
+        )
         return user
 
     # The targets of the administrator's actions come first: a hostile id such as "0001" names them.
@@ -121,29 +160,66 @@ def build_world() -> World:
     callers = {role: make_user(role, email=f"{role}@hostile.test") for role in ROLES[1:]}
     make_user("partner", "login@hostile.test")
     article = partners_article()
-    kb_services.save_revision(callers["agent_l1"], article, 1, kb_services.ArticleText(
-        "Solo partners", "Texto **útil** y más.", "playback", ["x"], "partners", note="segunda", publish=True))
+    kb_services.save_revision(
+        callers["agent_l1"],
+        article,
+        1,
+        kb_services.ArticleText(
+            "Solo partners", "Texto **útil** y más.", "playback", ["x"], "partners", note="segunda", publish=True
+        ),
+    )
     for number in range(11):
-        kb_services.create_article(None, "es", f"roku-{number}", kb_services.ArticleText(
-            f"Roku guía {number}", f"Roku paso {number}.", "playback", ["roku"], "public", note="n", publish=True))
+        kb_services.create_article(
+            None,
+            "es",
+            f"roku-{number}",
+            kb_services.ArticleText(
+                f"Roku guía {number}", f"Roku paso {number}.", "playback", ["roku"], "public", note="n", publish=True
+            ),
+        )
     for number in range(PAGE_ROWS):
         auth_services.create_organization(None, f"Org {number:02d}")
     owner = ticket.requester
-    tickets = [ticket_services.create_ticket(owner, "technical", f"Playback fails {n}", "Every episode stops after "
-                                             "ten seconds.", {"service": "app", "region": "MX", "impact": "some"})
-               for n in range(3 * PAGE_ROWS)]
+    tickets = [
+        ticket_services.create_ticket(
+            owner,
+            "technical",
+            f"Playback fails {n}",
+            "Every episode stops after ten seconds.",
+            {"service": "app", "region": "MX", "impact": "some"},
+        )
+        for n in range(3 * PAGE_ROWS)
+    ]
     queues = [("assigned_l1", 1, callers["agent_l1"].id), ("escalated_l3", 3, None)]
-    for (status, tier, assignee), chunk in zip(queues, (tickets[:PAGE_ROWS], tickets[PAGE_ROWS:2 * PAGE_ROWS])):
-        db.session.execute(update(Ticket).where(Ticket.id.in_([t.id for t in chunk])).values(
-            status=status, tier=tier, assignee_id=assignee))
-    work = ticket_services.create_ticket(owner, "technical", "Work ticket", "The ticket the staff actions act on.",
-                                         {"service": "app", "region": "MX", "impact": "some"})
+    for (status, tier, assignee), chunk in zip(queues, (tickets[:PAGE_ROWS], tickets[PAGE_ROWS : 2 * PAGE_ROWS])):
+        db.session.execute(
+            update(Ticket)
+            .where(Ticket.id.in_([t.id for t in chunk]))
+            .values(status=status, tier=tier, assignee_id=assignee)
+        )
+    work = ticket_services.create_ticket(
+        owner,
+        "technical",
+        "Work ticket",
+        "The ticket the staff actions act on.",
+        {"service": "app", "region": "MX", "impact": "some"},
+    )
     db.session.commit()
     hits, token = ticket_services.suggest(callers["partner"], "roku guía", None)
-    ids = {"organization": target_organization.id, "partner_organization": owner.organization_id,
-           "target_user": target.id, "login_email": "login@hostile.test", "deflection_token": token,
-           "article_id": article.id, "suggested_article": hits[0].article_id, "work_ticket": work.id, "ticket": ticket.id, "message": message.id,
-           "sla_row": first_sla_row(), **{role: user.id for role, user in callers.items()}}
+    ids = {
+        "organization": target_organization.id,
+        "partner_organization": owner.organization_id,
+        "target_user": target.id,
+        "login_email": "login@hostile.test",
+        "deflection_token": token,
+        "article_id": article.id,
+        "suggested_article": hits[0].article_id,
+        "work_ticket": work.id,
+        "ticket": ticket.id,
+        "message": message.id,
+        "sla_row": first_sla_row(),
+        **{role: user.id for role, user in callers.items()},
+    }
     return World(ids, {role: user.email for role, user in callers.items()}, article.slug)
 
 
@@ -165,9 +241,11 @@ class ExceptionLog(logging.Handler):
 def exception_line(exc_info) -> str:
     """`Type: first line of the message at file:line` (the innermost frame of the portal's code)."""
     kind, value, trace = exc_info
-    frames = [frame for frame in traceback.extract_tb(trace)
-              if frame.filename.startswith(str(ROOT)) and "/.venv/" not in frame.filename
-              and "/tests/" not in frame.filename]
+    frames = [
+        frame
+        for frame in traceback.extract_tb(trace)
+        if frame.filename.startswith(str(ROOT)) and "/.venv/" not in frame.filename and "/tests/" not in frame.filename
+    ]
     where = f" at {Path(frames[-1].filename).relative_to(ROOT)}:{frames[-1].lineno}" if frames else ""
     message = (str(value).strip().splitlines() or [""])[0]
     return f"{kind.__name__}: {message[:200]}{where}"
@@ -237,8 +315,14 @@ class Caller:
             return None
         if response.status_code >= 500:
             logged = self.log.records[-1].exc_info if self.log.records else None
-            self.record(response.status_code, method, rule, role, tries,
-                        exception_line(logged) if logged else "(nothing logged)")
+            self.record(
+                response.status_code,
+                method,
+                rule,
+                role,
+                tries,
+                exception_line(logged) if logged else "(nothing logged)",
+            )
         return response
 
     def record(self, *details) -> None:
@@ -277,5 +361,7 @@ def route_cases(app, caller: Caller) -> dict[tuple[str, str], RouteCase]:
                 for name, value in form.fields.items():
                     if name != "csrf_token":
                         fields.setdefault(name, value)
-    return {key: RouteCase(key[0], key[1], rule, PARAMS.get(key, Params()), discovered.get(key, {}))
-            for key, rule in rules.items()}
+    return {
+        key: RouteCase(key[0], key[1], rule, PARAMS.get(key, Params()), discovered.get(key, {}))
+        for key, rule in rules.items()
+    }

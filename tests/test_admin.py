@@ -1,4 +1,5 @@
 """Administration screens: organizations, users, password resets and the audit log."""
+
 from __future__ import annotations
 
 import pytest
@@ -123,7 +124,13 @@ def test_create_user_shows_temporary_password_once(client, admin):
 def test_create_user_rejects_bad_input(client, admin, make_user, data, field_message):
     make_user("agent_l1", email="admin-taken@example.test")
     organization = services.create_organization(admin, "Org For Users")
-    form = {"name": "Someone", "email": "someone@example.test", "role": "agent_l1", "organization_id": "0", "language": "es"}
+    form = {
+        "name": "Someone",
+        "email": "someone@example.test",
+        "role": "agent_l1",
+        "organization_id": "0",
+        "language": "es",
+    }
     form.update({key: value.replace("ORG", str(organization.id)) for key, value in data.items()})
     users_before = db.session.scalar(select(db.func.count(User.id)))
     response = client.post("/admin/users", data=form, headers={"HX-Request": "true"})

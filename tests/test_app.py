@@ -1,4 +1,5 @@
 """App factory, configuration, response headers, errors and the health check."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Login, throttling, sessions, redirects and password changes."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ def test_login_success_redirects_home_and_records_time(client, make_user):
     assert user.name in client.get("/").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("email,password", [("nobody@example.test", "whatever12345"), ("known@example.test", "wrong password!")])
+@pytest.mark.parametrize(
+    "email,password", [("nobody@example.test", "whatever12345"), ("known@example.test", "wrong password!")]
+)
 def test_login_failure_is_generic(client, make_user, email, password):
     make_user("partner", email="known@example.test")
     response = login(client, email, password)
@@ -129,7 +132,11 @@ def test_change_password(client, login_as):
     user = login_as("partner")
     wrong = client.post(
         "/account/password",
-        data={"current_password": "nope", "new_password": "a brand new secret", "confirm_password": "a brand new secret"},
+        data={
+            "current_password": "nope",
+            "new_password": "a brand new secret",
+            "confirm_password": "a brand new secret",
+        },
     )
     assert wrong.status_code == 422
     short = client.post(
@@ -181,7 +188,11 @@ def test_temporary_password_must_be_changed_first(client, make_user):
     assert htmx.headers["HX-Redirect"] == "/account/password"
     client.post(
         "/account/password",
-        data={"current_password": temporary, "new_password": "my own new secret", "confirm_password": "my own new secret"},
+        data={
+            "current_password": temporary,
+            "new_password": "my own new secret",
+            "confirm_password": "my own new secret",
+        },
     )
     assert client.get("/kb/").status_code == 200
 

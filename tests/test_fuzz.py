@@ -3,6 +3,7 @@ invalid UTF-8, bidi overrides, zero-width characters, values over every limit, h
 numbers, empty values, repeated and unknown keys, hostile path arguments) in every query-string
 parameter and form field, as every role, with real rows behind the ids; and hostile JSON documents,
 validly signed, to the Zendesk webhook. No answer may be a server error."""
+
 from __future__ import annotations
 
 import copy
@@ -17,10 +18,15 @@ from hypothesis import strategies as st
 from portal.extensions import db
 from portal.integrations.zendesk import sign_webhook
 from portal.tickets.models import Ticket
-from tests.hostile_routes import (PARAMS, hostile_path_values, hostile_requests, module_of, names_read_in_code,
-                                  path_arguments)
-from tests.hostile_values import (BATTERY, FEWER, NUMBER_BATTERY, PROFILE, RAW_JSON_BODIES, UNKNOWN_KEYS,
-                                  json_values)
+from tests.hostile_routes import (
+    PARAMS,
+    hostile_path_values,
+    hostile_requests,
+    module_of,
+    names_read_in_code,
+    path_arguments,
+)
+from tests.hostile_values import BATTERY, FEWER, NUMBER_BATTERY, PROFILE, RAW_JSON_BODIES, UNKNOWN_KEYS, json_values
 from tests.hostile_world import Caller, build_world, hostile_app, route_cases  # noqa: F401 (fixture)
 from tests.test_permissions import ROLES
 from tests.test_zendesk_webhook import SECRET, URL, comment_event, stamp, status_event
@@ -88,28 +94,61 @@ def fuzz(caller: Caller, case, role: str, first_with_access: bool) -> bool:
     real = world.path_values(case.method, case.rule)
     places = case.places
     if _guarded(caller.send(case, role, case.request(world, path=real))):
-        caller.send(case, role, case.request(world, {place: BATTERY[0] for place in places}, UNKNOWN_KEYS, path=real,
-                                             tries="NUL in every parameter, unknown keys"))
+        caller.send(
+            case,
+            role,
+            case.request(
+                world,
+                {place: BATTERY[0] for place in places},
+                UNKNOWN_KEYS,
+                path=real,
+                tries="NUL in every parameter, unknown keys",
+            ),
+        )
         return False
     if first_with_access:
         query, form = case.plausible(world)
-        plausible = {**{("query", name): value for name, value in query.items()},
-                     **{("form", name): value for name, value in form.items()}}
+        plausible = {
+            **{("query", name): value for name, value in query.items()},
+            **{("form", name): value for name, value in form.items()},
+        }
         for place in places:
             numeric = NUMBER.fullmatch(plausible.get(place, b""))
             for value in BATTERY + (NUMBER_BATTERY if numeric else []):
-                caller.send(case, role, case.request(world, {place: value}, path=real,
-                                                     tries=f"{place[0]}:{place[1]}={value[:40]!r}"))
-        caller.send(case, role, case.request(world, extra=UNKNOWN_KEYS, path=real, headers={"Host": "evil.example"},
-                                             tries="unknown keys, forged Host"))
+                caller.send(
+                    case,
+                    role,
+                    case.request(world, {place: value}, path=real, tries=f"{place[0]}:{place[1]}={value[:40]!r}"),
+                )
+        caller.send(
+            case,
+            role,
+            case.request(
+                world,
+                extra=UNKNOWN_KEYS,
+                path=real,
+                headers={"Host": "evil.example"},
+                tries="unknown keys, forged Host",
+            ),
+        )
         for name, (converter, choices) in path_arguments(case.rule).items():
             for value in hostile_path_values(converter, choices):
-                caller.send(case, role, case.request(world, path={**real, name: value},
-                                                     tries=f"path {name}={value[:40]!r}"))
+                caller.send(
+                    case, role, case.request(world, path={**real, name: value}, tries=f"path {name}={value[:40]!r}")
+                )
     else:
         for value in BATTERY[:3]:
-            caller.send(case, role, case.request(world, {place: value for place in places}, UNKNOWN_KEYS, path=real,
-                                                 tries=f"every parameter={value[:40]!r}, unknown keys"))
+            caller.send(
+                case,
+                role,
+                case.request(
+                    world,
+                    {place: value for place in places},
+                    UNKNOWN_KEYS,
+                    path=real,
+                    tries=f"every parameter={value[:40]!r}, unknown keys",
+                ),
+            )
 
     @(PROFILE if first_with_access else FEWER)
     @given(hostile_requests(case, world, real))
@@ -139,8 +178,11 @@ _event_ids = count(1)
 
 def send_signed(caller: Caller, body: bytes, tries: str):
     timestamp = stamp()
-    headers = {"X-Zendesk-Webhook-Signature": sign_webhook(SECRET, timestamp, body),
-               "X-Zendesk-Webhook-Signature-Timestamp": timestamp, "Content-Type": "application/json"}
+    headers = {
+        "X-Zendesk-Webhook-Signature": sign_webhook(SECRET, timestamp, body),
+        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        "Content-Type": "application/json",
+    }
     return caller.open("anonymous", URL, {"method": "POST", "data": body, "headers": headers}, "POST", URL, tries)
 
 
@@ -170,8 +212,24 @@ def dumped(document) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
-FIELD_VALUES = [None, [], {}, [1, 2], "", "x", "a\x00b", "\ud800", 1.5, 0, -1, 10**30, 2**63, "99999999999999999999",
-                True, "EDY-000001"]
+FIELD_VALUES = [
+    None,
+    [],
+    {},
+    [1, 2],
+    "",
+    "x",
+    "a\x00b",
+    "\ud800",
+    1.5,
+    0,
+    -1,
+    10**30,
+    2**63,
+    "99999999999999999999",
+    True,
+    "EDY-000001",
+]
 
 
 @pytest.fixture(scope="module")

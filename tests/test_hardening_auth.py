@@ -2,6 +2,7 @@
 production and cannot lock people out (item 6), the password-change limit (item 5), password rules
 (item 13), organization deactivation and look-alike staff addresses (item 17), cleaned names
 (item 14)."""
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,11 @@ def attempt(client, email, password, address="127.0.0.1", forwarded_for=None):
 
 
 def lockout_entries() -> list[AuditEntry]:
-    return list(db.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "auth.login_throttled").order_by(AuditEntry.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "auth.login_throttled").order_by(AuditEntry.id)
+        )
+    )
 
 
 def csrf_token(response) -> str:
@@ -208,8 +211,11 @@ def _run_portal_process(database_url, tmp_path, config, attempts) -> list[int]:
     job = {"database_url": database_url, "tmp": str(tmp_path), "config": config, "attempts": attempts}
     result = subprocess.run(
         [sys.executable, "-c", script, json.dumps(job)],
-        cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -219,8 +225,10 @@ def test_two_processes_share_the_per_account_counter_in_redis(database_url, tmp_
     owner = make_user("partner", email="owner@example.test")
     prefix = f"test-{uuid.uuid4().hex}"
     config = {
-        "RATELIMIT_STORAGE_URI": REDIS_URI, "RATELIMIT_KEY_PREFIX": prefix,
-        "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute", "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "50 per minute",
+        "RATELIMIT_STORAGE_URI": REDIS_URI,
+        "RATELIMIT_KEY_PREFIX": prefix,
+        "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute",
+        "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "50 per minute",
     }
     try:
         first = _run_portal_process(
@@ -337,14 +345,40 @@ def test_common_password_list_is_loaded_once_and_covers_the_length_rule():
 
 def test_password_rules_apply_to_users_created_with_a_password(app):
     runner = app.test_cli_runner()
-    refused = runner.invoke(args=["users", "create", "--role", "partner", "--email", "luz.marina@andes.test",
-                                  "--name", "Luz Marina", "--password", "marina rocks 2025", "--org", "Andes"])
+    refused = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--role",
+            "partner",
+            "--email",
+            "luz.marina@andes.test",
+            "--name",
+            "Luz Marina",
+            "--password",
+            "marina rocks 2025",
+            "--org",
+            "Andes",
+        ]
+    )
     assert refused.exit_code == 1 and any(
         message in refused.output for message in ("name or the e-mail address", "nombre ni el correo electrónico")
     )
     assert db.session.scalar(select(func.count(Organization.id))) == 0  # nothing half-created
-    common = runner.invoke(args=["users", "create", "--role", "vp", "--email", "v@edye.test", "--name", "V",
-                                 "--password", "passwordpassword"])
+    common = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--role",
+            "vp",
+            "--email",
+            "v@edye.test",
+            "--name",
+            "V",
+            "--password",
+            "passwordpassword",
+        ]
+    )
     assert common.exit_code == 1 and any(message in common.output for message in ("most commonly used", "más usadas"))
     with pytest.raises(InvalidInput) as refused_by_service:
         services.create_user(None, "luz.marina@edye.test", "Luz Marina", "agent_l1", password="LUZMARINA-2025!")
@@ -377,8 +411,14 @@ def test_deactivating_an_organization_ends_its_partners_sessions(client, partner
 
 
 def new_user_form(**values) -> dict:
-    return {"name": "Someone New", "email": "someone@edye.test", "role": "agent_l1", "organization_id": "0",
-            "language": "en", **values}
+    return {
+        "name": "Someone New",
+        "email": "someone@edye.test",
+        "role": "agent_l1",
+        "organization_id": "0",
+        "language": "en",
+        **values,
+    }
 
 
 MIXED_SCRIPTS = "Staff e-mail addresses may not mix alphabets (such as Latin and Cyrillic letters)."
@@ -405,8 +445,13 @@ def test_staff_address_changes_and_promotions_are_checked_too(admin_client, make
 
 @pytest.mark.parametrize(
     "email,role",
-    [("пример@почта.рф", "partner"), ("用户@例子.广告", "partner"), ("ユーザー@edye.test", "agent_l1"),
-     ("josé.núñez@edye.test", "agent_l2"), ("пример@edye.test", "vp")],
+    [
+        ("пример@почта.рф", "partner"),
+        ("用户@例子.广告", "partner"),
+        ("ユーザー@edye.test", "agent_l1"),
+        ("josé.núñez@edye.test", "agent_l2"),
+        ("пример@edye.test", "vp"),
+    ],
 )
 def test_single_script_addresses_stay_allowed(admin_client, email, role):
     organization = services.create_organization(None, "Partner Co")

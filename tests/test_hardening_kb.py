@@ -1,6 +1,7 @@
 """Knowledge-base hardening: drafts change nothing readers see until they are published; content
 cannot take the page's ids or make browsers call the portal; searching is limited and logged
 sparingly; the report trusts no single visitor; junk never makes a 500; imports check everything."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,17 @@ from tests.test_kb import ROOT, edit, make_article, run_cli, write  # noqa: F401
 def test_a_draft_changes_nothing_readers_see_until_published(client, app, login_as, make_article):
     article = make_article(slug="interno", visibility="internal", category="drm", tags=("secreto",))
     login_as("agent_l1")
-    response = edit(client, article, 1, "Texto interno nuevo", action="draft", note="",
-                    visibility="public", category="playback", tags="abierto")
+    response = edit(
+        client,
+        article,
+        1,
+        "Texto interno nuevo",
+        action="draft",
+        note="",
+        visibility="public",
+        category="playback",
+        tags="abierto",
+    )
     assert response.status_code == 302
 
     article = db.session.get(Article, article.id)
@@ -38,8 +48,19 @@ def test_a_draft_changes_nothing_readers_see_until_published(client, app, login_
     editor = client.get("/kb/es/interno/edit").get_data(as_text=True)
     assert 'value="abierto"' in editor and '<option selected value="public">' in editor
 
-    assert edit(client, article, 2, "Texto público", note="se abre", visibility="public",
-                category="playback", tags="abierto").status_code == 302
+    assert (
+        edit(
+            client,
+            article,
+            2,
+            "Texto público",
+            note="se abre",
+            visibility="public",
+            category="playback",
+            tags="abierto",
+        ).status_code
+        == 302
+    )
     article = db.session.get(Article, article.id)
     assert (article.visibility, article.category, article.tags) == ("public", "playback", ["abierto"])
     assert anonymous.get("/kb/es/interno").status_code == 200
@@ -49,8 +70,12 @@ def test_a_draft_changes_nothing_readers_see_until_published(client, app, login_
 def test_restoring_an_old_revision_restores_its_metadata(client, login_as, make_article):
     article = make_article(slug="viejo", visibility="partners", category="drm", tags=("uno",))
     login_as("agent_l1")
-    assert edit(client, article, 1, "Segunda", note="abre", visibility="public", category="playback",
-                tags="dos").status_code == 302
+    assert (
+        edit(
+            client, article, 1, "Segunda", note="abre", visibility="public", category="playback", tags="dos"
+        ).status_code
+        == 302
+    )
     assert client.post("/kb/es/viejo/restore/1", data={"note": "vuelve"}).status_code == 302
     article = db.session.get(Article, article.id)
     assert (article.visibility, article.category, article.tags) == ("partners", "drm", ["uno"])
@@ -75,7 +100,7 @@ STOLEN_IDS = [
     "## Pasos {#queue}",
     '<h2 id="queue">x</h2>',
     '<a id="queue" name="queue" href="#x">x</a>',
-    '<span id=queue name=queue>x</span>',
+    "<span id=queue name=queue>x</span>",
     '<p><img id="queue" name="queue" alt="x"></p>',
 ]
 
@@ -161,12 +186,15 @@ def test_images_are_never_fetched_from_the_portal_or_elsewhere(client, login_as,
     assert "<img" in html and "src=" not in html, html
 
 
-@pytest.mark.parametrize("markdown, source", [
-    ("![diagrama](/attachments/12/diagrama-drm.png)", "/attachments/12/diagrama-drm.png"),
-    ("![captura](/attachments/7/captura%20de%20pantalla.jpeg)", "/attachments/7/captura%20de%20pantalla.jpeg"),
-    ("![píxel](data:image/png;base64,iVBORw0KGgo=)", "data:image/png;base64,iVBORw0KGgo="),
-    ("![gif](data:image/gif;base64,R0lGODlhAQABAAAAACw=)", "data:image/gif;base64,R0lGODlhAQABAAAAACw="),
-])
+@pytest.mark.parametrize(
+    "markdown, source",
+    [
+        ("![diagrama](/attachments/12/diagrama-drm.png)", "/attachments/12/diagrama-drm.png"),
+        ("![captura](/attachments/7/captura%20de%20pantalla.jpeg)", "/attachments/7/captura%20de%20pantalla.jpeg"),
+        ("![píxel](data:image/png;base64,iVBORw0KGgo=)", "data:image/png;base64,iVBORw0KGgo="),
+        ("![gif](data:image/gif;base64,R0lGODlhAQABAAAAACw=)", "data:image/gif;base64,R0lGODlhAQABAAAAACw="),
+    ],
+)
 def test_attachment_and_inline_images_are_shown(client, login_as, markdown, source):
     login_as("agent_l1")
     html = client.post("/kb/preview", data={"body": markdown}).get_data(as_text=True)
@@ -178,7 +206,9 @@ def test_links_are_not_images_and_keep_working(client, login_as):
     html = client.post("/kb/preview", data={"body": "[mis tickets](/tickets/) · [doc](https://edye.example/doc)"})
     text = html.get_data(as_text=True)
     assert 'href="/tickets/"' in text and 'href="https://edye.example/doc"' in text
-    assert 'href="data:' not in client.post("/kb/preview", data={"body": "[x](data:text/html,hola)"}).get_data(as_text=True)
+    assert 'href="data:' not in client.post("/kb/preview", data={"body": "[x](data:text/html,hola)"}).get_data(
+        as_text=True
+    )
 
 
 def test_shipped_articles_keep_their_images_and_get_namespaced_ids():
@@ -191,9 +221,11 @@ def test_shipped_articles_keep_their_images_and_get_namespaced_ids():
 
 # Item 5: search limited per client, the log at most one row per client and query per minute ---
 
+
 def anonymous_search(client, query, address="203.0.113.7", agent="Mozilla/5.0 Prueba"):
-    return client.get("/kb/search", query_string={"q": query},
-                      environ_base={"REMOTE_ADDR": address, "HTTP_USER_AGENT": agent})
+    return client.get(
+        "/kb/search", query_string={"q": query}, environ_base={"REMOTE_ADDR": address, "HTTP_USER_AGENT": agent}
+    )
 
 
 def age_search_log(minutes: int) -> None:
@@ -247,8 +279,9 @@ class TestSearchLimit:
             assert anonymous_search(client, "roku").status_code == 200
         refused = anonymous_search(client, "roku otra")
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-        htmx = client.get("/kb/search?q=roku", headers={"HX-Request": "true"},
-                          environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        htmx = client.get(
+            "/kb/search?q=roku", headers={"HX-Request": "true"}, environ_base={"REMOTE_ADDR": "203.0.113.7"}
+        )
         assert htmx.status_code == 429
         assert len(log_rows()) == 1  # refused searches are not logged
         assert anonymous_search(client, "roku", address="198.51.100.9").status_code == 200
@@ -261,6 +294,7 @@ class TestSearchLimit:
 
 
 # Item 11: the search report ---------------------------------------------------------------------
+
 
 def test_report_shows_anonymous_queries_only_once_enough_clients_asked(client, app, login_as, make_user):
     visitor = app.test_client()
@@ -298,8 +332,9 @@ def hrefs(html: str) -> list[str]:
 def test_search_pagination_passes_only_its_own_parameters(client, make_article):
     for number in range(13):
         make_article(slug=f"roku-{number}", title=f"Roku paso {number}", visibility="public")
-    response = client.get("/kb/search", query_string={"q": "roku", "page": "2", "lang": "es", **FORGED},
-                          headers={"Host": "evil.example"})
+    response = client.get(
+        "/kb/search", query_string={"q": "roku", "page": "2", "lang": "es", **FORGED}, headers={"Host": "evil.example"}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'rel="prev"' in html
     links = [link for link in hrefs(html) if "/kb/search?" in link]
@@ -332,11 +367,13 @@ def test_staff_pages_answer_junk_without_500(client, login_as, make_article, jun
     login_as("agent_l1")
     assert client.get("/kb/es/guia/diff", query_string={"from": junk, "to": "1"}).status_code in missing
     assert client.get("/kb/es/guia/diff", query_string={"from": "1", "to": junk}).status_code in missing
-    for url, args in [("/kb/manage", {"q": junk, "status": junk, "language": junk, "page": junk}),
-                      ("/kb/reports/searches", {"days": junk}),
-                      ("/kb/search", {"q": junk, "lang": junk, "category": junk, "page": junk}),
-                      ("/kb/", {"page": junk}),
-                      ("/kb/es/guia/history", {})]:
+    for url, args in [
+        ("/kb/manage", {"q": junk, "status": junk, "language": junk, "page": junk}),
+        ("/kb/reports/searches", {"days": junk}),
+        ("/kb/search", {"q": junk, "lang": junk, "category": junk, "page": junk}),
+        ("/kb/", {"page": junk}),
+        ("/kb/es/guia/history", {}),
+    ]:
         assert client.get(url, query_string=args).status_code in ok, url
     assert client.get(f"/kb/es/{junk}").status_code in (400, 404)
     assert client.get(f"/kb/es/{junk}/edit").status_code in (400, 404)
@@ -378,9 +415,20 @@ def test_services_clean_nul_bytes_themselves(app, make_article, make_user):
 
 # Item 14: texts are cleaned before they are checked --------------------------------------------
 
+
 def new_article(client, **fields):
-    data = {"language": "es", "slug": "nuevo", "title": "Título", "body": "Texto.", "category": "drm",
-            "visibility": "public", "tags": "", "note": "primera", "action": "publish", **fields}
+    data = {
+        "language": "es",
+        "slug": "nuevo",
+        "title": "Título",
+        "body": "Texto.",
+        "category": "drm",
+        "visibility": "public",
+        "tags": "",
+        "note": "primera",
+        "action": "publish",
+        **fields,
+    }
     return client.post("/kb/new", data=data)
 
 
@@ -394,9 +442,15 @@ def test_a_blank_or_invisible_title_is_refused(client, login_as, title):
 
 def test_titles_tags_notes_and_bodies_are_stored_clean(client, login_as, make_article):
     login_as("agent_l1")
-    response = new_article(client, title="  \u202eGuía\u200b de\x1b prueba  ", slug=" nuevo\u200b ",
-                           tags="\u200broku, roku\u2060 , \u202e", note="  \u200b  ", action="draft",
-                           body="\x01Texto\x1b con control.\r\n")
+    response = new_article(
+        client,
+        title="  \u202eGuía\u200b de\x1b prueba  ",
+        slug=" nuevo\u200b ",
+        tags="\u200broku, roku\u2060 , \u202e",
+        note="  \u200b  ",
+        action="draft",
+        body="\x01Texto\x1b con control.\r\n",
+    )
     assert response.status_code == 302
     article = db.session.scalar(select(Article).where(Article.slug == "nuevo"))
     draft = article.revisions[0]
@@ -410,9 +464,17 @@ def test_titles_tags_notes_and_bodies_are_stored_clean(client, login_as, make_ar
 
 # Item 16: import checks every field first, stays in its folder, round-trips titles --------------
 
+
 def front_matter(**fields) -> str:
-    values = {"title": '"Guía"', "slug": "guia", "language": "es", "category": "drm", "visibility": "public",
-              "tags": "[drm]", **fields}
+    values = {
+        "title": '"Guía"',
+        "slug": "guia",
+        "language": "es",
+        "category": "drm",
+        "visibility": "public",
+        "tags": "[drm]",
+        **fields,
+    }
     lines = [f"{key}: {value}" for key, value in values.items() if value is not None]
     return "---\n" + "\n".join(lines) + "\n---\n\nTexto del artículo.\n"
 
@@ -446,7 +508,10 @@ def test_import_checks_every_field_before_storing_anything(app, tmp_path):
     result = run_cli(app, "kb", "import", str(tmp_path))
     assert result.exit_code == 1 and "1 created" in result.output and f"{len(BAD_FILES)} rejected" in result.output
     for name, (_text, reason) in BAD_FILES.items():
-        assert re.search(rf"error: es/{re.escape(name)}\.md: .*{re.escape(reason)}", result.output), (name, result.output)
+        assert re.search(rf"error: es/{re.escape(name)}\.md: .*{re.escape(reason)}", result.output), (
+            name,
+            result.output,
+        )
     assert db.session.scalars(select(Article.slug)).all() == ["buena"]
     assert db.session.scalar(select(Article)).published_revision.title == "Buena guía"
 
@@ -469,13 +534,22 @@ def test_import_does_not_follow_links_out_of_its_folder(app, tmp_path):
 
 
 ROUND_TRIP_TITLES = [
-    'Comillas "dobles" y \'simples\'',
+    "Comillas \"dobles\" y 'simples'",
     "Error: código 4031",
     "# no es un comentario",
     "- empieza con guion",
     "--- tres guiones",
     "? pregunta : clave",
-    "yes", "no", "null", "~", "true", "Off", "123", "1e3", "0x1F", ".inf",
+    "yes",
+    "no",
+    "null",
+    "~",
+    "true",
+    "Off",
+    "123",
+    "1e3",
+    "0x1F",
+    ".inf",
     "&ancla *alias !etiqueta %directiva @arroba `tilde`",
     "{llaves} [corchetes], comas",
     "Barra \\ invertida \\n literal",

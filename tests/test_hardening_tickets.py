@@ -2,6 +2,7 @@
 fields, limits on ticket creation, comments and typing, cleaned ticket texts, length caps, error
 bodies without Python's words. (The SLA screen's validation is in tests/test_sla.py, the staff
 workflow's length caps in tests/test_workflow.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,16 @@ from tests.fakes.zendesk import FIRST_EVENT_ID
 SECRET = "whsec-hardening"
 WEBHOOK = "/integrations/zendesk/webhook"
 BIG_COMMENT_ID = 30064117810589  # a real Zendesk comment id (see tests/fakes/zendesk.py)
-PYTHON_WORDS = ("Expecting", "Traceback", "invalid literal", "object has no attribute", "not subscriptable",
-                "NoneType", "Error:", "line 1 column")
+PYTHON_WORDS = (
+    "Expecting",
+    "Traceback",
+    "invalid literal",
+    "object has no attribute",
+    "not subscriptable",
+    "NoneType",
+    "Error:",
+    "line 1 column",
+)
 
 
 @pytest.fixture
@@ -39,23 +48,39 @@ def app_config():
 def signed(client, payload=None, raw=None):
     body = raw if raw is not None else json.dumps(payload).encode()
     timestamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-    return client.post(WEBHOOK, data=body, headers={
-        "X-Zendesk-Webhook-Signature": sign_webhook(SECRET, timestamp, body),
-        "X-Zendesk-Webhook-Signature-Timestamp": timestamp, "Content-Type": "application/json"})
+    return client.post(
+        WEBHOOK,
+        data=body,
+        headers={
+            "X-Zendesk-Webhook-Signature": sign_webhook(SECRET, timestamp, body),
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+            "Content-Type": "application/json",
+        },
+    )
 
 
 def comment_event(zendesk_id, reference, comment_id=BIG_COMMENT_ID, body="Please update to 3.2.2.", event_id="evt-1"):
     return {
-        "type": "zen:event-type:ticket.comment_added", "id": event_id, "time": "2026-03-04T15:00:00Z",
+        "type": "zen:event-type:ticket.comment_added",
+        "id": event_id,
+        "time": "2026-03-04T15:00:00Z",
         "detail": {"id": str(zendesk_id), "external_id": reference, "status": "OPEN"},
-        "event": {"comment": {"id": comment_id, "body": body, "is_public": True,
-                              "author": {"id": 99, "name": "Zoe Zendesk", "is_staff": True}}},
+        "event": {
+            "comment": {
+                "id": comment_id,
+                "body": body,
+                "is_public": True,
+                "author": {"id": 99, "name": "Zoe Zendesk", "is_staff": True},
+            }
+        },
     }
 
 
 def status_event(zendesk_id, reference, status="SOLVED", event_id="evt-s1"):
     return {
-        "type": "zen:event-type:ticket.status_changed", "id": event_id, "time": "2026-03-04T15:00:00Z",
+        "type": "zen:event-type:ticket.status_changed",
+        "id": event_id,
+        "time": "2026-03-04T15:00:00Z",
         "detail": {"id": str(zendesk_id), "external_id": reference, "status": status},
         "event": {"current": status, "previous": "OPEN"},
     }
@@ -97,8 +122,9 @@ def test_partner_comment_gets_its_big_zendesk_id_and_is_posted_once(client, sign
     assert [method for method, _path, _body in fake_zendesk.requests] == ["POST", "PUT"]
     assert len(fake_zendesk.comments[ticket.zendesk_id]) == 2
     assert set(db.session.scalars(select(OutboxMessage.state))) == {MessageState.DELIVERED.value}
-    echo = comment_event(ticket.zendesk_id, ticket.reference, comment.zendesk_comment_id,
-                         "Pablo Partner:\n\nIt fails on Fire TV too.")
+    echo = comment_event(
+        ticket.zendesk_id, ticket.reference, comment.zendesk_comment_id, "Pablo Partner:\n\nIt fails on Fire TV too."
+    )
     assert signed(client, echo).json["outcome"] == "echo"
     assert count(Comment) == 1
 
@@ -113,7 +139,9 @@ def test_ids_that_are_not_integers_are_refused_without_posting_twice(fake_zendes
     creation.state = MessageState.PENDING.value  # as an administrator's retry does
     db.session.commit()
     Deliverer().run_pass(now=now)
-    assert ticket.zendesk_id in fake_zendesk.tickets and len(fake_zendesk.tickets) == 1, "the retry found the same ticket"
+    assert ticket.zendesk_id in fake_zendesk.tickets and len(fake_zendesk.tickets) == 1, (
+        "the retry found the same ticket"
+    )
     services.add_comment(partner, ticket, "One more detail")
     fake_zendesk.faults = ["junk-ids"]
     for minutes in (1, 10):
@@ -133,11 +161,25 @@ def test_webhook_comment_with_a_64_bit_id_is_stored_and_its_echo_recognised(clie
     assert count(Comment) == 1
 
 
-@pytest.mark.parametrize("value,expected", [
-    (BIG_COMMENT_ID, BIG_COMMENT_ID), (str(BIG_COMMENT_ID), BIG_COMMENT_ID), (2**63 - 1, 2**63 - 1),
-    (2**63, None), ("9" * 40, None), (0, None), (-5, None), (1.0, None), (True, None), (None, None),
-    ([1], None), ("12a", None), ("١٢", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (BIG_COMMENT_ID, BIG_COMMENT_ID),
+        (str(BIG_COMMENT_ID), BIG_COMMENT_ID),
+        (2**63 - 1, 2**63 - 1),
+        (2**63, None),
+        ("9" * 40, None),
+        (0, None),
+        (-5, None),
+        (1.0, None),
+        (True, None),
+        (None, None),
+        ([1], None),
+        ("12a", None),
+        ("١٢", None),
+        ("", None),
+    ],
+)
 def test_zendesk_ids_are_positive_64_bit_integers(value, expected):
     from portal.integrations.zendesk import parse_id
 
@@ -199,8 +241,11 @@ def test_a_duplicate_arriving_while_the_first_is_applied_is_a_replay(app, client
         if "FROM webhook_receipts" in statement and not getattr(other_delivery_commits, "done", False):
             other_delivery_commits.done = True
             with db.engine.connect() as other:
-                other.execute(WebhookReceipt.__table__.insert().values(
-                    source="zendesk", event_id="evt-race", received_at=utcnow()))
+                other.execute(
+                    WebhookReceipt.__table__.insert().values(
+                        source="zendesk", event_id="evt-race", received_at=utcnow()
+                    )
+                )
                 other.commit()
 
     sa.event.listen(db.engine, "after_cursor_execute", other_delivery_commits)
@@ -214,8 +259,10 @@ def test_a_duplicate_arriving_while_the_first_is_applied_is_a_replay(app, client
 
 def test_simultaneous_duplicate_deliveries_store_one_comment(app, linked):
     """Zendesk may deliver one event twice at once: both answers are 2xx, one comment is stored."""
-    payloads = [comment_event(linked.zendesk_id, linked.reference, comment_id=BIG_COMMENT_ID + n, event_id=f"evt-{n}")
-                for n in range(8)]
+    payloads = [
+        comment_event(linked.zendesk_id, linked.reference, comment_id=BIG_COMMENT_ID + n, event_id=f"evt-{n}")
+        for n in range(8)
+    ]
     answers = []
 
     def deliver(barrier):
@@ -235,7 +282,8 @@ def test_simultaneous_duplicate_deliveries_store_one_comment(app, linked):
     db.session.expire_all()
     assert sorted(answer.status_code for answer in answers) == [200] * 16
     assert sorted(answer.json.get("outcome", answer.json.get("status")) for answer in answers) == (
-        ["comment:public"] * 8 + ["replay"] * 8)
+        ["comment:public"] * 8 + ["replay"] * 8
+    )
     assert count(Comment) == 8
 
 
@@ -245,18 +293,21 @@ def test_simultaneous_duplicate_deliveries_store_one_comment(app, linked):
 def with_comment(**fields):
     def change(payload):
         payload["event"]["comment"].update(fields)
+
     return change
 
 
 def with_detail(**fields):
     def change(payload):
         payload["detail"].update(fields)
+
     return change
 
 
 def with_top(**fields):
     def change(payload):
         payload.update(fields)
+
     return change
 
 
@@ -318,7 +369,11 @@ def test_control_characters_in_a_comment_are_dropped_not_refused(client, linked)
     payload["event"]["comment"]["author"]["name"] = "Zoe\x00 " + "Z" * 300
     assert signed(client, payload).status_code == 200
     stored = db.session.scalar(select(Comment))
-    assert stored.body == "Reinstall the app now" and stored.author_name.startswith("Zoe ") and len(stored.author_name) == 200
+    assert (
+        stored.body == "Reinstall the app now"
+        and stored.author_name.startswith("Zoe ")
+        and len(stored.author_name) == 200
+    )
 
 
 def test_webhook_body_too_large_is_json(app, client, linked):
@@ -327,8 +382,22 @@ def test_webhook_body_too_large_is_json(app, client, linked):
     assert response.status_code == 413 and response.is_json and "larger" in response.json["error"]
 
 
-@pytest.mark.parametrize("name", ["meta", "validate", "data", "__class__", "populate_obj", "process", "errors",
-                                  "csrf_token", "deflection_token", "_fields", "nonexistent"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "meta",
+        "validate",
+        "data",
+        "__class__",
+        "populate_obj",
+        "process",
+        "errors",
+        "csrf_token",
+        "deflection_token",
+        "_fields",
+        "nonexistent",
+    ],
+)
 def test_only_real_form_fields_can_be_checked(client, signed_in_partner, name):
     for kind in ("technical", "marketing_business"):
         assert client.post(f"/tickets/new/{kind}/check/{name}", data={name: "x"}).status_code == 404
@@ -352,9 +421,15 @@ def test_invisible_subject_is_missing_and_bidi_overrides_are_removed(client, sig
     padded = client.post("/tickets/new/technical", data={**TECHNICAL, "subject": "   abcd\u200b   "})
     assert padded.status_code == 422 and "entre 5 y 200" in padded.get_data(as_text=True)
     assert count(Ticket) == 0
-    sent = client.post("/tickets/new/technical", data={
-        **TECHNICAL, "subject": "  Invoice \u202eexe.pdf\u202c fails\x1b ", "description": "\n\n  " + TECHNICAL["description"] + "\x07 \n",
-        "service": " \u2066EDYE app\u2069 "})
+    sent = client.post(
+        "/tickets/new/technical",
+        data={
+            **TECHNICAL,
+            "subject": "  Invoice \u202eexe.pdf\u202c fails\x1b ",
+            "description": "\n\n  " + TECHNICAL["description"] + "\x07 \n",
+            "service": " \u2066EDYE app\u2069 ",
+        },
+    )
     assert sent.status_code == 302
     ticket = db.session.scalar(select(Ticket))
     assert ticket.subject == "Invoice exe.pdf fails" and ticket.description == TECHNICAL["description"]
@@ -362,7 +437,9 @@ def test_invisible_subject_is_missing_and_bidi_overrides_are_removed(client, sig
 
 
 def test_services_clean_and_cap_what_they_are_given(partner, open_ticket):
-    ticket = services.create_ticket(partner, "technical", "\u202eSpoofed subject\u202c", "x" * 30, {"service": "a\x00b"})
+    ticket = services.create_ticket(
+        partner, "technical", "\u202eSpoofed subject\u202c", "x" * 30, {"service": "a\x00b"}
+    )
     assert ticket.subject == "Spoofed subject" and ticket.details == {"service": "ab"}
     with pytest.raises(services.InvalidInput) as refused:
         services.create_ticket(partner, "technical", "s" * 201, "x" * 30, {})

@@ -2,6 +2,7 @@
 NUL bytes are refused before any view, ids cannot overflow, 429 pages, CSV cells stay data,
 signed-in pages are not cached, HSTS, error bodies without exception text, JSON errors for the
 webhook, a minimal Server header, and 422 for over-long staff input."""
+
 from __future__ import annotations
 
 import csv
@@ -50,10 +51,20 @@ def signed_in(app):
 def add_tickets(requester, count: int, first: int = 1, **fields) -> list[Ticket]:
     """`count` tickets stored directly (list pages need more than one page of them)."""
     now = utcnow()
-    rows = [Ticket(reference=f"EDY-9{first + n:05d}", organization_id=requester.organization_id,
-                   requester_id=requester.id, form="technical", subject=f"Listed ticket {first + n}",
-                   description="d", created_at=now - timedelta(minutes=n), updated_at=now, **fields)
-            for n in range(count)]
+    rows = [
+        Ticket(
+            reference=f"EDY-9{first + n:05d}",
+            organization_id=requester.organization_id,
+            requester_id=requester.id,
+            form="technical",
+            subject=f"Listed ticket {first + n}",
+            description="d",
+            created_at=now - timedelta(minutes=n),
+            updated_at=now,
+            **fields,
+        )
+        for n in range(count)
+    ]
     db.session.add_all(rows)
     db.session.commit()
     return rows
@@ -61,8 +72,15 @@ def add_tickets(requester, count: int, first: int = 1, **fields) -> list[Ticket]
 
 # Item 4a: list pages pass only the parameters they own to url_for ------------------------------
 
-URL_FOR_CONTROLS = ["_method=POST", "_external=1", "_scheme=javascript", "_anchor=x", "endpoint=x",
-                    "_external=1&_scheme=javascript", "page=2&_method=POST&_external=1"]
+URL_FOR_CONTROLS = [
+    "_method=POST",
+    "_external=1",
+    "_scheme=javascript",
+    "_anchor=x",
+    "endpoint=x",
+    "_external=1&_scheme=javascript",
+    "page=2&_method=POST&_external=1",
+]
 
 
 @pytest.fixture
@@ -75,8 +93,13 @@ def long_lists(staff, partner, make_user):
         auth_services.create_organization(staff["admin"], f"Listed organization {number}")
         make_user("agent_l1", email=f"listed{number}@edye.test")
     return {
-        "/staff/triage": "admin", "/staff/work": "l1", "/staff/level3": "vp", "/admin/users": "admin",
-        "/admin/organizations": "admin", "/admin/audit": "admin", "/tickets/": "partner",
+        "/staff/triage": "admin",
+        "/staff/work": "l1",
+        "/staff/level3": "vp",
+        "/admin/users": "admin",
+        "/admin/organizations": "admin",
+        "/admin/audit": "admin",
+        "/tickets/": "partner",
     }
 
 
@@ -92,7 +115,10 @@ def test_list_pages_ignore_url_for_controls_in_the_query_string(long_lists, staf
                 assert response.status_code == 200, (path, controls, headers)
                 assert 'rel="next"' in body or 'rel="prev"' in body, (path, controls)
                 assert "evil.test" not in body and "javascript:" not in body, (path, controls)
-                assert not re.search(r'href="[^"]*(_method|_external|_scheme|_anchor|endpoint)=', body), (path, controls)
+                assert not re.search(r'href="[^"]*(_method|_external|_scheme|_anchor|endpoint)=', body), (
+                    path,
+                    controls,
+                )
 
 
 def test_queue_pagination_keeps_its_own_filters(long_lists, staff, signed_in):
@@ -111,8 +137,11 @@ def _example_path(rule) -> str:
     values = {}
     for name, converter in rule._converters.items():
         kind = type(converter).__name__
-        values[name] = 1 if kind in ("DatabaseIdConverter", "IntegerConverter") else (
-            sorted(converter.items)[0] if kind == "AnyConverter" else "x")
+        values[name] = (
+            1
+            if kind in ("DatabaseIdConverter", "IntegerConverter")
+            else (sorted(converter.items)[0] if kind == "AnyConverter" else "x")
+        )
     return rule.build(values, append_unknown=False)[1]
 
 
@@ -129,15 +158,18 @@ def test_nul_in_the_query_string_is_refused_on_every_route(app, staff, signed_in
     assert checked > 40
 
 
-@pytest.mark.parametrize("request_args", [
-    {"path": "/kb/search?q=edye%00"},
-    {"path": "/kb/search?q%00=edye"},
-    {"path": "/kb/es/a%00b"},
-    {"path": "/tickets/%00"},
-    {"path": "/login", "method": "POST", "data": {"email": "a\x00@example.test", "password": "x"}},
-    {"path": "/login", "method": "POST", "data": {"em\x00ail": "a@example.test", "password": "x"}},
-    {"path": "/language", "method": "POST", "data": {"language": "en", "next": "/\x00"}},
-])
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        {"path": "/kb/search?q=edye%00"},
+        {"path": "/kb/search?q%00=edye"},
+        {"path": "/kb/es/a%00b"},
+        {"path": "/tickets/%00"},
+        {"path": "/login", "method": "POST", "data": {"email": "a\x00@example.test", "password": "x"}},
+        {"path": "/login", "method": "POST", "data": {"em\x00ail": "a@example.test", "password": "x"}},
+        {"path": "/language", "method": "POST", "data": {"language": "en", "next": "/\x00"}},
+    ],
+)
 def test_nul_anywhere_is_a_clear_400(client, request_args):
     response = client.open(**request_args)
     assert response.status_code == 400
@@ -155,8 +187,10 @@ def test_nul_in_a_staff_form_stores_nothing(staff, signed_in, open_ticket):
     for data in ({"body": "note\x00"}, {"bo\x00dy": "note"}):
         assert client.post(f"/staff/tickets/{ticket.id}/note", data=data).status_code == 400
     upload = {"body": "note", "file": (io.BytesIO(b"x"), "a\x00.txt")}
-    assert client.post(f"/staff/tickets/{ticket.id}/note", data=upload,
-                       content_type="multipart/form-data").status_code == 400
+    assert (
+        client.post(f"/staff/tickets/{ticket.id}/note", data=upload, content_type="multipart/form-data").status_code
+        == 400
+    )
     assert db.session.scalar(select(func.count()).select_from(Comment).where(Comment.ticket_id == ticket.id)) == 0
 
 
@@ -167,10 +201,12 @@ def test_queue_and_metrics_filters_with_bad_ids_are_ignored(staff, signed_in, pa
     add_tickets(partner, 2, status="new")
     client = signed_in(staff["admin"])
     for value in BAD_IDS:
-        for path in ("/staff/triage?organization_id={v}&assignee_id={v}&tier={v}&request_type={v}",
-                     "/staff/metrics?organization_id={v}&days={v}",
-                     "/staff/metrics/tickets-per-day.csv?organization_id={v}&days={v}",
-                     "/staff/metrics/first-response-times.csv?days={v}"):
+        for path in (
+            "/staff/triage?organization_id={v}&assignee_id={v}&tier={v}&request_type={v}",
+            "/staff/metrics?organization_id={v}&days={v}",
+            "/staff/metrics/tickets-per-day.csv?organization_id={v}&days={v}",
+            "/staff/metrics/first-response-times.csv?days={v}",
+        ):
             response = client.get(path.format(v=value))
             assert response.status_code == 200, (path, value)
     filtered = client.get(f"/staff/triage?organization_id={HUGE}").get_data(as_text=True)
@@ -181,16 +217,31 @@ def test_staff_actions_with_bad_ids_answer_4xx_and_change_nothing(staff, signed_
     ticket = open_ticket()
     client = signed_in(staff["admin"])
     for value in BAD_IDS:
-        assign = client.post(f"/staff/tickets/{ticket.id}/assign",
-                             data={"request_type": "technical", "priority": "normal", "agent_id": value})
+        assign = client.post(
+            f"/staff/tickets/{ticket.id}/assign",
+            data={"request_type": "technical", "priority": "normal", "agent_id": value},
+        )
         assert assign.status_code == 422, value
-        bulk = client.post("/staff/triage/bulk-assign", data={"ticket_ids": [value, value], "request_type": "technical",
-                                                              "priority": "normal", "agent_id": staff["l1"].id})
+        bulk = client.post(
+            "/staff/triage/bulk-assign",
+            data={
+                "ticket_ids": [value, value],
+                "request_type": "technical",
+                "priority": "normal",
+                "agent_id": staff["l1"].id,
+            },
+        )
         assert bulk.status_code == 422, value
     assert ticket.status == "new" and ticket.assignee_id is None
-    too_many = client.post("/staff/triage/bulk-assign", data={
-        "ticket_ids": [str(n) for n in range(1, 200)], "request_type": "technical", "priority": "normal",
-        "agent_id": staff["l1"].id})
+    too_many = client.post(
+        "/staff/triage/bulk-assign",
+        data={
+            "ticket_ids": [str(n) for n in range(1, 200)],
+            "request_type": "technical",
+            "priority": "normal",
+            "agent_id": staff["l1"].id,
+        },
+    )
     assert too_many.status_code == 422 and ticket.status == "new"
     services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     agent = signed_in(staff["l1"])
@@ -198,7 +249,9 @@ def test_staff_actions_with_bad_ids_answer_4xx_and_change_nothing(staff, signed_
         resolved = agent.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Fixed", "kb_article_id": value})
         assert resolved.status_code == 422, value
     for value in BAD_MINUTES:
-        report = agent.post(f"/staff/tickets/{ticket.id}/reports", data={"actions_taken": "Looked", "minutes_spent": value})
+        report = agent.post(
+            f"/staff/tickets/{ticket.id}/reports", data={"actions_taken": "Looked", "minutes_spent": value}
+        )
         assert report.status_code == 422, value
     assert ticket.status == "assigned_l1"
 
@@ -259,15 +312,28 @@ def test_csv_exports_neutralize_formulas_and_keep_numbers(app, make_user, signed
     admin = make_user("ticket_admin", name=HOSTILE_NAMES[1])
     agent = make_user("agent_l1", name=HOSTILE_NAMES[2])
     author = make_user("partner", name=HOSTILE_NAMES[0])
-    ticket = services.create_ticket(author, "technical", "=HYPERLINK(\"http://x\") subject",
-                                    "Playback stops after ten seconds on every device.", {})
+    ticket = services.create_ticket(
+        author, "technical", '=HYPERLINK("http://x") subject', "Playback stops after ten seconds on every device.", {}
+    )
     services.classify_and_assign(admin, ticket, "technical", "normal", agent)
-    add_tickets(author, 1, 500, status="assigned_l1", assignee_id=agent.id, request_type="technical",
-                sla_due_at=utcnow() - timedelta(hours=1))
+    add_tickets(
+        author,
+        1,
+        500,
+        status="assigned_l1",
+        assignee_id=agent.id,
+        request_type="technical",
+        sla_due_at=utcnow() - timedelta(hours=1),
+    )
     client = signed_in(admin)
     exported = []
-    for path in ("/staff/audit.csv", "/staff/metrics/sla-per-agent-week.csv", "/staff/metrics/tickets-per-day.csv",
-                 "/staff/metrics/first-response-times.csv", "/staff/metrics/backlog.csv"):
+    for path in (
+        "/staff/audit.csv",
+        "/staff/metrics/sla-per-agent-week.csv",
+        "/staff/metrics/tickets-per-day.csv",
+        "/staff/metrics/first-response-times.csv",
+        "/staff/metrics/backlog.csv",
+    ):
         response = client.get(path)
         assert response.status_code == 200 and response.mimetype == "text/csv"
         rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
@@ -282,8 +348,9 @@ def test_csv_exports_neutralize_formulas_and_keep_numbers(app, make_user, signed
     # met, breached and the share are numbers (unquoted); the agent's name is quoted text
     assert re.search(r'^"[0-9-]+","\'@SUM\(1\)","technical",\d+,\d+,[0-9.]+\r?$', weekly_text, re.MULTILINE)
     per_day_text, per_day = exported[2]
-    assert sum(int(row[4]) for row in per_day[1:]) == 2 and re.search(r'^"[0-9-]+",\d+,\d+,\d+,\d+\r?$', per_day_text,
-                                                                      re.MULTILINE)
+    assert sum(int(row[4]) for row in per_day[1:]) == 2 and re.search(
+        r'^"[0-9-]+",\d+,\d+,\d+,\d+\r?$', per_day_text, re.MULTILINE
+    )
 
 
 # Item 12: no caching of what a signed-in user sees; HSTS --------------------------------------
@@ -295,8 +362,15 @@ def test_signed_in_pages_and_exports_are_not_stored(client, login_as, open_ticke
     assert "Cookie" in anonymous.headers["Vary"]
     assert "no-store" not in client.get("/static/css/portal.css").headers.get("Cache-Control", "")
     login_as("ticket_admin")
-    for path in ("/", "/kb/", "/staff/triage", "/staff/audit.csv", "/staff/metrics/backlog.csv", "/admin/users",
-                 "/no-such-page"):
+    for path in (
+        "/",
+        "/kb/",
+        "/staff/triage",
+        "/staff/audit.csv",
+        "/staff/metrics/backlog.csv",
+        "/admin/users",
+        "/no-such-page",
+    ):
         response = client.get(path)
         assert response.headers["Cache-Control"] == "no-store", path
     assert "no-store" not in client.get("/static/css/portal.css").headers.get("Cache-Control", "")
@@ -357,8 +431,12 @@ def test_webhook_errors_before_the_view_are_json(client, app):
         (client.get("/integrations/zendesk/webhook"), 405),
         (client.get("/integrations/zendesk/no-such-hook"), 404),
         (client.post("/integrations/zendesk/webhook?x=%00", json={"ticket": {"id": 1}}), 400),
-        (client.post("/integrations/zendesk/webhook", data=b"{" + b" " * 5000 + b"}",
-                     content_type="application/json"), 413),
+        (
+            client.post(
+                "/integrations/zendesk/webhook", data=b"{" + b" " * 5000 + b"}", content_type="application/json"
+            ),
+            413,
+        ),
     ]
     for response, status in cases:
         assert response.status_code == status and response.mimetype == "application/json", status
@@ -396,11 +474,21 @@ def _free_port() -> int:
 def test_gunicorn_names_itself_without_a_version(tmp_path):
     port = _free_port()
     root = Path(__file__).resolve().parent.parent
-    environment = {**os.environ, "PORTAL_ENV": "testing", "SECRET_KEY": "x", "LOG_LEVEL": "WARNING",
-                   "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.sqlite3'}", "SEARCH_INDEX_DIR": str(tmp_path / "index")}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-                               "--workers", "1", "wsgi:app"], cwd=root, env=environment,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    environment = {
+        **os.environ,
+        "PORTAL_ENV": "testing",
+        "SECRET_KEY": "x",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.sqlite3'}",
+        "SEARCH_INDEX_DIR": str(tmp_path / "index"),
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "wsgi:app"],
+        cwd=root,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -1,4 +1,5 @@
 """Spanish by default, English on request, and complete catalogs."""
+
 from __future__ import annotations
 
 import subprocess
@@ -62,8 +63,19 @@ def test_dates_use_portal_timezone_and_locale(app, client, login_as):
 def test_every_message_is_translated_to_spanish(tmp_path):
     template = tmp_path / "messages.pot"
     subprocess.run(
-        [str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "babel.cfg", "-k", "_l",
-         "-o", str(template), "--no-location", "--omit-header", "."],
+        [
+            str(Path(sys.executable).parent / "pybabel"),
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-o",
+            str(template),
+            "--no-location",
+            "--omit-header",
+            ".",
+        ],
         capture_output=True,
         cwd=ROOT,
         check=True,

@@ -1,4 +1,5 @@
 """Knowledge base: revisions, editing, concurrency, history, visibility, search, feedback, files."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def make_article(app):
-    def make(slug="guia", language="es", title="Guía de prueba", body="Texto de **prueba**.", category="playback",
-             tags=("prueba",), visibility="partners", publish=True, translation=None):
-        text = services.ArticleText(title, body, category, list(tags), visibility,
-                                    note="primera versión" if publish else "", publish=publish)
+    def make(
+        slug="guia",
+        language="es",
+        title="Guía de prueba",
+        body="Texto de **prueba**.",
+        category="playback",
+        tags=("prueba",),
+        visibility="partners",
+        publish=True,
+        translation=None,
+    ):
+        text = services.ArticleText(
+            title, body, category, list(tags), visibility, note="primera versión" if publish else "", publish=publish
+        )
         return services.create_article(None, language, slug, text, translation=translation)
 
     return make
@@ -35,8 +46,15 @@ def revision_count(article) -> int:
 
 def edit(client, article, base, body, title="Guía de prueba", action="publish", note="cambio", **extra):
     data = {
-        "title": title, "body": body, "category": article.category, "tags": "prueba",
-        "visibility": article.visibility, "note": note, "base_revision": str(base), "action": action, **extra,
+        "title": title,
+        "body": body,
+        "category": article.category,
+        "tags": "prueba",
+        "visibility": article.visibility,
+        "note": note,
+        "base_revision": str(base),
+        "action": action,
+        **extra,
     }
     return client.post(f"/kb/{article.language}/{article.slug}/edit", data=data)
 
@@ -138,30 +156,58 @@ def test_archive_and_unarchive(client, app, login_as, make_user, make_article):
 def test_new_article_with_translation(client, login_as, make_article):
     spanish = make_article(slug="guia-es", title="Guía")
     login_as("agent_l1")
-    response = client.post("/kb/new", data={
-        "language": "en", "slug": "guide-en", "translation_id": str(spanish.id), "title": "Guide",
-        "body": "English **text**.", "category": "playback", "visibility": "public", "tags": "a, b, a",
-        "note": "first", "action": "publish",
-    })
+    response = client.post(
+        "/kb/new",
+        data={
+            "language": "en",
+            "slug": "guide-en",
+            "translation_id": str(spanish.id),
+            "title": "Guide",
+            "body": "English **text**.",
+            "category": "playback",
+            "visibility": "public",
+            "tags": "a, b, a",
+            "note": "first",
+            "action": "publish",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/kb/en/guide-en"
     english = db.session.scalar(select(Article).where(Article.slug == "guide-en"))
     assert english.tags == ["a", "b"] and english.translation is spanish and spanish.translation is english
     assert 'href="/kb/en/guide-en"' in client.get("/kb/es/guia-es").get_data(as_text=True)
-    duplicate = client.post("/kb/new", data={
-        "language": "en", "slug": "guide-en", "title": "Again", "body": "x", "category": "playback",
-        "visibility": "public", "action": "draft",
-    })
+    duplicate = client.post(
+        "/kb/new",
+        data={
+            "language": "en",
+            "slug": "guide-en",
+            "title": "Again",
+            "body": "x",
+            "category": "playback",
+            "visibility": "public",
+            "action": "draft",
+        },
+    )
     assert duplicate.status_code == 422 and "Otro artículo" in duplicate.get_data(as_text=True)
-    bad_slug = client.post("/kb/new", data={
-        "language": "en", "slug": "Not A Slug!", "title": "x", "body": "x", "category": "playback",
-        "visibility": "public", "action": "draft",
-    })
+    bad_slug = client.post(
+        "/kb/new",
+        data={
+            "language": "en",
+            "slug": "Not A Slug!",
+            "title": "x",
+            "body": "x",
+            "category": "playback",
+            "visibility": "public",
+            "action": "draft",
+        },
+    )
     assert bad_slug.status_code == 422
 
 
 def test_preview_renders_tables_code_and_anchors(client, login_as):
     login_as("vp")
-    response = client.post("/kb/preview", data={"body": "## Pasos\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncurl x\n```\n"})
+    response = client.post(
+        "/kb/preview", data={"body": "## Pasos\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncurl x\n```\n"}
+    )
     text = response.get_data(as_text=True)
     # Heading anchors are namespaced (md-) so content never reuses an id of the page.
     assert '<h2 id="md-pasos">Pasos</h2>' in text and "<table>" in text and "<code>curl x" in text
@@ -174,7 +220,7 @@ XSS_PAYLOADS = [
     "<a href=\"javascript:alert('xss')\">x</a>",
     "<div style=\"background:url(javascript:alert('xss'))\">styled</div>",
     "<svg onload=alert('xss')>",
-    "<iframe src=\"https://evil.example\"></iframe>",
+    '<iframe src="https://evil.example"></iframe>',
     "<p onmouseover=\"alert('xss')\">hover</p>",
     "<a href=\"JaVaScRiPt:alert('xss')\">mixed case</a>",
     "<a href=\"jav&#x09;ascript:alert('xss')\">encoded tab</a>",
@@ -273,11 +319,24 @@ def test_index_follows_commits_not_rollbacks(app, make_article):
 
 
 def test_search_options_language_category_and_did_you_mean(client, make_article):
-    make_article(slug="subtitulos", title="Los subtítulos no se muestran", body="Activa los subtítulos en el menú.",
-                 category="subtitles-audio", visibility="public")
-    make_article(slug="subtitles", language="en", title="Subtitles are not shown", body="Turn subtitles on.",
-                 category="subtitles-audio", visibility="public")
-    make_article(slug="roku-es", title="Roku", body="Instala la app en Roku.", category="devices-apps", visibility="public")
+    make_article(
+        slug="subtitulos",
+        title="Los subtítulos no se muestran",
+        body="Activa los subtítulos en el menú.",
+        category="subtitles-audio",
+        visibility="public",
+    )
+    make_article(
+        slug="subtitles",
+        language="en",
+        title="Subtitles are not shown",
+        body="Turn subtitles on.",
+        category="subtitles-audio",
+        visibility="public",
+    )
+    make_article(
+        slug="roku-es", title="Roku", body="Instala la app en Roku.", category="devices-apps", visibility="public"
+    )
     spanish = client.get("/kb/search?q=subtitulos").get_data(as_text=True)
     assert "/kb/es/subtitulos" in spanish and "/kb/en/subtitles" not in spanish
     both = client.get("/kb/search?q=subtitles&lang=all").get_data(as_text=True)
@@ -294,7 +353,7 @@ def test_search_page_is_paginated(client, make_article):
         make_article(slug=f"roku-{number}", title=f"Roku paso {number}", visibility="public")
     first = client.get("/kb/search?q=roku").get_data(as_text=True)
     second = client.get("/kb/search?q=roku&page=2").get_data(as_text=True)
-    assert first.count('<li>\n    <h3>') == 10 and second.count('<li>\n    <h3>') == 3
+    assert first.count("<li>\n    <h3>") == 10 and second.count("<li>\n    <h3>") == 3
     assert "Más de 10 resultados" in first and 'rel="next"' in first and 'rel="next"' not in second
     assert "3 resultados" in second and 'rel="prev"' in second
 
@@ -317,7 +376,9 @@ def test_feedback_one_vote_per_user_changeable(client, login_as, make_article, a
     agent = make_user("agent_l1")
     staff.post("/login", data={"email": agent.email, "password": "correct horse battery"})
     staff_page = staff.get("/kb/es/guia").get_data(as_text=True)
-    assert "Faltan capturas" in staff_page and re.search(r"[Úú]til: 0 · No útil: 1|Helpful: 0 · Not helpful: 1", staff_page)
+    assert "Faltan capturas" in staff_page and re.search(
+        r"[Úú]til: 0 · No útil: 1|Helpful: 0 · Not helpful: 1", staff_page
+    )
 
 
 def test_search_log_coalesces_typing_and_feeds_the_report(client, login_as, make_article, app, make_user):
@@ -333,7 +394,9 @@ def test_search_log_coalesces_typing_and_feeds_the_report(client, login_as, make
     agent = make_user("agent_l2")
     staff.post("/login", data={"email": agent.email, "password": "correct horse battery"})
     report = staff.get("/kb/reports/searches?days=30").get_data(as_text=True)
-    zero_section = report.split("content gaps", 1)[-1] if "content gaps" in report else report.split("sin resultados", 1)[-1]
+    zero_section = (
+        report.split("content gaps", 1)[-1] if "content gaps" in report else report.split("sin resultados", 1)[-1]
+    )
     assert "roku inst" in report and "chromecast audio" in zero_section and "roku inst" not in zero_section
 
 
@@ -403,14 +466,32 @@ MALFORMED = {
     "no-front-matter.md": ("Solo texto.\n", "missing front matter"),
     "unclosed.md": ("---\ntitle: x\n", "not closed"),
     "bad-yaml.md": ("---\ntitle: [unclosed\n---\n\nTexto\n", "not valid YAML"),
-    "missing-key.md": (VALID.replace("category: devices-apps\n", "").replace("guia-roku", "missing-key"), "missing keys: category"),
-    "extra-key.md": (VALID.replace("tags:", "author: yo\ntags:").replace("guia-roku", "extra-key"), "unknown keys: author"),
-    "bad-language.md": (VALID.replace("language: es", "language: fr").replace("guia-roku", "bad-language"), "language must be"),
-    "bad-visibility.md": (VALID.replace("visibility: public", "visibility: secret").replace("guia-roku", "bad-visibility"), "visibility must be"),
-    "bad-category.md": (VALID.replace("devices-apps", "cooking").replace("guia-roku", "bad-category"), "unknown category"),
+    "missing-key.md": (
+        VALID.replace("category: devices-apps\n", "").replace("guia-roku", "missing-key"),
+        "missing keys: category",
+    ),
+    "extra-key.md": (
+        VALID.replace("tags:", "author: yo\ntags:").replace("guia-roku", "extra-key"),
+        "unknown keys: author",
+    ),
+    "bad-language.md": (
+        VALID.replace("language: es", "language: fr").replace("guia-roku", "bad-language"),
+        "language must be",
+    ),
+    "bad-visibility.md": (
+        VALID.replace("visibility: public", "visibility: secret").replace("guia-roku", "bad-visibility"),
+        "visibility must be",
+    ),
+    "bad-category.md": (
+        VALID.replace("devices-apps", "cooking").replace("guia-roku", "bad-category"),
+        "unknown category",
+    ),
     "Bad Slug.md": (VALID.replace("slug: guia-roku", "slug: Bad Slug"), "slug must use"),
     "empty-body.md": (VALID.split("## Instalar")[0].replace("guia-roku", "empty-body"), "no text"),
-    "tags-not-list.md": (VALID.replace("tags: [roku, app]", "tags: roku").replace("guia-roku", "tags-not-list"), "tags must be a list"),
+    "tags-not-list.md": (
+        VALID.replace("tags: [roku, app]", "tags: roku").replace("guia-roku", "tags-not-list"),
+        "tags must be a list",
+    ),
 }
 
 
@@ -443,7 +524,12 @@ def test_export_round_trip_is_lossless(app, tmp_path):
     for path in (ROOT / "content" / "kb").rglob("*.md"):
         original, exported = parse(path), parse(first / path.relative_to(ROOT / "content" / "kb"))
         assert (original.title, original.body, original.tags, original.category, original.visibility) == (
-            exported.title, exported.body, exported.tags, exported.category, exported.visibility)
+            exported.title,
+            exported.body,
+            exported.tags,
+            exported.category,
+            exported.visibility,
+        )
         assert original.translation_of == exported.translation_of
 
 
@@ -453,7 +539,10 @@ def test_reindex_equals_incremental(app, tmp_path):
     visibilities = ("public", "partners", "internal")
 
     def snapshot():
-        return [[(h.slug, round(h.score, 3)) for h in search.search(q, search.LANGUAGES, visibilities).hits] for q in queries]
+        return [
+            [(h.slug, round(h.score, 3)) for h in search.search(q, search.LANGUAGES, visibilities).hits]
+            for q in queries
+        ]
 
     incremental = snapshot()
     result = run_cli(app, "kb", "reindex")
@@ -472,7 +561,9 @@ def test_cli_search_json_and_stdin(app):
     rows = json.loads(result.output)
     assert rows[0]["slug"].startswith("error-edy-4031") and set(rows[0]) >= {"slug", "title", "language", "score"}
     assert len(rows) <= 3 and rows == sorted(rows, key=lambda row: -row["score"])
-    lines = run_cli(app, "kb", "search", "-", "--lang", "en", input="widevine\nzzzzqqq\nsubtitles\n").output.splitlines()
+    lines = run_cli(
+        app, "kb", "search", "-", "--lang", "en", input="widevine\nzzzzqqq\nsubtitles\n"
+    ).output.splitlines()
     assert len(lines) == 3 and json.loads(lines[1]) == []
     assert all(row["language"] == "en" for row in json.loads(lines[0]) + json.loads(lines[2]))
 

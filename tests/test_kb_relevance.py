@@ -1,4 +1,5 @@
 """Search relevance on the shipped articles: typos, missing accents, inflections and error codes."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Dashboard figures equal a brute-force count over a random dataset; CSV export; the page."""
+
 from __future__ import annotations
 
 import csv
@@ -36,14 +37,25 @@ def dataset(app, make_user):
         responded = created + timedelta(minutes=rng.randint(5, 3000)) if rng.random() < 0.8 else None
         if responded and responded > NOW:
             responded = None
-        rows.append(Ticket(
-            reference=f"EDY-{number + 1:06d}", organization_id=rng.choice([org_a.id, org_b.id]), requester_id=requester.id,
-            form="marketing_business" if request_type == "marketing_business" else "technical", subject="s",
-            description="d", status=rng.choice(["new", "assigned_l1", "closed", "assigned_l2"]),
-            request_type=request_type, tier=rng.choice([1, 2, 3]), created_at=created, updated_at=created,
-            sla_due_at=due, first_response_at=responded, first_responder_id=rng.choice(agents).id if responded else None,
-            assignee_id=rng.choice(agents).id,
-        ))
+        rows.append(
+            Ticket(
+                reference=f"EDY-{number + 1:06d}",
+                organization_id=rng.choice([org_a.id, org_b.id]),
+                requester_id=requester.id,
+                form="marketing_business" if request_type == "marketing_business" else "technical",
+                subject="s",
+                description="d",
+                status=rng.choice(["new", "assigned_l1", "closed", "assigned_l2"]),
+                request_type=request_type,
+                tier=rng.choice([1, 2, 3]),
+                created_at=created,
+                updated_at=created,
+                sla_due_at=due,
+                first_response_at=responded,
+                first_responder_id=rng.choice(agents).id if responded else None,
+                assignee_id=rng.choice(agents).id,
+            )
+        )
     db.session.add_all(rows)
     db.session.commit()
     return list(db.session.scalars(select(Ticket)))
@@ -58,13 +70,18 @@ def test_tickets_per_day_equals_brute_force(app, dataset):
     figures = metrics.tickets_per_day(30, now=NOW)
     assert len(figures) == 30
     first = figures[0].day
-    expected = Counter((t.created_at.astimezone(zone).date(), kind(t)) for t in dataset if t.created_at.astimezone(zone).date() >= first)
+    expected = Counter(
+        (t.created_at.astimezone(zone).date(), kind(t))
+        for t in dataset
+        if t.created_at.astimezone(zone).date() >= first
+    )
     got = Counter({(f.day, k): v for f in figures for k, v in f.by_type.items() if v})
     assert got == expected
     org_b = next(t.organization_id for t in dataset if t.organization.name == "Org B")
     only_b = metrics.tickets_per_day(30, organization_id=org_b, now=NOW)
-    assert sum(f.total for f in only_b) == sum(1 for t in dataset if t.organization_id == org_b
-                                               and t.created_at.astimezone(zone).date() >= first)
+    assert sum(f.total for f in only_b) == sum(
+        1 for t in dataset if t.organization_id == org_b and t.created_at.astimezone(zone).date() >= first
+    )
 
 
 def test_sla_per_agent_week_equals_brute_force(dataset):
@@ -75,10 +92,12 @@ def test_sla_per_agent_week_equals_brute_force(dataset):
             continue
         agent_id = t.first_responder_id or t.assignee_id
         agent = db.session.get(type(t.assignee), agent_id).name
-        week = (t.created_at.date() - timedelta(days=t.created_at.weekday()))
+        week = t.created_at.date() - timedelta(days=t.created_at.weekday())
         if t.first_response_at and t.first_response_at <= t.sla_due_at:
             expected[(week, agent, kind(t))][0] += 1
-        elif (t.first_response_at and t.first_response_at > t.sla_due_at) or (not t.first_response_at and t.sla_due_at < NOW):
+        elif (t.first_response_at and t.first_response_at > t.sla_due_at) or (
+            not t.first_response_at and t.sla_due_at < NOW
+        ):
             expected[(week, agent, kind(t))][1] += 1
     got = {(f.week, f.agent, f.request_type): [f.met, f.breached] for f in figures}
     assert got == {key: value for key, value in expected.items() if any(value)}
@@ -114,7 +133,13 @@ def test_dashboard_page_and_csv(client, login_as, dataset):
     assert len(ids) == len(set(ids)), "two elements of the dashboard share an id"
     response = client.get("/staff/metrics/tickets-per-day.csv?days=30")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert response.mimetype == "text/csv" and rows[0] == ["day", "day_to_day", "technical", "marketing_business", "total"]
+    assert response.mimetype == "text/csv" and rows[0] == [
+        "day",
+        "day_to_day",
+        "technical",
+        "marketing_business",
+        "total",
+    ]
     assert sum(int(row[4]) for row in rows[1:]) == sum(f.total for f in metrics.tickets_per_day(30))
     weekly = list(csv.reader(io.StringIO(client.get("/staff/metrics/sla-per-agent-week.csv").get_data(as_text=True))))
     assert weekly[0] == ["week", "agent", "request_type", "met", "breached", "met_share"]

@@ -1,4 +1,5 @@
 """Alembic migrations: upgrade from empty, downgrade to base, and no drift from the models."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -1,4 +1,5 @@
 """Forwarding to Zendesk through the outbox: delivery, ordering, retries, dead letters, chaos."""
+
 from __future__ import annotations
 
 import os
@@ -127,7 +128,11 @@ def test_record_invalid_becomes_a_dead_letter_and_can_be_retried(fake_zendesk, o
     message.payload = payload
     db.session.commit()
     deliver()
-    assert message.state == "dead" and "RecordInvalid" in message.last_error and "Subject: cannot be blank" in message.last_error
+    assert (
+        message.state == "dead"
+        and "RecordInvalid" in message.last_error
+        and "Subject: cannot be blank" in message.last_error
+    )
     admin = make_user("ticket_admin")
     login(client, admin.email)
     page = client.get("/admin/integrations").get_data(as_text=True)
@@ -181,8 +186,13 @@ def run_chaos(app, fake_zendesk, partner, workers: int, count: int = 300):
     app.config.update(OUTBOX_RETRY_BASE_SECONDS=1.0, OUTBOX_RETRY_MAX_SECONDS=20.0, OUTBOX_LEASE_SECONDS=60.0)
     real_url = app.config["ZENDESK_BASE_URL"]
     for number in range(count):
-        services.create_ticket(partner, "technical", f"Chaos ticket {number}", "Something fails under chaos today.",
-                               {"service": "app", "region": "MX", "impact": "some"})
+        services.create_ticket(
+            partner,
+            "technical",
+            f"Chaos ticket {number}",
+            "Something fails under chaos today.",
+            {"service": "app", "region": "MX", "impact": "some"},
+        )
     start, started = utcnow(), time.monotonic()
     done = threading.Event()
     rng = random.Random(11)
@@ -209,8 +219,9 @@ def run_chaos(app, fake_zendesk, partner, workers: int, count: int = 300):
             app.config["ZENDESK_BASE_URL"] = "http://127.0.0.1:9" if rng.random() < 0.15 else real_url
             time.sleep(0.2)
             app.config["ZENDESK_BASE_URL"] = real_url
-            remaining = db.session.scalar(select(func.count(OutboxMessage.id)).where(
-                OutboxMessage.state != MessageState.DELIVERED.value))
+            remaining = db.session.scalar(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.state != MessageState.DELIVERED.value)
+            )
             db.session.rollback()
             if remaining == 0:
                 break

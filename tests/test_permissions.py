@@ -1,4 +1,5 @@
 """Every route × every role answers as the matrix says; every POST needs a CSRF token."""
+
 from __future__ import annotations
 
 import re
@@ -96,8 +97,11 @@ MATRIX = {
     ("admin.sla_settings", "GET"): ("/admin/sla", {}, admin_only(200)),
     ("admin.update_sla_row", "POST"): ("/admin/sla/rows/{sla_row}", {}, admin_only(422)),
     ("admin.update_calendar", "POST"): ("/admin/sla/calendar", {}, admin_only(422)),
-    ("staff.my_work", "GET"): ("/staff/work", {}, {"anonymous": 302, "partner": 403, "ticket_admin": 403, "vp": 403,
-                                                   "agent_l1": 200, "agent_l2": 200}),
+    ("staff.my_work", "GET"): (
+        "/staff/work",
+        {},
+        {"anonymous": 302, "partner": 403, "ticket_admin": 403, "vp": 403, "agent_l1": 200, "agent_l2": 200},
+    ),
     ("staff.level_three", "GET"): ("/staff/level3", {}, {**staff_only(403), "vp": 200}),
     ("staff.workspace", "GET"): ("/staff/tickets/{ticket}", {}, staff_only(200)),
     ("staff.audit_csv", "GET"): ("/staff/audit.csv", {}, admin_only(200)),
@@ -121,8 +125,9 @@ CSRF_EXEMPT = {"zendesk_webhook.zendesk_webhook"}  # authenticated by Zendesk's 
 def partners_article():
     from kb import services as kb_services
 
-    text = kb_services.ArticleText("Solo partners", "Texto **útil**.", "playback", ["x"], "partners",
-                                   note="primera", publish=True)
+    text = kb_services.ArticleText(
+        "Solo partners", "Texto **útil**.", "playback", ["x"], "partners", note="primera", publish=True
+    )
     return kb_services.create_article(None, "es", "acceso-partners", text)
 
 
@@ -141,8 +146,13 @@ def sample_ticket(make_user):
     from portal.tickets import services as ticket_services
 
     owner = make_user("partner", email="ticket-owner@example.test")
-    ticket = ticket_services.create_ticket(owner, "technical", "Playback fails", "Every episode stops after ten seconds.",
-                                           {"service": "app", "region": "MX", "impact": "some"})
+    ticket = ticket_services.create_ticket(
+        owner,
+        "technical",
+        "Playback fails",
+        "Every episode stops after ten seconds.",
+        {"service": "app", "region": "MX", "impact": "some"},
+    )
     return ticket, db.session.scalar(select(OutboxMessage))
 
 
@@ -178,8 +188,14 @@ def test_authorization_matrix(app, client, make_user, role):
         assert login(client, user.email).status_code == 302
     failures = []
     for (endpoint, method), (template, data, expected) in MATRIX.items():
-        url = template.format(organization=target_org.id, user=target_user.id, article=article.slug,
-                              ticket=ticket.id, message=message.id, sla_row=first_sla_row())
+        url = template.format(
+            organization=target_org.id,
+            user=target_user.id,
+            article=article.slug,
+            ticket=ticket.id,
+            message=message.id,
+            sla_row=first_sla_row(),
+        )
         response = client.open(url, method=method, data=data)
         if response.status_code != expected[role]:
             failures.append(f"{method} {url}: expected {expected[role]}, got {response.status_code}")
@@ -215,8 +231,14 @@ class TestCsrf:
             if endpoint in CSRF_EXEMPT:
                 continue
             template = MATRIX[(endpoint, "POST")][0]
-            url = template.format(organization=organization.id, user=admin.id, article=article.slug,
-                                  ticket=ticket.id, message=message.id, sla_row=first_sla_row())
+            url = template.format(
+                organization=organization.id,
+                user=admin.id,
+                article=article.slug,
+                ticket=ticket.id,
+                message=message.id,
+                sla_row=first_sla_row(),
+            )
             response = client.post(url, data={"active": "0", "language": "en", "name": "x"})
             assert response.status_code == 400, f"{endpoint} accepted a POST without CSRF token"
             checked.append(endpoint)
@@ -228,7 +250,10 @@ class TestCsrf:
         token = self.token_from(client)
         login(client, admin.email, csrf_token=token)
         page = client.get("/admin/organizations").get_data(as_text=True)
-        header_token = re.search(r"hx-headers='\{&#34;X-CSRFToken&#34;: &#34;([^&]+)&#34;\}'|hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'", page)
+        header_token = re.search(
+            r"hx-headers='\{&#34;X-CSRFToken&#34;: &#34;([^&]+)&#34;\}'|hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'",
+            page,
+        )
         value = header_token.group(1) or header_token.group(2)
         response = client.post(
             "/admin/organizations",

@@ -1,4 +1,5 @@
 """SLA engine: business calendar, deadlines from the matrix, second contact, recomputation, the monitor."""
+
 from __future__ import annotations
 
 import json
@@ -35,40 +36,85 @@ def matrix(app):
     return {row.key: row for row in sla.rows()}
 
 
-@pytest.mark.parametrize("received,hours,expected", [
-    ("2026-03-06 17:30", 3, "2026-03-09 11:30"),   # Friday evening → Monday (weekend skipped)
-    ("2026-03-06 17:30", 2, "2026-03-09 10:30"),
-    ("2026-03-04 09:00", 3, "2026-03-04 12:00"),   # opening minute counts
-    ("2026-03-04 18:00", 3, "2026-03-05 12:00"),   # closing minute does not
-    ("2026-03-04 17:59", 3, "2026-03-05 11:59"),
-    ("2026-03-07 11:00", 3, "2026-03-09 12:00"),   # received on Saturday
-    ("2026-03-06 16:00", 3, "2026-03-09 10:00"),   # DST starts on Sunday 8 March
-    ("2026-10-30 16:30", 3, "2026-11-02 10:30"),   # DST ends on Sunday 1 November
-    ("2026-07-02 17:00", 3, "2026-07-06 11:00"),   # Friday 3 July: Independence Day observed
-    ("2026-07-03 10:00", 3, "2026-07-06 12:00"),   # received on the observed holiday itself
-    ("2026-11-25 17:00", 3, "2026-11-27 11:00"),   # Thanksgiving Thursday
-    ("2026-12-23 17:00", 2, "2026-12-28 10:00"),   # extra holiday 24th, Christmas 25th, weekend
-    ("2026-03-04 06:00", 3, "2026-03-04 12:00"),   # before opening
-])
+@pytest.mark.parametrize(
+    "received,hours,expected",
+    [
+        ("2026-03-06 17:30", 3, "2026-03-09 11:30"),  # Friday evening → Monday (weekend skipped)
+        ("2026-03-06 17:30", 2, "2026-03-09 10:30"),
+        ("2026-03-04 09:00", 3, "2026-03-04 12:00"),  # opening minute counts
+        ("2026-03-04 18:00", 3, "2026-03-05 12:00"),  # closing minute does not
+        ("2026-03-04 17:59", 3, "2026-03-05 11:59"),
+        ("2026-03-07 11:00", 3, "2026-03-09 12:00"),  # received on Saturday
+        ("2026-03-06 16:00", 3, "2026-03-09 10:00"),  # DST starts on Sunday 8 March
+        ("2026-10-30 16:30", 3, "2026-11-02 10:30"),  # DST ends on Sunday 1 November
+        ("2026-07-02 17:00", 3, "2026-07-06 11:00"),  # Friday 3 July: Independence Day observed
+        ("2026-07-03 10:00", 3, "2026-07-06 12:00"),  # received on the observed holiday itself
+        ("2026-11-25 17:00", 3, "2026-11-27 11:00"),  # Thanksgiving Thursday
+        ("2026-12-23 17:00", 2, "2026-12-28 10:00"),  # extra holiday 24th, Christmas 25th, weekend
+        ("2026-03-04 06:00", 3, "2026-03-04 12:00"),  # before opening
+    ],
+)
 def test_business_hours_table(calendar, received, hours, expected):
     assert calendar.add_business_hours(local(received), hours).astimezone(NY) == local(expected)
 
 
-@pytest.mark.parametrize("moment,business", [
-    ("2026-03-04 09:00", True), ("2026-03-04 17:59", True), ("2026-03-04 18:00", False), ("2026-03-04 08:59", False),
-    ("2026-03-07 12:00", False), ("2026-07-03 12:00", False), ("2026-12-24 12:00", False), ("2026-11-26 12:00", False),
-])
+@pytest.mark.parametrize(
+    "moment,business",
+    [
+        ("2026-03-04 09:00", True),
+        ("2026-03-04 17:59", True),
+        ("2026-03-04 18:00", False),
+        ("2026-03-04 08:59", False),
+        ("2026-03-07 12:00", False),
+        ("2026-07-03 12:00", False),
+        ("2026-12-24 12:00", False),
+        ("2026-11-26 12:00", False),
+    ],
+)
 def test_what_counts_as_business_time(calendar, moment, business):
     assert calendar.is_business_time(local(moment)) is business
 
 
-@pytest.mark.parametrize("category,received,row,warn,due", [
-    ("day_to_day", "2026-03-06T17:30:00-05:00", "day_to_day", "2026-03-09T10:30:00-04:00", "2026-03-09T11:30:00-04:00"),
-    ("technical", "2026-03-04T10:00:00-05:00", "technical_business_hours", "2026-03-04T12:00:00-05:00", "2026-03-04T13:00:00-05:00"),
-    ("technical", "2026-03-07T10:00:00-05:00", "technical_out_of_hours_first", "2026-03-08T05:00:00-04:00", "2026-03-08T11:00:00-04:00"),
-    ("technical", "2026-07-03T10:00:00-04:00", "technical_out_of_hours_first", "2026-07-04T04:00:00-04:00", "2026-07-04T10:00:00-04:00"),
-    ("marketing_business", "2026-10-31T12:00:00-04:00", "marketing_business", "2026-11-01T05:00:00-05:00", "2026-11-01T11:00:00-05:00"),
-])
+@pytest.mark.parametrize(
+    "category,received,row,warn,due",
+    [
+        (
+            "day_to_day",
+            "2026-03-06T17:30:00-05:00",
+            "day_to_day",
+            "2026-03-09T10:30:00-04:00",
+            "2026-03-09T11:30:00-04:00",
+        ),
+        (
+            "technical",
+            "2026-03-04T10:00:00-05:00",
+            "technical_business_hours",
+            "2026-03-04T12:00:00-05:00",
+            "2026-03-04T13:00:00-05:00",
+        ),
+        (
+            "technical",
+            "2026-03-07T10:00:00-05:00",
+            "technical_out_of_hours_first",
+            "2026-03-08T05:00:00-04:00",
+            "2026-03-08T11:00:00-04:00",
+        ),
+        (
+            "technical",
+            "2026-07-03T10:00:00-04:00",
+            "technical_out_of_hours_first",
+            "2026-07-04T04:00:00-04:00",
+            "2026-07-04T10:00:00-04:00",
+        ),
+        (
+            "marketing_business",
+            "2026-10-31T12:00:00-04:00",
+            "marketing_business",
+            "2026-11-01T05:00:00-05:00",
+            "2026-11-01T11:00:00-05:00",
+        ),
+    ],
+)
 def test_sla_due_command(app, matrix, category, received, row, warn, due):
     result = app.test_cli_runner().invoke(args=["sla", "due", "--category", category, "--received", received, "--json"])
     assert result.exit_code == 0, result.output
@@ -77,7 +123,9 @@ def test_sla_due_command(app, matrix, category, received, row, warn, due):
 
 def test_sla_due_refuses_naive_or_bad_times(app, matrix):
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["sla", "due", "--category", "technical", "--received", "2026-03-04T10:00"]).exit_code == 2
+    assert (
+        runner.invoke(args=["sla", "due", "--category", "technical", "--received", "2026-03-04T10:00"]).exit_code == 2
+    )
     assert runner.invoke(args=["sla", "due", "--category", "technical", "--received", "yesterday"]).exit_code == 2
 
 
@@ -118,8 +166,12 @@ def make_overdue(ticket, row_key, received):
 
 
 def slack_texts():
-    return [m.payload["text"] for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.target == "slack")
-                                                          .order_by(OutboxMessage.id))]
+    return [
+        m.payload["text"]
+        for m in db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.target == "slack").order_by(OutboxMessage.id)
+        )
+    ]
 
 
 def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
@@ -182,8 +234,14 @@ MALFORMED = [
     ("rows:\n  - {key: a, request_type: technical, applies: sometimes}", "applies must be one of"),
     ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: weekly}}", "target.kind"),
     ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: elapsed, hours: x}}", "numeric"),
-    ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: business_hours, warn_hours: 4, due_hours: 3}}", "warning before due"),
-    ("rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: elapsed, hours: 24}, area: Ops, contact: {name: X}}", "contact needs"),
+    (
+        "rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: business_hours, warn_hours: 4, due_hours: 3}}",
+        "warning before due",
+    ),
+    (
+        "rows:\n  - {key: a, request_type: technical, applies: any, target: {kind: elapsed, hours: 24}, area: Ops, contact: {name: X}}",
+        "contact needs",
+    ),
     ("rows: [\n", "not valid YAML"),
 ]
 
@@ -222,8 +280,17 @@ def test_admin_edits_a_row_and_the_calendar_audited(client, login_as, matrix):
 
     login_as("ticket_admin")
     row = matrix["marketing_business"]
-    data = {"target_kind": "elapsed", "warn_hours": "0", "due_hours": "12", "area": "Mercadeo", "contact_name": "M. V.",
-            "contact_role": "VP", "contact_email": "mv@hitn.org", "contact_phone": "+1 305", "channel": "Slack"}
+    data = {
+        "target_kind": "elapsed",
+        "warn_hours": "0",
+        "due_hours": "12",
+        "area": "Mercadeo",
+        "contact_name": "M. V.",
+        "contact_role": "VP",
+        "contact_email": "mv@hitn.org",
+        "contact_phone": "+1 305",
+        "channel": "Slack",
+    }
     assert client.post(f"/admin/sla/rows/{row.id}", data=data).status_code == 302
     assert row.due_hours == 12 and row.warn_hours == 9 and row.contact_name == "M. V."
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "sla.row_updated"))
@@ -252,18 +319,21 @@ def english_admin(client, login_as):
 WEEK = {f"open_{day}": "09:00" for day in range(5)} | {f"close_{day}": "18:00" for day in range(5)}
 
 
-@pytest.mark.parametrize("change,field,message", [
-    ({"close_0": "08:00"}, "close_0", "Closing must be later than opening."),
-    ({"close_2": "09:00"}, "close_2", "Closing must be later than opening."),
-    ({"close_1": ""}, "close_1", "Give both the opening and the closing time, or neither."),
-    ({"open_6": "10:00"}, "close_6", "Give both the opening and the closing time, or neither."),
-    ({"open_3": "25:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
-    ({"open_3": "09:00+05:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
-    ({"open_3": "9:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
-    ({"holidays": "2026-02-30 Nope"}, "holidays", "YYYY-MM-DD"),
-    ({"holidays": "20261224 Compact"}, "holidays", "YYYY-MM-DD"),
-    ({"holidays": "2026-12-24 " + "N" * 101}, "holidays", "At most 100 characters."),
-])
+@pytest.mark.parametrize(
+    "change,field,message",
+    [
+        ({"close_0": "08:00"}, "close_0", "Closing must be later than opening."),
+        ({"close_2": "09:00"}, "close_2", "Closing must be later than opening."),
+        ({"close_1": ""}, "close_1", "Give both the opening and the closing time, or neither."),
+        ({"open_6": "10:00"}, "close_6", "Give both the opening and the closing time, or neither."),
+        ({"open_3": "25:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
+        ({"open_3": "09:00+05:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
+        ({"open_3": "9:00"}, "open_3", "Use HH:MM, e.g. 09:00."),
+        ({"holidays": "2026-02-30 Nope"}, "holidays", "YYYY-MM-DD"),
+        ({"holidays": "20261224 Compact"}, "holidays", "YYYY-MM-DD"),
+        ({"holidays": "2026-12-24 " + "N" * 101}, "holidays", "At most 100 characters."),
+    ],
+)
 def test_business_hours_that_make_no_sense_are_refused_on_their_field(english_admin, change, field, message):
     before = dict(sla.settings().business_hours)
     db.session.commit()
@@ -275,17 +345,33 @@ def test_business_hours_that_make_no_sense_are_refused_on_their_field(english_ad
     assert sla.settings().business_hours == before
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"due_hours": "-3"}, "due_hours"), ({"due_hours": "nan"}, "due_hours"), ({"due_hours": "inf"}, "due_hours"),
-    ({"due_hours": "100000"}, "due_hours"), ({"warn_hours": "5", "due_hours": "3"}, "warn_hours"),
-    ({"warn_hours": "0"}, "warn_hours"), ({"contact_name": "\u200b "}, "contact_name"),
-    ({"contact_phone": "5" * 61}, "contact_phone"), ({"area": "A" * 121}, "area"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"due_hours": "-3"}, "due_hours"),
+        ({"due_hours": "nan"}, "due_hours"),
+        ({"due_hours": "inf"}, "due_hours"),
+        ({"due_hours": "100000"}, "due_hours"),
+        ({"warn_hours": "5", "due_hours": "3"}, "warn_hours"),
+        ({"warn_hours": "0"}, "warn_hours"),
+        ({"contact_name": "\u200b "}, "contact_name"),
+        ({"contact_phone": "5" * 61}, "contact_phone"),
+        ({"area": "A" * 121}, "area"),
+    ],
+)
 def test_matrix_rows_that_make_no_sense_are_refused_on_their_field(english_admin, matrix, change, field):
     row = matrix["technical_business_hours"]
-    values = {"target_kind": "business_hours", "warn_hours": "2", "due_hours": "3", "area": "Soporte",
-              "contact_name": "C. C.", "contact_role": "Ops", "contact_email": "cc@edye.com", "contact_phone": "+1",
-              "channel": "Slack"}
+    values = {
+        "target_kind": "business_hours",
+        "warn_hours": "2",
+        "due_hours": "3",
+        "area": "Soporte",
+        "contact_name": "C. C.",
+        "contact_role": "Ops",
+        "contact_email": "cc@edye.com",
+        "contact_phone": "+1",
+        "channel": "Slack",
+    }
     response = english_admin.post(f"/admin/sla/rows/{row.id}", data={**values, **change})
     page = response.get_data(as_text=True)
     assert response.status_code == 422

@@ -1,5 +1,6 @@
 """The staff workflow: the full journey, the state machine per role, KB-on-close, internal notes,
 Monday and Slack through the outbox."""
+
 from __future__ import annotations
 
 import csv
@@ -53,9 +54,17 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
         return response
 
     act("admin", "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
-    assert ticket.status == "assigned_l1" and ticket.assignee_id == staff["l1"].id and ticket.request_type == "technical"
-    act("l1", "reports", actions_taken="Reproduced on Roku Ultra", minutes_spent="25",
-        relevant_information="License server answers 403", next_step="Ask the CDN team")
+    assert (
+        ticket.status == "assigned_l1" and ticket.assignee_id == staff["l1"].id and ticket.request_type == "technical"
+    )
+    act(
+        "l1",
+        "reports",
+        actions_taken="Reproduced on Roku Ultra",
+        minutes_spent="25",
+        relevant_information="License server answers 403",
+        next_step="Ask the CDN team",
+    )
     act("l1", "cannot-resolve", reason="Needs access to the license server logs")
     act("admin", "reassign", agent_id=staff["l2"].id, channels="slack")
     assert ticket.status == "assigned_l2" and ticket.tier == 2 and ticket.assignee_id == staff["l2"].id
@@ -63,8 +72,16 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     act("l2", "cannot-resolve", reason="Regression in release 3.2.1")
     act("admin", "escalate", note="Release regression")
     assert ticket.status == "escalated_l3" and ticket.tier == 3
-    act("vp", "decision", priority="urgent", impact="All Roku users of 3 partners", resources="Release team available",
-        decision="alternative_measure", measure="revert_version", notes="Roll back to 3.2.0")
+    act(
+        "vp",
+        "decision",
+        priority="urgent",
+        impact="All Roku users of 3 partners",
+        resources="Release team available",
+        decision="alternative_measure",
+        measure="revert_version",
+        notes="Roll back to 3.2.0",
+    )
     assert ticket.status == "alternative_measure"
     act("admin", "result", result="App reverted to 3.2.0 on Roku")
     act("admin", "notify", message="We reverted the Roku app to 3.2.0; playback works again.")
@@ -77,11 +94,25 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     operations = fake_monday.operations()
     assert operations[0] == "create_item"
     updates = [variables["body"] for name, variables in fake_monday.calls if name == "create_update"]
-    assert [u.split("] ", 1)[1].split(" ")[0] for u in updates] == ["Assigned", "Status", "Luis", "Status", "Marta", "Escalated", "Level", "Level", "Resolution"]
+    assert [u.split("] ", 1)[1].split(" ")[0] for u in updates] == [
+        "Assigned",
+        "Status",
+        "Luis",
+        "Status",
+        "Marta",
+        "Escalated",
+        "Level",
+        "Level",
+        "Resolution",
+    ]
     assert "Reproduced on Roku Ultra" in updates[1] and "25 min" in updates[1]
     assert all(variables["board"] == "4242" for name, variables in fake_monday.calls if name != "create_update")
     create = fake_monday.calls[0][1]
-    assert create["group"] == "topics" and '"text_ref": "EDY-' in create["values"] and '"text_sla_due": "20' in create["values"]
+    assert (
+        create["group"] == "topics"
+        and '"text_ref": "EDY-' in create["values"]
+        and '"text_sla_due": "20' in create["values"]
+    )
     slack_texts = [message["text"] for message in fake_slack.messages]
     assert len(slack_texts) == 3
     assert "Reassigned to Marta Dos (level 2)" in slack_texts[0]
@@ -105,8 +136,13 @@ ACTIONS = {
     "notify": {"message": "hi"},
     "reassign": {"channels": "monday"},
     "escalate": {},
-    "decision": {"priority": "high", "impact": "i", "resources": "r", "decision": "alternative_measure",
-                 "measure": "no_intervention"},
+    "decision": {
+        "priority": "high",
+        "impact": "i",
+        "resources": "r",
+        "decision": "alternative_measure",
+        "measure": "no_intervention",
+    },
     "result": {"result": "r"},
 }
 
@@ -128,7 +164,9 @@ def test_every_invalid_transition_is_refused_for_every_role(clients, staff, open
     services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     refused = clients["l2"].post(f"/staff/tickets/{ticket.id}/resolve", data=ACTIONS["resolve"])
     assert refused.status_code == 403, "an agent acts only on tickets assigned to them"
-    twice = clients["admin"].post(f"/staff/tickets/{ticket.id}/assign", data={**ACTIONS["assign"], "agent_id": staff["l1"].id})
+    twice = clients["admin"].post(
+        f"/staff/tickets/{ticket.id}/assign", data={**ACTIONS["assign"], "agent_id": staff["l1"].id}
+    )
     assert twice.status_code == 409 and "estado actual" in twice.get_data(as_text=True)
 
 
@@ -139,6 +177,7 @@ def test_state_machine_table_refuses_moves_outside_it(open_ticket, staff, partne
             if target is Status.NEW:
                 continue
             from portal.tickets import states
+
             if not states.allowed(Status.NEW, target, actor.role):
                 with pytest.raises(services.TransitionRefused):
                     services.move(ticket, target, actor, "probe")
@@ -150,10 +189,18 @@ def test_kb_on_close_rule(clients, staff, open_ticket, app):
     ticket = open_ticket()
     services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     c = clients["l1"]
-    missing = c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Reinstalled"}, headers={"HX-Request": "true"})
-    assert missing.status_code == 422 and "ninguna cambio" in missing.get_data(as_text=True) or missing.status_code == 422
-    old = kb_services.create_article(staff["l2"], "es", "vieja", kb_services.ArticleText(
-        "Vieja", "Texto viejo.", "playback", [], "partners", note="n", publish=True))
+    missing = c.post(
+        f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Reinstalled"}, headers={"HX-Request": "true"}
+    )
+    assert (
+        missing.status_code == 422 and "ninguna cambio" in missing.get_data(as_text=True) or missing.status_code == 422
+    )
+    old = kb_services.create_article(
+        staff["l2"],
+        "es",
+        "vieja",
+        kb_services.ArticleText("Vieja", "Texto viejo.", "playback", [], "partners", note="n", publish=True),
+    )
     foreign = c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "x", "kb_article_id": old.id})
     assert foreign.status_code == 422 and ticket.status == "assigned_l1"
     draft = c.post(f"/staff/tickets/{ticket.id}/kb-draft")
@@ -168,8 +215,12 @@ def test_admin_resolves_directly_with_the_same_rule(clients, staff, open_ticket)
     ticket = open_ticket()
     c = clients["admin"]
     assert c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Known issue"}).status_code == 422
-    assert c.post(f"/staff/tickets/{ticket.id}/resolve",
-                  data={"summary": "Known issue", "no_kb_reason": "Already in the KB"}).status_code == 302
+    assert (
+        c.post(
+            f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Known issue", "no_kb_reason": "Already in the KB"}
+        ).status_code
+        == 302
+    )
     assert ticket.status == "resolved_by_agent"
 
 
@@ -191,13 +242,29 @@ def test_level_three_external_provider(clients, staff, open_ticket):
     ticket = open_ticket()
     ticket.status, ticket.tier = "escalated_l3", 3
     db.session.commit()
-    bad = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={
-        "priority": "high", "impact": "Many", "resources": "Budget", "decision": "external_provider",
-        "provider_name": "CDN Experts"})
+    bad = clients["vp"].post(
+        f"/staff/tickets/{ticket.id}/decision",
+        data={
+            "priority": "high",
+            "impact": "Many",
+            "resources": "Budget",
+            "decision": "external_provider",
+            "provider_name": "CDN Experts",
+        },
+    )
     assert bad.status_code == 422
-    good = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={
-        "priority": "high", "impact": "Many", "resources": "Budget", "decision": "external_provider",
-        "provider_name": "CDN Experts", "provider_contact": "ops@cdn.example", "provider_scope": "Fix edge cache"})
+    good = clients["vp"].post(
+        f"/staff/tickets/{ticket.id}/decision",
+        data={
+            "priority": "high",
+            "impact": "Many",
+            "resources": "Budget",
+            "decision": "external_provider",
+            "provider_name": "CDN Experts",
+            "provider_contact": "ops@cdn.example",
+            "provider_scope": "Fix edge cache",
+        },
+    )
     assert good.status_code == 302 and ticket.status == "external_provider"
     assert clients["vp"].post(f"/staff/tickets/{ticket.id}/result", data={"result": "Cache purged"}).status_code == 302
     assert ticket.status == "resolved_by_agent"
@@ -214,9 +281,15 @@ def test_queues_filters_bulk_assign_and_no_n_plus_one(clients, staff, open_ticke
     with count_queries() as many:
         assert c.get("/staff/triage").status_code == 200
     assert many.count == few.count
-    response = c.post("/staff/triage/bulk-assign", data={"ticket_ids": [t.id for t in tickets[:3]],
-                                                          "request_type": "day_to_day", "priority": "low",
-                                                          "agent_id": staff["l1"].id})
+    response = c.post(
+        "/staff/triage/bulk-assign",
+        data={
+            "ticket_ids": [t.id for t in tickets[:3]],
+            "request_type": "day_to_day",
+            "priority": "low",
+            "agent_id": staff["l1"].id,
+        },
+    )
     assert response.status_code == 302
     assert [t.status for t in tickets] == ["assigned_l1"] * 3 + ["new"]
     assert "Queue item 0" in clients["l1"].get("/staff/work").get_data(as_text=True)
@@ -234,7 +307,9 @@ def test_audit_csv(clients, staff, open_ticket):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert response.mimetype == "text/csv" and rows[0][:4] == ["time", "ticket", "actor", "event"]
     assigned = [row for row in rows if row[3] == "assigned"]
-    assert assigned and assigned[0][2] == "Ana Admin" and assigned[0][5] == "assigned_l1" and "Luis Uno" in assigned[0][7]
+    assert (
+        assigned and assigned[0][2] == "Ana Admin" and assigned[0][5] == "assigned_l1" and "Luis Uno" in assigned[0][7]
+    )
     assert clients["l1"].get("/staff/audit.csv").status_code == 403
 
 
@@ -297,20 +372,26 @@ def staff_ticket(open_ticket, make_user, app):
     return ticket, clients
 
 
-@pytest.mark.parametrize("action,data,long_field,field_cap", [
-    ("note", {}, "body", 20_000),
-    ("reply", {}, "body", 20_000),
-    ("reports", {"minutes_spent": "5"}, "actions_taken", 5_000),
-    ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "relevant_information", 5_000),
-    ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "next_step", 5_000),
-    ("cannot-resolve", {}, "reason", 5_000),
-    ("resolve", {"no_kb_reason": "No KB change"}, "summary", 5_000),
-    ("resolve", {"summary": "Fixed"}, "no_kb_reason", 5_000),
-])
+@pytest.mark.parametrize(
+    "action,data,long_field,field_cap",
+    [
+        ("note", {}, "body", 20_000),
+        ("reply", {}, "body", 20_000),
+        ("reports", {"minutes_spent": "5"}, "actions_taken", 5_000),
+        ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "relevant_information", 5_000),
+        ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "next_step", 5_000),
+        ("cannot-resolve", {}, "reason", 5_000),
+        ("resolve", {"no_kb_reason": "No KB change"}, "summary", 5_000),
+        ("resolve", {"summary": "Fixed"}, "no_kb_reason", 5_000),
+    ],
+)
 def test_staff_texts_have_length_caps(staff_ticket, action, data, long_field, field_cap):
     ticket, clients = staff_ticket
-    response = clients["agent_l1"].post(f"/staff/tickets/{ticket.id}/{action}",
-                                        data={**data, long_field: "x" * (field_cap + 1)}, headers={"HX-Request": "true"})
+    response = clients["agent_l1"].post(
+        f"/staff/tickets/{ticket.id}/{action}",
+        data={**data, long_field: "x" * (field_cap + 1)},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 422 and f"At most {field_cap} characters." in response.get_data(as_text=True)
     assert ticket.status == "assigned_l1" and db.session.scalar(select(func.count(Comment.id))) == 0
     assert db.session.scalar(select(func.count(StatusReport.id))) == 0
@@ -320,8 +401,15 @@ def test_level_three_texts_have_length_caps(staff_ticket):
     ticket, clients = staff_ticket
     ticket.status, ticket.tier = "escalated_l3", 3
     db.session.commit()
-    decision = {"priority": "high", "impact": "Many", "resources": "Budget", "decision": "external_provider",
-                "provider_name": "CDN Experts", "provider_contact": "ops@cdn.example", "provider_scope": "Edge"}
+    decision = {
+        "priority": "high",
+        "impact": "Many",
+        "resources": "Budget",
+        "decision": "external_provider",
+        "provider_name": "CDN Experts",
+        "provider_contact": "ops@cdn.example",
+        "provider_scope": "Edge",
+    }
     for name, cap in (("impact", 5_000), ("notes", 5_000), ("provider_name", 200), ("provider_scope", 5_000)):
         response = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={**decision, name: "x" * (cap + 1)})
         assert response.status_code == 422, name

@@ -1,4 +1,5 @@
 """The Zendesk webhook: signed ticket events applied once; forgeries, stale and replayed events refused."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,11 @@ def post(client, payload, secret=SECRET, timestamp=None, raw=None, signature=Non
 
 def status_event(ticket, status="SOLVED", event_id="evt-1"):
     return {
-        "type": "zen:event-type:ticket.status_changed", "id": event_id, "time": stamp(),
-        "subject": f"zen:ticket:{ticket.zendesk_id or 0}", "account_id": 1,
+        "type": "zen:event-type:ticket.status_changed",
+        "id": event_id,
+        "time": stamp(),
+        "subject": f"zen:ticket:{ticket.zendesk_id or 0}",
+        "account_id": 1,
         "detail": {"id": str(ticket.zendesk_id or ""), "external_id": ticket.reference, "status": status},
         "event": {"current": status, "previous": "OPEN"},
     }
@@ -49,11 +53,19 @@ def status_event(ticket, status="SOLVED", event_id="evt-1"):
 
 def comment_event(ticket, body, public=True, comment_id=7001, event_id="evt-c1"):
     return {
-        "type": "zen:event-type:ticket.comment_added", "id": event_id, "time": stamp(),
+        "type": "zen:event-type:ticket.comment_added",
+        "id": event_id,
+        "time": stamp(),
         "subject": f"zen:ticket:{ticket.zendesk_id}",
         "detail": {"id": str(ticket.zendesk_id), "external_id": ticket.reference, "status": "OPEN"},
-        "event": {"comment": {"id": comment_id, "body": body, "is_public": public,
-                              "author": {"id": 99, "name": "Zoe Zendesk", "is_staff": True}}},
+        "event": {
+            "comment": {
+                "id": comment_id,
+                "body": body,
+                "is_public": public,
+                "author": {"id": 99, "name": "Zoe Zendesk", "is_staff": True},
+            }
+        },
     }
 
 
@@ -85,8 +97,12 @@ def test_found_by_external_id_when_zendesk_id_unknown(client, open_ticket):
 
 def test_public_agent_comment_reaches_the_partner_private_never(client, ticket, partner):
     assert post(client, comment_event(ticket, "Please update the app to 3.2.2.")).status_code == 200
-    assert post(client, comment_event(ticket, "internal: blame the CDN", public=False, comment_id=7002,
-                                      event_id="evt-c2")).status_code == 200
+    assert (
+        post(
+            client, comment_event(ticket, "internal: blame the CDN", public=False, comment_id=7002, event_id="evt-c2")
+        ).status_code
+        == 200
+    )
     login(client, partner.email)
     page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "Please update the app to 3.2.2." in page and "Zoe Zendesk" in page
@@ -104,7 +120,9 @@ def test_echo_of_the_portal_own_comment_is_not_duplicated(client, fake_zendesk, 
     response = post(client, comment_event(created, "Pablo Partner:\n\nfrom the portal", comment_id=echo_id))
     assert response.json["outcome"] == "echo"
     description_id = fake_zendesk.comments[created.zendesk_id][0]["id"]
-    assert post(client, comment_event(created, "desc", comment_id=description_id, event_id="e2")).json["outcome"] == "echo"
+    assert (
+        post(client, comment_event(created, "desc", comment_id=description_id, event_id="e2")).json["outcome"] == "echo"
+    )
     assert db.session.scalar(select(func.count(Comment.id))) == 1
 
 
@@ -130,8 +148,22 @@ def test_forged_or_stale_requests_change_nothing(client, ticket, case):
     assert ticket.status == "new"
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[]", b'{"type": "x"}', json.dumps({
-    "type": "zen:event-type:ticket.comment_added", "id": "e9", "detail": {"id": "35436"}, "event": {"comment": {}}}).encode()])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"[]",
+        b'{"type": "x"}',
+        json.dumps(
+            {
+                "type": "zen:event-type:ticket.comment_added",
+                "id": "e9",
+                "detail": {"id": "35436"},
+                "event": {"comment": {}},
+            }
+        ).encode(),
+    ],
+)
 def test_malformed_bodies_are_400(client, ticket, raw):
     assert post(client, None, raw=raw).status_code == 400
     assert ticket.status == "new" and db.session.scalar(select(func.count(Comment.id))) == 0

@@ -1,4 +1,5 @@
 """CSV downloads whose cells spreadsheets read as data, never as formulas (OWASP "CSV injection")."""
+
 from __future__ import annotations
 
 import csv
@@ -35,5 +36,6 @@ def csv_response(name: str, header: list[str], rows: Iterable[Iterable]) -> Resp
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow([spreadsheet_cell(cell) for cell in header])
     writer.writerows([spreadsheet_cell(cell) for cell in row] for row in rows)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={name}.csv"})
+    return Response(
+        buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}.csv"}
+    )

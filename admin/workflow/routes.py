@@ -1,5 +1,6 @@
 """Routes of the staff workflow. Each action validates its role on the server; the state machine
 refuses what the ticket's status does not allow (409)."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -19,7 +20,13 @@ from portal.extensions import db
 from portal.limits import comment_limit
 from portal.tickets import services
 from portal.tickets.models import (
-    PRIORITY_LABELS, REQUEST_TYPE_LABELS, STATUS_LABELS, RequestType, Status, Ticket, TicketEvent,
+    PRIORITY_LABELS,
+    REQUEST_TYPE_LABELS,
+    STATUS_LABELS,
+    RequestType,
+    Status,
+    Ticket,
+    TicketEvent,
 )
 from portal.types import utcnow
 from portal.web import database_id, page_number, paginate, render
@@ -50,7 +57,9 @@ def sla_left(ticket: Ticket) -> tuple[str, str]:
 
 
 def _agents(role: Role) -> list[User]:
-    return list(db.session.scalars(select(User).where(User.role == role.value, User.active.is_(True)).order_by(User.name)))
+    return list(
+        db.session.scalars(select(User).where(User.role == role.value, User.active.is_(True)).order_by(User.name))
+    )
 
 
 def _query_id(name: str) -> int:
@@ -76,18 +85,30 @@ def _queue(page_template: str, statuses, **extra):
     if filters["status"] not in {s.value for s in statuses}:
         filters["status"] = ""
     statement = services.staff_queue(statuses, **filters)
-    return render(page_template, "workflow/_queue.html", page=paginate(statement, page_number()), filters=filters,
-                  statuses=statuses, request_types=REQUEST_TYPE_LABELS, status_labels=STATUS_LABELS,
-                  organizations=admin_services.all_organizations(), agents=_agents(Role.AGENT_L1) + _agents(Role.AGENT_L2),
-                  **extra)
+    return render(
+        page_template,
+        "workflow/_queue.html",
+        page=paginate(statement, page_number()),
+        filters=filters,
+        statuses=statuses,
+        request_types=REQUEST_TYPE_LABELS,
+        status_labels=STATUS_LABELS,
+        organizations=admin_services.all_organizations(),
+        agents=_agents(Role.AGENT_L1) + _agents(Role.AGENT_L2),
+        **extra,
+    )
 
 
 @bp.get("/triage")
 @require_role(Role.TICKET_ADMIN)
 def triage():
     """The administrator's queue: new and reopened tickets and those waiting for an admin decision."""
-    return _queue("workflow/triage.html", services.STAFF_QUEUE_STATUSES, level_one=_agents(Role.AGENT_L1),
-                  priorities=PRIORITY_LABELS)
+    return _queue(
+        "workflow/triage.html",
+        services.STAFF_QUEUE_STATUSES,
+        level_one=_agents(Role.AGENT_L1),
+        priorities=PRIORITY_LABELS,
+    )
 
 
 @bp.get("/work")
@@ -95,8 +116,13 @@ def triage():
 def my_work():
     """An agent's open tickets."""
     statement = services.staff_queue(WORK_STATUSES, assignee_id=current_user.id)
-    return render("workflow/my_work.html", "workflow/_queue.html", page=paginate(statement, page_number()),
-                  filters={}, status_labels=STATUS_LABELS)
+    return render(
+        "workflow/my_work.html",
+        "workflow/_queue.html",
+        page=paginate(statement, page_number()),
+        filters={},
+        status_labels=STATUS_LABELS,
+    )
 
 
 @bp.get("/level3")
@@ -104,8 +130,13 @@ def my_work():
 def level_three():
     """Tickets escalated to the VP and the tech team."""
     statement = services.staff_queue(LEVEL_THREE_STATUSES)
-    return render("workflow/level3.html", "workflow/_queue.html", page=paginate(statement, page_number()),
-                  filters={}, status_labels=STATUS_LABELS)
+    return render(
+        "workflow/level3.html",
+        "workflow/_queue.html",
+        page=paginate(statement, page_number()),
+        filters={},
+        status_labels=STATUS_LABELS,
+    )
 
 
 def _ticket_or_404(ticket_id: int) -> Ticket:
@@ -139,9 +170,11 @@ def _workspace_context(ticket: Ticket, error: str | None = None) -> dict:
 
 
 def _last_summary(ticket: Ticket) -> str:
-    event = db.session.scalar(select(TicketEvent).where(
-        TicketEvent.ticket_id == ticket.id, TicketEvent.kind.in_(["resolved", "level_three_result"]))
-        .order_by(TicketEvent.id.desc()))
+    event = db.session.scalar(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind.in_(["resolved", "level_three_result"]))
+        .order_by(TicketEvent.id.desc())
+    )
     return event.data.get("summary", "") if event else ""
 
 
@@ -206,8 +239,12 @@ def ticket_action(name: str):
             if status == 200 and not request.htmx:
                 return redirect(url_for("staff.workspace", ticket_id=ticket.id))
             ticket = _ticket_or_404(ticket_id)
-            return render("workflow/workspace.html", "workflow/_workspace.html", status_code=status,
-                          **_workspace_context(ticket, error))
+            return render(
+                "workflow/workspace.html",
+                "workflow/_workspace.html",
+                status_code=status,
+                **_workspace_context(ticket, error),
+            )
 
         return action
 
@@ -253,7 +290,9 @@ def bulk_assign():
     done = 0
     for ticket in tickets:
         try:
-            services.classify_and_assign(current_user, ticket, _form("request_type"), _form("priority"), _user("agent_id"))
+            services.classify_and_assign(
+                current_user, ticket, _form("request_type"), _form("priority"), _user("agent_id")
+            )
             done += 1
         except InvalidInput as problem:
             db.session.rollback()
@@ -286,8 +325,15 @@ def reply(ticket):
 @ticket_action("report")
 def report(ticket):
     """File a status report."""
-    services.file_status_report(current_user, ticket, _form("actions_taken"), request.form.get("minutes_spent", type=int),
-                                _form("relevant_information"), _form("next_step"), _form("visibility") == "partner")
+    services.file_status_report(
+        current_user,
+        ticket,
+        _form("actions_taken"),
+        request.form.get("minutes_spent", type=int),
+        _form("relevant_information"),
+        _form("next_step"),
+        _form("visibility") == "partner",
+    )
 
 
 @bp.post("/tickets/<int:ticket_id>/resolve")
@@ -295,8 +341,7 @@ def report(ticket):
 @ticket_action("resolve")
 def resolve(ticket):
     """Resolved: a solution summary and a KB article (or the reason none is needed)."""
-    services.resolve(current_user, ticket, _form("summary"), database_id(_form("kb_article_id")),
-                     _form("no_kb_reason"))
+    services.resolve(current_user, ticket, _form("summary"), database_id(_form("kb_article_id")), _form("no_kb_reason"))
 
 
 @bp.post("/tickets/<int:ticket_id>/kb-draft")
@@ -346,8 +391,17 @@ def escalate(ticket):
 def decision(ticket):
     """Level 3's analysis and decision."""
     provider = {"name": _form("provider_name"), "contact": _form("provider_contact"), "scope": _form("provider_scope")}
-    services.decide(current_user, ticket, _form("priority"), _form("impact"), _form("resources"), _form("decision"),
-                    provider=provider, measure=_form("measure"), notes=_form("notes"))
+    services.decide(
+        current_user,
+        ticket,
+        _form("priority"),
+        _form("impact"),
+        _form("resources"),
+        _form("decision"),
+        provider=provider,
+        measure=_form("measure"),
+        notes=_form("notes"),
+    )
 
 
 @bp.post("/tickets/<int:ticket_id>/result")
@@ -362,12 +416,28 @@ def result(ticket):
 @require_role(Role.TICKET_ADMIN)
 def audit_csv():
     """Every ticket event (the ticket audit) as CSV."""
-    rows = db.session.execute(select(TicketEvent, Ticket.reference).join(Ticket, Ticket.id == TicketEvent.ticket_id)
-                              .order_by(TicketEvent.created_at, TicketEvent.id))
-    return csv_response("ticket-audit", ["time", "ticket", "actor", "event", "from", "to", "public", "data"],
-                        ([event.created_at.isoformat(), reference, event.actor_label or "system", event.kind,
-                          event.from_status or "", event.to_status or "", "yes" if event.public else "no",
-                          services.event_data_text(event.data)] for event, reference in rows))
+    rows = db.session.execute(
+        select(TicketEvent, Ticket.reference)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .order_by(TicketEvent.created_at, TicketEvent.id)
+    )
+    return csv_response(
+        "ticket-audit",
+        ["time", "ticket", "actor", "event", "from", "to", "public", "data"],
+        (
+            [
+                event.created_at.isoformat(),
+                reference,
+                event.actor_label or "system",
+                event.kind,
+                event.from_status or "",
+                event.to_status or "",
+                "yes" if event.public else "no",
+                services.event_data_text(event.data),
+            ]
+            for event, reference in rows
+        ),
+    )
 
 
 # Metrics ------------------------------------------------------------------------------------
@@ -399,12 +469,18 @@ def metrics_dashboard():
         organizations=admin_services.all_organizations(),
         per_day=per_day,
         per_day_chart=charts.stacked_bars(
-            "per-day", _("Tickets received per day"), [f"{d.day:%d/%m}" for d in per_day],
-            {str(REQUEST_TYPE_LABELS[RequestType(t)]): [d.by_type[t] for d in per_day] for t in metrics.REQUEST_TYPES}),
+            "per-day",
+            _("Tickets received per day"),
+            [f"{d.day:%d/%m}" for d in per_day],
+            {str(REQUEST_TYPE_LABELS[RequestType(t)]): [d.by_type[t] for d in per_day] for t in metrics.REQUEST_TYPES},
+        ),
         weekly=weekly,
         weekly_chart=charts.stacked_bars(
-            "weekly", _("First responses on time and late, per week"), [f"{w:%d/%m}" for w in weeks],
-            {_("Met"): [by_week[w][0] for w in weeks], _("Breached"): [by_week[w][1] for w in weeks]}),
+            "weekly",
+            _("First responses on time and late, per week"),
+            [f"{w:%d/%m}" for w in weeks],
+            {_("Met"): [by_week[w][0] for w in weeks], _("Breached"): [by_week[w][1] for w in weeks]},
+        ),
         response_times=metrics.first_response_times(days),
         backlog=metrics.backlog(),
         reopen=metrics.reopen_rate(days),
@@ -421,17 +497,30 @@ def metrics_csv(name: str):
     days = _days()
     if name == "tickets-per-day":
         data = metrics.tickets_per_day(days, _query_id("organization_id"))
-        return csv_response(name, ["day", *metrics.REQUEST_TYPES, "total"],
-                            [[d.day.isoformat(), *[d.by_type[t] for t in metrics.REQUEST_TYPES], d.total] for d in data])
+        return csv_response(
+            name,
+            ["day", *metrics.REQUEST_TYPES, "total"],
+            [[d.day.isoformat(), *[d.by_type[t] for t in metrics.REQUEST_TYPES], d.total] for d in data],
+        )
     if name == "sla-per-agent-week":
-        return csv_response(name, ["week", "agent", "request_type", "met", "breached", "met_share"],
-                            [[r.week.isoformat(), r.agent, r.request_type, r.met, r.breached, round(r.share, 3)]
-                             for r in metrics.sla_per_agent_week(12)])
+        return csv_response(
+            name,
+            ["week", "agent", "request_type", "met", "breached", "met_share"],
+            [
+                [r.week.isoformat(), r.agent, r.request_type, r.met, r.breached, round(r.share, 3)]
+                for r in metrics.sla_per_agent_week(12)
+            ],
+        )
     if name == "first-response-times":
-        return csv_response(name, ["request_type", "tickets", "median_hours", "p90_hours"],
-                            [[r.request_type, r.count, r.median_hours, r.p90_hours]
-                             for r in metrics.first_response_times(days)])
+        return csv_response(
+            name,
+            ["request_type", "tickets", "median_hours", "p90_hours"],
+            [[r.request_type, r.count, r.median_hours, r.p90_hours] for r in metrics.first_response_times(days)],
+        )
     if name == "backlog":
-        return csv_response(name, ["tier", "< 1 d", "1–3 d", "3–7 d", "> 7 d"],
-                            [[tier, *ages.values()] for tier, ages in metrics.backlog().items()])
+        return csv_response(
+            name,
+            ["tier", "< 1 d", "1–3 d", "3–7 d", "> 7 d"],
+            [[tier, *ages.values()] for tier, ages in metrics.backlog().items()],
+        )
     abort(404)

@@ -1,4 +1,5 @@
 """Outcomes of a delivery attempt to another system, shared by every client."""
+
 from __future__ import annotations
 
 import requests

@@ -1,4 +1,5 @@
 """The outbox of messages for other systems, and the webhook events already applied."""
+
 from __future__ import annotations
 
 from datetime import datetime

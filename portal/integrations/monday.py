@@ -1,4 +1,5 @@
 """A thin client for the Monday.com GraphQL API (items, updates, column values)."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ class MondayClient:
     def __init__(self, url: str, token: str, api_version: str, timeout=(3.05, 15.0), session=None):
         self.url = url
         self.session = session or requests.Session()
-        self.session.headers.update({"Authorization": token, "API-Version": api_version,
-                                     "Content-Type": "application/json"})
+        self.session.headers.update(
+            {"Authorization": token, "API-Version": api_version, "Content-Type": "application/json"}
+        )
         self.timeout = timeout
 
     def call(self, query: str, variables: dict) -> dict:
@@ -45,8 +47,9 @@ class MondayClient:
         errors = body.get("errors") or ([body] if "error_code" in body else [])
         if errors:
             text = "; ".join(str(e.get("message") or e.get("error_message") or e) for e in errors)[:1000]
-            codes = " ".join(str((e.get("extensions") or {}).get("code", "")) + " " + str(e.get("error_code", ""))
-                             for e in errors)
+            codes = " ".join(
+                str((e.get("extensions") or {}).get("code", "")) + " " + str(e.get("error_code", "")) for e in errors
+            )
             if any(code in codes for code in PASSING_ERROR_CODES):
                 wait = max([float((e.get("extensions") or {}).get("retry_in_seconds") or 0) for e in errors] or [0])
                 raise RetryLater(f"monday: {text}", wait or 30.0)

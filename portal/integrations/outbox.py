@@ -6,6 +6,7 @@ several can run at once), deliver them with the target's client, and record the 
 of one ticket go out in order per target: a message waits while an older one of its ticket for the
 same target is undelivered.
 """
+
 from __future__ import annotations
 
 import logging
@@ -129,7 +130,9 @@ class Deliverer:
             if handler is None:
                 raise Rejected(f"no handler for {message.target}/{message.kind}")
             if self.paused_until.get(message.target, now) > now:
-                raise RetryLater("target paused by its rate limit", (self.paused_until[message.target] - now).total_seconds())
+                raise RetryLater(
+                    "target paused by its rate limit", (self.paused_until[message.target] - now).total_seconds()
+                )
             result = handler(message, client_for(message.target))
         except RetryLater as error:
             db.session.rollback()
@@ -145,8 +148,12 @@ class Deliverer:
         except Exception as error:  # a bug must not stop the worker; the message is retried
             db.session.rollback()
             log.exception("delivering outbox message %s failed", message.id)
-            self._record(message, MessageState.PENDING, f"{type(error).__name__}: {error}",
-                         now + timedelta(seconds=backoff(message.attempts)))
+            self._record(
+                message,
+                MessageState.PENDING,
+                f"{type(error).__name__}: {error}",
+                now + timedelta(seconds=backoff(message.attempts)),
+            )
             return False
         if result is not None and result.rate_limit_remaining is not None and result.rate_limit_remaining <= 0:
             pause = current_app.config["OUTBOX_RATE_LIMIT_PAUSE_SECONDS"]
@@ -227,6 +234,12 @@ def _close_dead_letter(actor, message: OutboxMessage, state: MessageState, actio
         raise DeliveryError("only dead letters can be retried or discarded")
     message.state = state.value
     message.next_attempt_at = utcnow()
-    audit.record(actor, action, message, {"state": "dead", "error": message.last_error}, {"state": state.value},
-                 label=f"{message.target}/{message.kind}")
+    audit.record(
+        actor,
+        action,
+        message,
+        {"state": "dead", "error": message.last_error},
+        {"state": state.value},
+        label=f"{message.target}/{message.kind}",
+    )
     db.session.commit()

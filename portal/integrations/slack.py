@@ -1,4 +1,5 @@
 """Posting to a Slack incoming webhook."""
+
 from __future__ import annotations
 
 import requests

@@ -1,4 +1,5 @@
 """A thin client for the Zendesk Support API, and webhook signature checks."""
+
 from __future__ import annotations
 
 import base64

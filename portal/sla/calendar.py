@@ -1,4 +1,5 @@
 """Business time: which moments count, and adding business hours to a moment."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ class BusinessCalendar:
             opening, closing = (time.fromisoformat(value) for value in span)
             if opening < closing:
                 hours[int(day)] = (opening, closing)
-        extra = frozenset(date.fromisoformat(item["date"] if isinstance(item, dict) else item)
-                          for item in extra_holidays or [])
+        extra = frozenset(
+            date.fromisoformat(item["date"] if isinstance(item, dict) else item) for item in extra_holidays or []
+        )
         return cls(ZoneInfo(zone), hours, extra, us_federal)
 
     def is_holiday(self, day: date) -> bool:
@@ -45,7 +47,10 @@ class BusinessCalendar:
         if self.is_holiday(day) or day.weekday() not in self.hours:
             return None
         opening, closing = self.hours[day.weekday()]
-        return (datetime.combine(day, opening, tzinfo=self.timezone), datetime.combine(day, closing, tzinfo=self.timezone))
+        return (
+            datetime.combine(day, opening, tzinfo=self.timezone),
+            datetime.combine(day, closing, tzinfo=self.timezone),
+        )
 
     def is_business_time(self, moment: datetime) -> bool:
         local = moment.astimezone(self.timezone)

@@ -1,4 +1,5 @@
 """`flask sla ...`: deadlines from the shell, the monitor once, the matrix import."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,11 @@ def due_command(category: str, received: str, as_json: bool):
     if deadline is None:
         raise click.ClickException("the escalation matrix has no row for this request type")
     zone = services.calendar().timezone
-    result = {"row": deadline.row.key, "warn_at": deadline.warn_at.astimezone(zone).isoformat(),
-              "due_at": deadline.due_at.astimezone(zone).isoformat()}
+    result = {
+        "row": deadline.row.key,
+        "warn_at": deadline.warn_at.astimezone(zone).isoformat(),
+        "due_at": deadline.due_at.astimezone(zone).isoformat(),
+    }
     if as_json:
         click.echo(json.dumps(result))
     else:

@@ -1,4 +1,5 @@
 """The escalation matrix rows and the business-calendar settings."""
+
 from __future__ import annotations
 
 from sqlalchemy import JSON, CheckConstraint, String
@@ -34,9 +35,22 @@ class EscalationRow(db.Model):
     channel: Mapped[str] = mapped_column(String(120), default="")
 
     def audit_snapshot(self) -> dict:
-        return {name: getattr(self, name) for name in (
-            "request_type", "applies", "target_kind", "warn_hours", "due_hours", "area", "contact_name",
-            "contact_role", "contact_email", "contact_phone", "channel")}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "request_type",
+                "applies",
+                "target_kind",
+                "warn_hours",
+                "due_hours",
+                "area",
+                "contact_name",
+                "contact_role",
+                "contact_email",
+                "contact_phone",
+                "channel",
+            )
+        }
 
     @property
     def name(self) -> str:

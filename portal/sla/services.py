@@ -1,5 +1,6 @@
 """Deadlines from the escalation matrix and the business calendar; the SLA monitor; the matrix as
 data (import, edit)."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,14 @@ APPLIES = ("any", "business_hours", "out_of_hours", "second_contact")
 KINDS = ("business_hours", "elapsed")
 MAX_TARGET_HOURS = 24 * 30
 # The matrix row's texts and their column lengths (EscalationRow); only the channel may be empty.
-ROW_TEXTS = {"area": 120, "contact_name": 120, "contact_role": 120, "contact_email": 254, "contact_phone": 60,
-             "channel": 120}
+ROW_TEXTS = {
+    "area": 120,
+    "contact_name": 120,
+    "contact_role": 120,
+    "contact_email": 254,
+    "contact_phone": 60,
+    "channel": 120,
+}
 KEY_MAX = 60
 HOUR = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -52,8 +59,12 @@ def settings() -> SlaSettings:
 
 def calendar() -> BusinessCalendar:
     current = settings()
-    return BusinessCalendar.from_settings(current_app.config["PORTAL_TIMEZONE"], current.business_hours,
-                                          current.extra_holidays, current.us_federal_holidays)
+    return BusinessCalendar.from_settings(
+        current_app.config["PORTAL_TIMEZONE"],
+        current.business_hours,
+        current.extra_holidays,
+        current.us_federal_holidays,
+    )
 
 
 def update_settings(actor, business_hours: dict, extra_holidays: list, us_federal: bool) -> SlaSettings:
@@ -67,12 +78,20 @@ def update_settings(actor, business_hours: dict, extra_holidays: list, us_federa
         raise InvalidInput(_("At most %(count)d extra holidays.", count=HOLIDAYS_MAX), "holidays")
     holidays = [_holiday(item) for item in extra_holidays]
     current = settings()
-    before = {"business_hours": current.business_hours, "extra_holidays": current.extra_holidays,
-              "us_federal_holidays": current.us_federal_holidays}
+    before = {
+        "business_hours": current.business_hours,
+        "extra_holidays": current.extra_holidays,
+        "us_federal_holidays": current.us_federal_holidays,
+    }
     current.business_hours, current.extra_holidays, current.us_federal_holidays = hours, holidays, us_federal
-    audit.record(actor, "sla.settings_updated", current, before,
-                 {"business_hours": hours, "extra_holidays": holidays, "us_federal_holidays": us_federal},
-                 label="business calendar")
+    audit.record(
+        actor,
+        "sla.settings_updated",
+        current,
+        before,
+        {"business_hours": hours, "extra_holidays": holidays, "us_federal_holidays": us_federal},
+        label="business calendar",
+    )
     db.session.commit()
     return current
 
@@ -135,7 +154,9 @@ def deadline_for(row: EscalationRow, start: datetime, cal: BusinessCalendar) -> 
     """Warn and due times: business hours count only business time; elapsed hours count every
     second (86,400 per day, across DST changes), with the warning at 75 %."""
     if row.target_kind == "business_hours":
-        return Deadline(row, cal.add_business_hours(start, row.warn_hours), cal.add_business_hours(start, row.due_hours))
+        return Deadline(
+            row, cal.add_business_hours(start, row.warn_hours), cal.add_business_hours(start, row.due_hours)
+        )
     start = start.astimezone(timezone.utc)
     return Deadline(row, start + timedelta(hours=row.due_hours * WARN_SHARE), start + timedelta(hours=row.due_hours))
 
@@ -175,10 +196,16 @@ def record_first_response(ticket, responder, now: datetime | None = None) -> Non
 
 
 def _notify(ticket, text: str, key: str) -> None:
-    outbox.enqueue(Target.SLACK, "notify", {"text": f"{ticket.reference} {text}",
-                                            "blocks": [{"type": "section", "text": {"type": "mrkdwn",
-                                                                                    "text": f"*{ticket.reference}* {text}"}}]},
-                   f"slack:sla:{ticket.id}:{key}", ticket_id=ticket.id)
+    outbox.enqueue(
+        Target.SLACK,
+        "notify",
+        {
+            "text": f"{ticket.reference} {text}",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}],
+        },
+        f"slack:sla:{ticket.id}:{key}",
+        ticket_id=ticket.id,
+    )
     if ticket.monday_item_id or current_app.config["MONDAY_API_TOKEN"]:
         from portal.tickets.services import record_in_monday
 
@@ -196,36 +223,56 @@ def check(now: datetime | None = None) -> dict[str, int]:
     open_values = [status.value for status in OPEN_STATUSES]
     matrix = {row.key: row for row in rows()}
     second = next((row for row in matrix.values() if row.applies == "second_contact"), None)
-    candidates = db.session.scalars(select(Ticket).where(
-        Ticket.first_response_at.is_(None), Ticket.status.in_(open_values),
-        Ticket.sla_state.in_(["on_track", "at_risk"]), Ticket.sla_warn_at <= now))
+    candidates = db.session.scalars(
+        select(Ticket).where(
+            Ticket.first_response_at.is_(None),
+            Ticket.status.in_(open_values),
+            Ticket.sla_state.in_(["on_track", "at_risk"]),
+            Ticket.sla_warn_at <= now,
+        )
+    )
     for ticket in list(candidates):
         row = matrix.get(ticket.sla_row_key)
         if ticket.sla_due_at <= now and row is not None and row.applies == "out_of_hours" and second is not None:
             deadline = deadline_for(second, now, calendar())
-            claimed = db.session.execute(update(Ticket).where(
-                Ticket.id == ticket.id, Ticket.second_contact_at.is_(None), Ticket.first_response_at.is_(None)
-            ).values(second_contact_at=now, sla_row_key=second.key, sla_warn_at=deadline.warn_at,
-                     sla_due_at=deadline.due_at, sla_state="on_track")).rowcount
+            claimed = db.session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket.id, Ticket.second_contact_at.is_(None), Ticket.first_response_at.is_(None))
+                .values(
+                    second_contact_at=now,
+                    sla_row_key=second.key,
+                    sla_warn_at=deadline.warn_at,
+                    sla_due_at=deadline.due_at,
+                    sla_state="on_track",
+                )
+            ).rowcount
             if claimed:
                 db.session.refresh(ticket)
-                _notify(ticket, f"no first response after {row.due_hours:g} h: second contact "
-                                f"{second.contact_name} ({second.contact_role}, {second.contact_email}, "
-                                f"{second.contact_phone}); new deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC.",
-                        "second-contact")
+                _notify(
+                    ticket,
+                    f"no first response after {row.due_hours:g} h: second contact "
+                    f"{second.contact_name} ({second.contact_role}, {second.contact_email}, "
+                    f"{second.contact_phone}); new deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC.",
+                    "second-contact",
+                )
                 counts["second_contact"] += 1
             db.session.commit()
             continue
         state = "breached" if ticket.sla_due_at <= now else "at_risk"
         allowed_from = ["on_track", "at_risk"] if state == "breached" else ["on_track"]
-        claimed = db.session.execute(update(Ticket).where(
-            Ticket.id == ticket.id, Ticket.sla_state.in_(allowed_from), Ticket.first_response_at.is_(None)
-        ).values(sla_state=state)).rowcount
+        claimed = db.session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, Ticket.sla_state.in_(allowed_from), Ticket.first_response_at.is_(None))
+            .values(sla_state=state)
+        ).rowcount
         if claimed:
             db.session.refresh(ticket)
             label = "SLA at risk" if state == "at_risk" else "SLA breached"
-            _notify(ticket, f"{label}: first response due {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC "
-                            f"({ticket.sla_row_key}).", state)
+            _notify(
+                ticket,
+                f"{label}: first response due {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({ticket.sla_row_key}).",
+                state,
+            )
             counts[state] += 1
         db.session.commit()
     return counts
@@ -273,20 +320,32 @@ def parse_matrix(text: str) -> list[dict]:
                 due_hours = float(target["hours"])
                 warn = due_hours * WARN_SHARE
         except (KeyError, TypeError, ValueError):
-            raise MatrixError(f"{where}: target needs numeric warn_hours/due_hours (business_hours) or hours (elapsed)") from None
+            raise MatrixError(
+                f"{where}: target needs numeric warn_hours/due_hours (business_hours) or hours (elapsed)"
+            ) from None
         if not 0 < warn <= due_hours <= MAX_TARGET_HOURS:
             raise MatrixError(f"{where}: hours must be positive, warning before due")
         contact = item.get("contact")
-        if not isinstance(contact, dict) or not all(isinstance(contact.get(k), str) and contact.get(k)
-                                                    for k in ("name", "role", "email", "phone")):
+        if not isinstance(contact, dict) or not all(
+            isinstance(contact.get(k), str) and contact.get(k) for k in ("name", "role", "email", "phone")
+        ):
             raise MatrixError(f"{where}: contact needs name, role, email and phone")
         if not isinstance(item.get("area"), str) or not item["area"]:
             raise MatrixError(f"{where}: area is required")
         values = {
-            "key": key, "position": number, "request_type": item["request_type"], "applies": item["applies"],
-            "target_kind": target["kind"], "warn_hours": warn, "due_hours": due_hours, "area": item["area"],
-            "contact_name": contact["name"], "contact_role": contact["role"], "contact_email": contact["email"],
-            "contact_phone": contact["phone"], "channel": str(item.get("channel") or ""),
+            "key": key,
+            "position": number,
+            "request_type": item["request_type"],
+            "applies": item["applies"],
+            "target_kind": target["kind"],
+            "warn_hours": warn,
+            "due_hours": due_hours,
+            "area": item["area"],
+            "contact_name": contact["name"],
+            "contact_role": contact["role"],
+            "contact_email": contact["email"],
+            "contact_phone": contact["phone"],
+            "channel": str(item.get("channel") or ""),
         }
         for name, maximum in {"key": KEY_MAX, **ROW_TEXTS}.items():
             if len(values[name]) > maximum:

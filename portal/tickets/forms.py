@@ -1,4 +1,5 @@
 """The two intake forms of the procedure, the comment box and the confirmation."""
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, TextAreaField
@@ -7,7 +8,13 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 
 from portal.text import clean_block, clean_line
 from portal.tickets.validation import (
-    COMMENT_MAX, DESCRIPTION_MAX, DESCRIPTION_MIN, DETAIL_MAX, REASON_MAX, SUBJECT_MAX, SUBJECT_MIN,
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    DETAIL_MAX,
+    REASON_MAX,
+    SUBJECT_MAX,
+    SUBJECT_MIN,
 )
 
 # Cleaned before validation, so lengths count what is kept (spaces and invisible characters are not).
@@ -24,23 +31,35 @@ IMPACT_CHOICES = [
 
 
 class TicketBaseForm(FlaskForm):
-    subject = StringField(_l("Subject"), filters=LINE,
-                          validators=[DataRequired(), Length(min=SUBJECT_MIN, max=SUBJECT_MAX)])
-    description = TextAreaField(_l("Description (Markdown)"), filters=BLOCK,
-                                validators=[DataRequired(), Length(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)])
+    subject = StringField(
+        _l("Subject"), filters=LINE, validators=[DataRequired(), Length(min=SUBJECT_MIN, max=SUBJECT_MAX)]
+    )
+    description = TextAreaField(
+        _l("Description (Markdown)"),
+        filters=BLOCK,
+        validators=[DataRequired(), Length(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)],
+    )
     deflection_token = HiddenField()
 
 
 class TechnicalTicketForm(TicketBaseForm):
-    service = StringField(_l("Affected service or platform"), filters=LINE,
-                          validators=[DataRequired(), Length(max=DETAIL_MAX)])
-    device = StringField(_l("Device and operating system"), filters=LINE, validators=[Optional(), Length(max=DETAIL_MAX)])
+    service = StringField(
+        _l("Affected service or platform"), filters=LINE, validators=[DataRequired(), Length(max=DETAIL_MAX)]
+    )
+    device = StringField(
+        _l("Device and operating system"), filters=LINE, validators=[Optional(), Length(max=DETAIL_MAX)]
+    )
     app_version = StringField(_l("App version"), filters=LINE, validators=[Optional(), Length(max=40)])
     region = StringField(_l("Region / country"), filters=LINE, validators=[DataRequired(), Length(max=80)])
     content_id = StringField(_l("Content or stream id"), filters=LINE, validators=[Optional(), Length(max=DETAIL_MAX)])
     error_code = StringField(
-        _l("Error code"), filters=LINE,
-        validators=[Optional(), Length(max=40), Regexp(r"^[A-Za-z]{2,6}-?\d{2,6}$", message=_l("Use the code as shown, e.g. EDY-4031."))],
+        _l("Error code"),
+        filters=LINE,
+        validators=[
+            Optional(),
+            Length(max=40),
+            Regexp(r"^[A-Za-z]{2,6}-?\d{2,6}$", message=_l("Use the code as shown, e.g. EDY-4031.")),
+        ],
     )
     started_at = StringField(_l("When did it start?"), filters=LINE, validators=[Optional(), Length(max=80)])
     impact = SelectField(_l("Impact on end users"), choices=IMPACT_CHOICES, validators=[DataRequired()])

@@ -1,4 +1,5 @@
 """Tickets, their timeline of events and comments, and KB deflection records."""
+
 from __future__ import annotations
 
 from datetime import datetime

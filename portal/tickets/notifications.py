@@ -1,4 +1,5 @@
 """Delivery handlers for the internal channels: Monday (items, updates, columns) and Slack."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -16,8 +17,12 @@ def create_item(message, client) -> None:
     ticket = db.session.get(Ticket, message.ticket_id)
     if ticket.monday_item_id:
         return
-    ticket.monday_item_id = client.create_item(config["MONDAY_BOARD_ID"], config["MONDAY_GROUP_ID"] or None,
-                                               message.payload["name"], message.payload["columns"])
+    ticket.monday_item_id = client.create_item(
+        config["MONDAY_BOARD_ID"],
+        config["MONDAY_GROUP_ID"] or None,
+        message.payload["name"],
+        message.payload["columns"],
+    )
 
 
 def _item(message) -> str:

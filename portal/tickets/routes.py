@@ -1,5 +1,6 @@
 """Partner-side ticket pages: the two intake forms with KB deflection, the list, the detail with
 its timeline and comments, the confirmation; and the Zendesk webhook."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,12 @@ def index():
     query = request.args.get("q", "")[:100]
     statement = services.ticket_list(current_user, status, query)
     return render(
-        "tickets/list.html", "tickets/_list.html",
-        page=paginate(statement, page_number()), status=status, query=query, filters=PARTNER_STATUS_FILTERS,
+        "tickets/list.html",
+        "tickets/_list.html",
+        page=paginate(statement, page_number()),
+        status=status,
+        query=query,
+        filters=PARTNER_STATUS_FILTERS,
     )
 
 
@@ -67,15 +72,20 @@ def _details(form) -> dict:
 @bp.route(f"/new/{FORM_KIND}", methods=["GET", "POST"])
 @require_partner
 @limiter.limit(setting("TICKET_LIMIT_PER_PARTNER"), key_func=user_key, methods=["POST"], deduct_when=succeeded)
-@limiter.limit(setting("TICKET_LIMIT_PER_ORGANIZATION"), key_func=organization_key, methods=["POST"],
-               deduct_when=succeeded)
+@limiter.limit(
+    setting("TICKET_LIMIT_PER_ORGANIZATION"), key_func=organization_key, methods=["POST"], deduct_when=succeeded
+)
 def new_ticket(form_kind: str):
     """Write a ticket; KB suggestions appear while typing. Sent tickets go to Zendesk."""
     form = FORMS[form_kind]()
     if form.validate_on_submit():
         try:
             ticket = services.create_ticket(
-                current_user, form_kind, form.subject.data, form.description.data, _details(form),
+                current_user,
+                form_kind,
+                form.subject.data,
+                form.description.data,
+                _details(form),
                 deflection_token=form.deflection_token.data or None,
             )
         except InvalidInput as error:
@@ -83,8 +93,13 @@ def new_ticket(form_kind: str):
         else:
             return redirect(url_for("tickets.created", ticket_id=ticket.id))
     status = 422 if form.is_submitted() else 200
-    return render("tickets/form.html", status_code=status, form=form, form_kind=form_kind,
-                  form_label=FORM_LABELS[TicketForm(form_kind)])
+    return render(
+        "tickets/form.html",
+        status_code=status,
+        form=form,
+        form_kind=form_kind,
+        form_label=FORM_LABELS[TicketForm(form_kind)],
+    )
 
 
 @bp.post(f"/new/{FORM_KIND}/check/<field_name>")
@@ -120,8 +135,9 @@ def suggestions():
 def deflect():
     """ "This solved my problem": no ticket is created, and the deflection is recorded."""
     try:
-        deflection = services.deflect(current_user, request.form.get("deflection_token", ""),
-                                      database_id(request.form.get("article_id")))
+        deflection = services.deflect(
+            current_user, request.form.get("deflection_token", ""), database_id(request.form.get("article_id"))
+        )
     except InvalidInput as error:
         abort(422, description=error.message)
     return render("tickets/deflected.html", deflection=deflection)
@@ -174,8 +190,12 @@ def comment(ticket_id: int):
             if request.htmx:
                 return render("tickets/detail.html", "tickets/_conversation.html", **_detail_context(ticket))
             return redirect(url_for("tickets.detail", ticket_id=ticket.id) + "#timeline")
-    return render("tickets/detail.html", "tickets/_conversation.html", status_code=422,
-                  **_detail_context(ticket, comment_form=form))
+    return render(
+        "tickets/detail.html",
+        "tickets/_conversation.html",
+        status_code=422,
+        **_detail_context(ticket, comment_form=form),
+    )
 
 
 @bp.post("/<int:ticket_id>/confirm")
@@ -235,5 +255,10 @@ def contacts():
     """Contacts and response times: the escalation matrix, as partners see it."""
     from portal.sla import services as sla
 
-    return render("tickets/contacts.html", rows=sla.rows(), settings=sla.settings(),
-                  timezone=current_app.config["PORTAL_TIMEZONE"], request_types=REQUEST_TYPE_LABELS)
+    return render(
+        "tickets/contacts.html",
+        rows=sla.rows(),
+        settings=sla.settings(),
+        timezone=current_app.config["PORTAL_TIMEZONE"],
+        request_types=REQUEST_TYPE_LABELS,
+    )

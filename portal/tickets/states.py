@@ -1,4 +1,5 @@
 """The one ticket state machine: which status may follow which, and who may move it there."""
+
 from __future__ import annotations
 
 from portal.tickets.models import Status
@@ -12,8 +13,16 @@ SYSTEM = "system"  # the worker (auto-close) and Zendesk (webhook)
 AGENTS = frozenset({AGENT_L1, AGENT_L2})
 
 _OPEN = (
-    Status.NEW, Status.TRIAGED, Status.ASSIGNED_L1, Status.RESOLVED_BY_AGENT, Status.CANNOT_RESOLVE,
-    Status.ASSIGNED_L2, Status.ESCALATED_L3, Status.EXTERNAL_PROVIDER, Status.ALTERNATIVE_MEASURE, Status.REOPENED,
+    Status.NEW,
+    Status.TRIAGED,
+    Status.ASSIGNED_L1,
+    Status.RESOLVED_BY_AGENT,
+    Status.CANNOT_RESOLVE,
+    Status.ASSIGNED_L2,
+    Status.ESCALATED_L3,
+    Status.EXTERNAL_PROVIDER,
+    Status.ALTERNATIVE_MEASURE,
+    Status.REOPENED,
 )
 
 # from status -> {to status: roles allowed to make the move}

@@ -1,6 +1,7 @@
 """What people type into tickets and the staff workflow: cleaned first (`portal.text`), then
 measured against these caps. Forms show the same limits while typing; services enforce them for
 every caller, so nothing longer is ever stored."""
+
 from __future__ import annotations
 
 from flask_babel import gettext as _

@@ -6,6 +6,7 @@ its circuit breaker pauses a webhook whose answers are mostly errors. So an even
 (a replay, or a duplicate arriving at the same moment) and an event refused on purpose are
 answered 2xx; only a body that can never be applied (malformed) is a 4xx.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,17 @@ def _comment_ids(audit) -> list[int]:
 def _remember_comments(comment_ids: list[int]) -> None:
     """Note the ids of comments the portal wrote, so their webhook echo is not shown twice."""
     ids = {str(comment_id) for comment_id in comment_ids}
-    known = set(db.session.scalars(select(WebhookReceipt.event_id).where(
-        WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id.in_(ids)))) if ids else set()
+    known = (
+        set(
+            db.session.scalars(
+                select(WebhookReceipt.event_id).where(
+                    WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id.in_(ids)
+                )
+            )
+        )
+        if ids
+        else set()
+    )
     db.session.add_all(WebhookReceipt(source=ECHO_SOURCE, event_id=comment_id) for comment_id in ids - known)
 
 
@@ -189,8 +199,12 @@ def _parse_comment(comment) -> NewComment:
     name = author.get("name") if isinstance(author.get("name"), str) else ""
     # Control characters (a NUL, which PostgreSQL refuses, among them) are dropped from what people
     # wrote, as the portal does with its own texts: the agent's message still arrives.
-    return NewComment(zendesk_id, clean_block(comment["body"]), comment.get("is_public") is True,
-                      clean_line(name)[:AUTHOR_NAME_MAX] or "Zendesk")
+    return NewComment(
+        zendesk_id,
+        clean_block(comment["body"]),
+        comment.get("is_public") is True,
+        clean_line(name)[:AUTHOR_NAME_MAX] or "Zendesk",
+    )
 
 
 def apply_event(payload, now: datetime | None = None) -> str:
@@ -221,8 +235,12 @@ def apply_event(payload, now: datetime | None = None) -> str:
 
 
 def _applied_already(event_id: str) -> bool:
-    return db.session.scalar(select(WebhookReceipt.id).where(
-        WebhookReceipt.source == EVENT_SOURCE, WebhookReceipt.event_id == event_id)) is not None
+    return (
+        db.session.scalar(
+            select(WebhookReceipt.id).where(WebhookReceipt.source == EVENT_SOURCE, WebhookReceipt.event_id == event_id)
+        )
+        is not None
+    )
 
 
 def _ticket_for(event: ZendeskEvent) -> Ticket:
@@ -238,9 +256,15 @@ def _ticket_for(event: ZendeskEvent) -> Ticket:
     if ticket is None:
         raise UnknownTicket(event.zendesk_ticket_id)
     if event.reference and (ticket.zendesk_id != event.zendesk_ticket_id or ticket.reference != event.reference):
-        log.warning("Zendesk event %s ignored: its external_id %.40r does not match Zendesk ticket %s "
-                    "(portal ticket %s is linked to Zendesk ticket %s)", event.event_id, event.reference,
-                    event.zendesk_ticket_id, ticket.reference, ticket.zendesk_id)
+        log.warning(
+            "Zendesk event %s ignored: its external_id %.40r does not match Zendesk ticket %s "
+            "(portal ticket %s is linked to Zendesk ticket %s)",
+            event.event_id,
+            event.reference,
+            event.zendesk_ticket_id,
+            ticket.reference,
+            ticket.zendesk_id,
+        )
         raise ForeignEvent(event.event_id)
     return ticket
 
@@ -256,14 +280,24 @@ def _apply_status(ticket: Ticket, status: str, now: datetime) -> str:
 
 
 def _apply_comment(ticket: Ticket, comment: NewComment, now: datetime) -> str:
-    known = db.session.scalar(select(WebhookReceipt.id).where(
-        WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id == str(comment.zendesk_id)))
+    known = db.session.scalar(
+        select(WebhookReceipt.id).where(
+            WebhookReceipt.source == ECHO_SOURCE, WebhookReceipt.event_id == str(comment.zendesk_id)
+        )
+    )
     if known or db.session.scalar(select(Comment.id).where(Comment.zendesk_comment_id == comment.zendesk_id)):
         return "echo"
-    db.session.add(Comment(
-        ticket_id=ticket.id, author_name=comment.author_name, body=comment.body, public=comment.public,
-        source="zendesk", zendesk_comment_id=comment.zendesk_id, created_at=now,
-    ))
+    db.session.add(
+        Comment(
+            ticket_id=ticket.id,
+            author_name=comment.author_name,
+            body=comment.body,
+            public=comment.public,
+            source="zendesk",
+            zendesk_comment_id=comment.zendesk_id,
+            created_at=now,
+        )
+    )
     ticket.updated_at = now
     if comment.public:
         sla.record_first_response(ticket, None, now)

@@ -1,4 +1,5 @@
 """A live portal on 127.0.0.1 and a headless Debian Chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import os

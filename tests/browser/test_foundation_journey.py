@@ -1,4 +1,5 @@
 """Partner and administrator journeys through a real browser."""
+
 from __future__ import annotations
 
 import re

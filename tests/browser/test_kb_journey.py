@@ -1,4 +1,5 @@
 """Knowledge-base journeys in a real browser: active search, reading, voting, editing, restoring."""
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,11 @@ def stored_article(slug):
 
 
 def test_partner_searches_as_they_type_reads_and_votes(page, make_user):
-    publish("subtitulos-no-se-muestran", "Los subtítulos no se muestran", "## Pasos\n\nActiva los subtítulos en el menú de audio.\n")
+    publish(
+        "subtitulos-no-se-muestran",
+        "Los subtítulos no se muestran",
+        "## Pasos\n\nActiva los subtítulos en el menú de audio.\n",
+    )
     publish("audio-dual", "Cambiar el idioma del audio", "Elige español o inglés en el menú de audio.\n")
     partner = make_user("partner", email="lector@example.test")
     sign_in(page, partner.email, "correct horse battery")

@@ -1,4 +1,5 @@
 """The staff journey in a real browser: triage, level 1, level 2 via Slack, level 3, partner confirmation."""
+
 from __future__ import annotations
 
 import re
@@ -48,14 +49,23 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     page.get_by_role("link", name="Clasificación").click()
     page.get_by_role("link", name=ticket.reference).click()
     expect(page.locator("#workspace-panel")).to_contain_text("Playback fails on Roku")
-    act(page, "Clasificar y asignar a nivel 1", {"Tipo de solicitud": "technical", "Agente nivel 1": str(l1.id)}, "Asignar")
+    act(
+        page,
+        "Clasificar y asignar a nivel 1",
+        {"Tipo de solicitud": "technical", "Agente nivel 1": str(l1.id)},
+        "Asignar",
+    )
     expect(page.locator(".workspace .badge").first).to_have_text("Asignado a nivel 1")
     log_out(page)
 
     sign_in(page, l1.email, "correct horse battery")
     page.goto(f"/staff/tickets/{ticket.id}")
-    act(page, "Registrar un reporte de estado", {"Acciones realizadas": "Reproducido en Roku", "Tiempo dedicado (minutos)": "20"},
-        "Guardar el reporte")
+    act(
+        page,
+        "Registrar un reporte de estado",
+        {"Acciones realizadas": "Reproducido en Roku", "Tiempo dedicado (minutos)": "20"},
+        "Guardar el reporte",
+    )
     expect(page.locator(".reports")).to_contain_text("Reproducido en Roku")
     act(page, "No se puede resolver", {"Motivo": "Hace falta acceso a los logs"}, "Devolver al administrador")
     expect(page.locator(".workspace .badge").first).to_have_text("El agente no puede resolverlo")
@@ -96,10 +106,18 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
 
     sign_in(page, admin.email, "correct horse battery")
     page.goto(f"/staff/tickets/{ticket.id}")
-    act(page, "Registrar el resultado del nivel 3", {"Resultado (solución del proveedor o medida aplicada)": "Revertido a 3.2.0"},
-        "Guardar el resultado")
-    act(page, "Notificar al partner", {"Mensaje para el partner (público, a través de Zendesk)": "Revertimos la app a 3.2.0."},
-        "Enviar y pedir confirmación")
+    act(
+        page,
+        "Registrar el resultado del nivel 3",
+        {"Resultado (solución del proveedor o medida aplicada)": "Revertido a 3.2.0"},
+        "Guardar el resultado",
+    )
+    act(
+        page,
+        "Notificar al partner",
+        {"Mensaje para el partner (público, a través de Zendesk)": "Revertimos la app a 3.2.0."},
+        "Enviar y pedir confirmación",
+    )
     expect(page.locator(".workspace .badge").first).to_have_text("Esperando confirmación del partner")
     log_out(page)
 

@@ -1,4 +1,5 @@
 """A partner's ticket journey in a real browser: deflection, a ticket, its list, the confirmation."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,15 @@ from tests.browser.test_foundation_journey import sign_in
 
 
 def test_partner_deflects_then_opens_follows_and_confirms(page, partner):
-    text = kb_services.ArticleText("Los subtítulos no se muestran", "Activa los subtítulos en el menú de audio.",
-                                   "subtitles-audio", ["subtitulos"], "partners", note="n", publish=True)
+    text = kb_services.ArticleText(
+        "Los subtítulos no se muestran",
+        "Activa los subtítulos en el menú de audio.",
+        "subtitles-audio",
+        ["subtitulos"],
+        "partners",
+        note="n",
+        publish=True,
+    )
     kb_services.create_article(None, "es", "subtitulos-no-se-muestran", text)
     sign_in(page, partner.email, "correct horse battery")
 

@@ -1,5 +1,6 @@
 """A fake Monday.com GraphQL API: checks the token, answers `data` or `errors` (HTTP 200), and can
 inject complexity-budget errors."""
+
 from __future__ import annotations
 
 import itertools
@@ -28,17 +29,36 @@ class FakeMonday(FakeService):
 
     def handle(self, method, path, headers, body):
         if headers.get("Authorization") != self.token:
-            return json_body({"errors": [{"message": "Not Authenticated", "extensions": {"code": "UNAUTHENTICATED"}}]}, 401)
+            return json_body(
+                {"errors": [{"message": "Not Authenticated", "extensions": {"code": "UNAUTHENTICATED"}}]}, 401
+            )
         fault = self.next_fault()
         if fault == "500":
             return 500, {"Content-Type": "text/plain"}, b"oops"
         if fault == "complexity":
-            return json_body({"errors": [{"message": "Complexity budget exhausted",
-                                          "extensions": {"code": "COMPLEXITY_BUDGET_EXHAUSTED", "retry_in_seconds": 7}}],
-                              "account_id": 1})
+            return json_body(
+                {
+                    "errors": [
+                        {
+                            "message": "Complexity budget exhausted",
+                            "extensions": {"code": "COMPLEXITY_BUDGET_EXHAUSTED", "retry_in_seconds": 7},
+                        }
+                    ],
+                    "account_id": 1,
+                }
+            )
         if fault == "invalid_column":
-            return json_body({"errors": [{"message": "This column ID doesn't exist for the board",
-                                          "extensions": {"code": "InvalidColumnIdException"}}], "account_id": 1})
+            return json_body(
+                {
+                    "errors": [
+                        {
+                            "message": "This column ID doesn't exist for the board",
+                            "extensions": {"code": "InvalidColumnIdException"},
+                        }
+                    ],
+                    "account_id": 1,
+                }
+            )
         request = json.loads(body)
         match = OPERATION.search(request.get("query", ""))
         if match is None or not isinstance(request.get("variables"), dict):
@@ -48,5 +68,6 @@ class FakeMonday(FakeService):
             self.calls.append((name, variables))
             new_id = str(next(self._ids))
         key = {"change_multiple_column_values": "change_multiple_column_values"}.get(name, name)
-        return json_body({"data": {key: {"id": variables.get("item", new_id) if name != "create_item" else new_id}},
-                          "account_id": 1})
+        return json_body(
+            {"data": {key: {"id": variables.get("item", new_id) if name != "create_item" else new_id}}, "account_id": 1}
+        )

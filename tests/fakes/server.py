@@ -1,4 +1,5 @@
 """A small threaded HTTP server on 127.0.0.1 for fakes of other systems' APIs."""
+
 from __future__ import annotations
 
 import json

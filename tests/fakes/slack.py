@@ -1,4 +1,5 @@
 """A fake Slack incoming webhook: `ok`, text errors such as invalid_payload / no_service, or 429."""
+
 from __future__ import annotations
 
 import json

@@ -21,6 +21,7 @@ Ids are handed out as the real service does, so the portal meets 64-bit ids in e
   70 % and the duplicates as summarized at alboz.eu/insights/master-webhooks-maximize-stability-
   performance). Hence replays and refused events are answered 2xx (see portal/tickets/zendesk.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -115,8 +116,12 @@ class FakeZendesk(FakeService):
         return answer
 
     def _comment(self, ticket_id: int, comment: dict) -> dict:
-        event = {"id": next(self._event_ids), "type": "Comment", "body": comment.get("body", ""),
-                 "public": comment.get("public", True)}
+        event = {
+            "id": next(self._event_ids),
+            "type": "Comment",
+            "body": comment.get("body", ""),
+            "public": comment.get("public", True),
+        }
         self.comments.setdefault(ticket_id, []).append(event)
         return event
 
@@ -131,14 +136,20 @@ class FakeZendesk(FakeService):
             if not (ticket.get("comment") or {}).get("body"):
                 problems["description"] = [{"description": "Description: cannot be blank", "error": "BlankValue"}]
             if problems:
-                return json_body({"error": "RecordInvalid", "description": "Record validation errors",
-                                  "details": problems}, 422)
+                return json_body(
+                    {"error": "RecordInvalid", "description": "Record validation errors", "details": problems}, 422
+                )
             ticket_id = next(self._ids)
             audit_id = next(self._event_ids)
             stored = {
-                "id": ticket_id, "url": f"{self.url}/api/v2/tickets/{ticket_id}.json", "subject": ticket["subject"],
-                "external_id": ticket.get("external_id"), "status": "new", "tags": ticket.get("tags", []),
-                "requester": ticket.get("requester"), "custom_fields": ticket.get("custom_fields", []),
+                "id": ticket_id,
+                "url": f"{self.url}/api/v2/tickets/{ticket_id}.json",
+                "subject": ticket["subject"],
+                "external_id": ticket.get("external_id"),
+                "status": "new",
+                "tags": ticket.get("tags", []),
+                "requester": ticket.get("requester"),
+                "custom_fields": ticket.get("custom_fields", []),
             }
             self.tickets[ticket_id] = stored
             event = self._comment(ticket_id, ticket["comment"])
@@ -154,15 +165,31 @@ class FakeZendesk(FakeService):
             if stored is None:
                 return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
             if "comment" in ticket and "public" not in ticket["comment"]:
-                return json_body({"error": "RecordInvalid", "description": "public must be explicit",
-                                  "details": {"comment": [{"description": "public missing"}]}}, 422)
+                return json_body(
+                    {
+                        "error": "RecordInvalid",
+                        "description": "public must be explicit",
+                        "details": {"comment": [{"description": "public missing"}]},
+                    },
+                    422,
+                )
             audit_id = next(self._event_ids)
             events = []
             if "status" in ticket:
-                events.append({"id": next(self._event_ids), "type": "Change", "field_name": "status",
-                               "value": ticket["status"], "previous_value": stored["status"]})
+                events.append(
+                    {
+                        "id": next(self._event_ids),
+                        "type": "Change",
+                        "field_name": "status",
+                        "value": ticket["status"],
+                        "previous_value": stored["status"],
+                    }
+                )
                 stored["status"] = ticket["status"]
             if "comment" in ticket:
                 events.append(self._comment(ticket_id, ticket["comment"]))
-        return json_body({"ticket": stored, "audit": {"id": audit_id, "ticket_id": ticket_id, "events": events}}, 200,
-                         **self._headers())
+        return json_body(
+            {"ticket": stored, "audit": {"id": audit_id, "ticket_id": ticket_id, "events": events}},
+            200,
+            **self._headers(),
+        )
