@@ -7,9 +7,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.models import ROLE_LABELS
-from portal.i18n import LANGUAGE_NAMES
+from portal.core.i18n import LANGUAGE_NAMES
+from portal.core.text import clean_line
 from portal.integrations.zendesk import ZENDESK_ID_MAX
-from portal.text import clean_line
 
 NAME_REQUIRED = DataRequired(message=_l("A name is required."))
 

@@ -15,10 +15,10 @@ from sqlalchemy import and_, case, func, literal_column, or_, select
 
 from auth.models import User
 from kb.models import SearchLogEntry
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.tickets.models import Deflection, Ticket, TicketEvent
 from portal.tickets.states import OPEN_STATUSES
-from portal.types import utcnow
 
 REQUEST_TYPES = ("day_to_day", "technical", "marketing_business")
 

@@ -12,15 +12,15 @@ from admin.forms import OrganizationForm, UserForm
 from auth import services as auth_services
 from auth.models import ROLE_LABELS, Organization, Role, User
 from auth.permissions import require_role, require_staff
-from portal.errors import InvalidInput
-from portal.extensions import db
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.web import database_id, page_number, paginate, render, show_form_error
 from portal.integrations import outbox
 from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
 from portal.sla.models import EscalationRow
 from portal.tickets.models import REQUEST_TYPE_LABELS
-from portal.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 require_admin = require_role(Role.TICKET_ADMIN)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from auth.models import Organization
-from portal.audit import AuditEntry
-from portal.extensions import db
+from portal.core.audit import AuditEntry
+from portal.core.extensions import db
 
 
 def all_organizations() -> list[Organization]:

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from auth import services
 from auth.models import Role
 from auth.passwords import check_new_password
-from portal.errors import InvalidInput
+from portal.core.errors import InvalidInput
 
 users_cli = AppGroup("users", help="Manage portal users.")
 

@@ -8,13 +8,13 @@ from flask_login import LoginManager, current_user, login_user
 from sqlalchemy.orm import joinedload
 
 from auth.models import User
-from portal.extensions import db
+from portal.core.extensions import db
 
 # What an anonymous visitor's session may carry into the signed-in one.
 SESSION_KEYS_KEPT_AT_LOGIN = ("language",)
 # Pages a user who must change their password may still reach.
 PASSWORD_CHANGE_ALLOWED_ENDPOINTS = frozenset(
-    {"auth.change_password", "auth.logout", "core.set_language", "core.healthz", "static"}
+    {"auth.change_password", "auth.logout", "home.set_language", "home.healthz", "static"}
 )
 
 

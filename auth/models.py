@@ -11,8 +11,8 @@ from flask_login import UserMixin
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.core.extensions import db
+from portal.core.types import UTCDateTime, utcnow
 
 
 class Role(StrEnum):

@@ -7,7 +7,7 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user, login_required
 
-from auth.models import Role, STAFF_ROLES
+from auth.models import STAFF_ROLES, Role
 
 
 def require_role(*roles: Role):

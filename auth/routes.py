@@ -11,10 +11,10 @@ from auth import services, throttling
 from auth.forms import ChangePasswordForm, LoginForm
 from auth.login import start_session
 from auth.throttling import LoginLimit
-from portal.errors import InvalidInput
-from portal.extensions import limiter
-from portal.limits import client_address, setting, user_key
-from portal.web import error_page, is_safe_redirect, render, show_form_error, too_many_attempts_message
+from portal.core.errors import InvalidInput
+from portal.core.extensions import limiter
+from portal.core.limits import client_address, setting, user_key
+from portal.core.web import error_page, is_safe_redirect, render, show_form_error, too_many_attempts_message
 
 bp = Blueprint("auth", __name__)
 
@@ -44,13 +44,13 @@ def login():
     """Sign in with e-mail and password; failures get one generic message."""
     form = LoginForm(next=request.args.get("next", ""))
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(url_for("core.index"))
+        return redirect(url_for("home.index"))
     status = 200
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
             start_session(user, remember=form.remember.data)
-            target = form.next.data if is_safe_redirect(form.next.data) else url_for("core.index")
+            target = form.next.data if is_safe_redirect(form.next.data) else url_for("home.index")
             return redirect(target)
         throttling.count_failure()
         form.password.errors.append(_("Wrong e-mail or password, or the account is not active."))
@@ -88,7 +88,7 @@ def change_password():
         else:
             login_user(current_user._get_current_object())
             flash(_("Your password has been changed."), "success")
-            return redirect(url_for("core.index"))
+            return redirect(url_for("home.index"))
     elif form.is_submitted():
         status = 422
     return render("auth/password.html", status_code=status, form=form)

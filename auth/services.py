@@ -20,11 +20,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from auth.models import LANGUAGES, Organization, Role, User, new_session_token
 from auth.passwords import check_new_password
 from auth.scripts import address_mixes_scripts
-from portal import audit
-from portal.errors import InvalidInput
-from portal.extensions import db
-from portal.text import clean_line
-from portal.types import utcnow
+from portal.core import audit
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.text import clean_line
+from portal.core.types import utcnow
 
 # Column sizes: User.name and Organization.name, User.email.
 MAX_NAME_LENGTH = 200

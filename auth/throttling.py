@@ -18,8 +18,8 @@ from flask import g, request
 from flask_limiter import RequestLimit
 
 from auth import services
-from portal.extensions import limiter
-from portal.limits import client_address
+from portal.core.extensions import limiter
+from portal.core.limits import client_address
 
 
 class LoginLimit(StrEnum):

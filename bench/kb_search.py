@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.extensions import db  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
 
 SEED = 20261127
 DEVICES = ["Roku", "Fire TV", "Android TV", "Apple TV", "Chromecast", "Tizen", "webOS", "iPhone", "iPad", "Xbox"]
@@ -44,7 +44,7 @@ def percentile(values: list[float], share: float) -> float:
 def shipped_corpus():
     """The shipped articles, their sentences per article, and their titles per language."""
     from kb.content import parse
-    from kb.rendering import plain_text
+    from portal.core.markdown import plain_text
 
     articles = [parse(path) for path in sorted((ROOT / "content" / "kb").rglob("*.md"))]
     topics = {"es": [], "en": []}
@@ -129,8 +129,8 @@ def benchmark_queries(rng: random.Random, total: int) -> list[tuple[str, str]]:
 
 def load_database(app, articles) -> None:
     from kb.models import Article, ArticleRevision
-    from kb.rendering import plain_text
-    from portal.types import utcnow
+    from portal.core.markdown import plain_text
+    from portal.core.types import utcnow
 
     now = utcnow()
     with app.app_context():

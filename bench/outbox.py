@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from portal import create_app  # noqa: E402
-from portal.extensions import db  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
 from portal.integrations.models import OutboxMessage  # noqa: E402
 from tests.conftest import fresh_postgres_database  # noqa: E402
 from tests.fakes.zendesk import FakeZendesk  # noqa: E402

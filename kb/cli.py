@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from kb import content, search
 from kb.models import Article, ArticleStatus, Visibility
 from kb.services import index_document
-from portal.extensions import db
+from portal.core.extensions import db
 
 kb_cli = AppGroup("kb", help="Knowledge base: import, export, reindex, search.")
 

@@ -26,8 +26,8 @@ from kb.services import (
     is_slug,
     link_translation,
 )
-from portal.errors import InvalidInput
-from portal.extensions import db
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
 
 REQUIRED_KEYS = ("title", "slug", "language", "category", "visibility", "tags")
 OPTIONAL_KEYS = ("translation_of",)

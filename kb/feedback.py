@@ -9,9 +9,9 @@ from sqlalchemy.orm import selectinload
 
 from auth.models import User
 from kb.models import Article, ArticleFeedback
-from portal.extensions import db
-from portal.text import clean_block
-from portal.types import utcnow
+from portal.core.extensions import db
+from portal.core.text import clean_block
+from portal.core.types import utcnow
 
 MAX_COMMENT_LENGTH = 1000
 

@@ -9,8 +9,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from kb.feedback import MAX_COMMENT_LENGTH
 from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS
 from kb.services import MAX_BODY_LENGTH, MAX_NOTE_LENGTH, MAX_SLUG_LENGTH, MAX_TITLE_LENGTH
-from portal.i18n import LANGUAGE_NAMES
-from portal.text import clean_line
+from portal.core.i18n import LANGUAGE_NAMES
+from portal.core.text import clean_line
 
 # One-line fields are cleaned before they are validated, so limits count what is kept.
 ONE_LINE = [clean_line]

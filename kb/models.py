@@ -10,8 +10,8 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import User
-from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.core.extensions import db
+from portal.core.types import UTCDateTime, utcnow
 
 
 class Visibility(StrEnum):

@@ -10,14 +10,15 @@ from flask_login import current_user, login_required
 from auth.permissions import require_staff
 from kb import feedback as kb_feedback
 from kb import search, search_log, services
+from kb.diffs import diff_lines
 from kb.forms import ArticleForm, FeedbackForm, NewArticleForm
 from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article, ArticleStatus
-from kb.rendering import diff_lines, render_markdown
-from portal.errors import InvalidInput
-from portal.extensions import db, limiter
-from portal.limits import client_address, setting, typing_limit, user_key
-from portal.text import clean_line
-from portal.web import database_id, page_number, paginate, render, show_form_error
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db, limiter
+from portal.core.limits import client_address, setting, typing_limit, user_key
+from portal.core.markdown import render_markdown
+from portal.core.text import clean_line
+from portal.core.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("kb", __name__, url_prefix="/kb")
 LANGUAGE = "<any(es,en):language>"

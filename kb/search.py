@@ -29,7 +29,7 @@ from whoosh.query import And, Or, Term
 from whoosh.query.compound import DefaultOr
 from whoosh.support.charset import accent_map
 
-from portal.text import clean_line
+from portal.core.text import clean_line
 
 log = logging.getLogger(__name__)
 

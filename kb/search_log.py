@@ -17,8 +17,8 @@ from sqlalchemy import distinct, func, or_, select
 from auth.models import User
 from kb import search
 from kb.models import SearchLogEntry
-from portal.extensions import db
-from portal.types import utcnow
+from portal.core.extensions import db
+from portal.core.types import utcnow
 
 # One client's searches within this window merge into one row: typing ("rok", "roku", ...)
 # becomes its last query, and the same query again (pages, reloads) keeps its row.

@@ -25,12 +25,12 @@ from kb.models import (
     RevisionState,
     Visibility,
 )
-from kb.rendering import plain_text, render_markdown
-from portal import audit
-from portal.errors import InvalidInput
-from portal.extensions import db
-from portal.text import clean_block, clean_line
-from portal.types import utcnow
+from portal.core import audit
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.markdown import plain_text, render_markdown
+from portal.core.text import clean_block, clean_line
+from portal.core.types import utcnow
 
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG_LENGTH = 200

@@ -7,9 +7,9 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import config as portal_config
-from portal import logs, web
-from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from portal.core import config as portal_config
+from portal.core import logs, web
+from portal.core.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
-    from portal import i18n
+    from portal.core import i18n
 
     babel.init_app(
         app,
@@ -73,11 +73,11 @@ def _register_blueprints(app: Flask) -> None:
     from admin.workflow.routes import bp as staff_bp
     from auth.routes import bp as auth_bp
     from kb.routes import bp as kb_bp
-    from portal.routes import bp as core_bp
+    from portal.home import bp as home_bp
     from portal.tickets.routes import bp as tickets_bp
     from portal.tickets.routes import webhook_bp as zendesk_webhook_bp
 
-    for blueprint in (core_bp, auth_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp, staff_bp):
+    for blueprint in (home_bp, auth_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp, staff_bp):
         app.register_blueprint(blueprint)
 
 

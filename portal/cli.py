@@ -88,7 +88,7 @@ def _demo_tickets() -> int:
     """A few tickets so the staff screens have something to show (only into an empty portal)."""
     from sqlalchemy import func, select
 
-    from portal.extensions import db
+    from portal.core.extensions import db
     from portal.tickets import services as ticket_services
     from portal.tickets.models import Ticket
 

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
 from portal.sla import services as sla_services
 from portal.tickets import services as ticket_services

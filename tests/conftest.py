@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.extensions import db
+from portal.core.extensions import db
 
 FAST_HASH = "pbkdf2:sha256:1000"
 

@@ -22,7 +22,7 @@ from auth.models import User
 from kb import services as kb_services
 from kb.models import Article
 from portal import create_app
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.tickets import services as ticket_services
 from portal.tickets.models import Ticket
 from tests.conftest import config_for_tests, login, serving

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from auth import services
 from auth.models import Organization, User
-from portal.audit import AuditEntry, AuditLogIsAppendOnly
-from portal.extensions import db
+from portal.core.audit import AuditEntry, AuditLogIsAppendOnly
+from portal.core.extensions import db
 from tests.conftest import login
 
 

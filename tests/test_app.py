@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal import create_app
-from portal.config import ConfigError
+from portal.core.config import ConfigError
 
 
 def test_production_without_secret_key_refuses_to_start(monkeypatch, tmp_path):
@@ -50,7 +50,7 @@ def test_unknown_environment_is_refused(monkeypatch):
 def test_development_generates_a_secret_key_once(monkeypatch, tmp_path):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("PORTAL_ENV", raising=False)
-    from portal.config import load
+    from portal.core.config import load
 
     first = load(tmp_path)["SECRET_KEY"]
     assert len(first) == 64

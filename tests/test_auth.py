@@ -6,7 +6,7 @@ import pytest
 
 from auth import services
 from auth.models import User
-from portal.extensions import db
+from portal.core.extensions import db
 from tests.conftest import login
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from auth.models import Organization, User
 from auth.services import find_user_by_email
-from portal.extensions import db
+from portal.core.extensions import db
 
 
 def run(app, *args, input=None):

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.integrations.zendesk import sign_webhook
 from portal.tickets.models import Ticket
 from tests.hostile_routes import (

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from auth import services
 from auth.models import Organization, User
 from auth.passwords import COMMON_PASSWORDS_MIN_LENGTH, MIN_PASSWORD_LENGTH, common_passwords
-from portal.audit import AuditEntry
-from portal.errors import InvalidInput
-from portal.extensions import db
+from portal.core.audit import AuditEntry
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
 from tests.conftest import login
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

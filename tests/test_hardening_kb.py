@@ -15,8 +15,8 @@ from kb import feedback as kb_feedback
 from kb import search, search_log, services
 from kb.content import parse
 from kb.models import Article, ArticleFeedback, SearchLogEntry
-from kb.rendering import ID_PREFIX, render_markdown
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.markdown import ID_PREFIX, render_markdown
 from tests.test_kb import ROOT, edit, make_article, run_cli, write  # noqa: F401  (fixture)
 
 

@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from auth import services as auth_services
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations.models import MessageState, OutboxMessage, WebhookReceipt
 from portal.integrations.outbox import Deliverer
 from portal.integrations.zendesk import sign_webhook
 from portal.tickets import services
 from portal.tickets.models import Comment, Ticket, TicketEvent
-from portal.types import utcnow
 from tests.conftest import TECHNICAL, login
 from tests.fakes.zendesk import FIRST_EVENT_ID
 

@@ -25,10 +25,10 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from admin.workflow.csv_export import spreadsheet_cell
 from auth import services as auth_services
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.tickets import services
 from portal.tickets.models import Comment, Ticket
-from portal.types import utcnow
 from tests.conftest import login
 
 HUGE = "99999999999999999999"

@@ -9,7 +9,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 from auth.models import User
-from portal.extensions import db
+from portal.core.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def test_language_switch_refuses_offsite_next(client):
 def test_dates_use_portal_timezone_and_locale(app, client, login_as):
     from datetime import datetime, timezone
 
-    from flask_babel import format_datetime, force_locale
+    from flask_babel import force_locale, format_datetime
 
     moment = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
     with app.test_request_context():

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from kb import search, services
-from kb.content import import_folder, parse, MalformedFile
+from kb.content import MalformedFile, import_folder, parse
 from kb.models import Article, ArticleFeedback, ArticleRevision, RevisionIsImmutable, SearchLogEntry
-from portal.extensions import db
+from portal.core.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 

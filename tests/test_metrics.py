@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import math
 import random
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from admin import metrics
 from auth import services as auth_services
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.tickets.models import Ticket
 
 NOW = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc)

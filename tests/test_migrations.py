@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from portal import create_app
-from portal.extensions import db
+from portal.core.extensions import db
 from tests.conftest import config_for_tests, fresh_database
 
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.extensions import db
-from portal.integrations.outbox import Deliverer
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations.models import MessageState, OutboxMessage
+from portal.integrations.outbox import Deliverer
 from portal.tickets import services
 from portal.tickets.models import Comment, Ticket
-from portal.types import utcnow
 from tests.conftest import login
 
 

@@ -35,9 +35,9 @@ def admin_only(status):
 
 # (endpoint, method) -> (url template, form data, expected status per role)
 MATRIX = {
-    ("core.index", "GET"): ("/", {}, everyone(200)),
-    ("core.healthz", "GET"): ("/healthz", {}, everyone(200)),
-    ("core.set_language", "POST"): ("/language", {"language": "en"}, everyone(302)),
+    ("home.index", "GET"): ("/", {}, everyone(200)),
+    ("home.healthz", "GET"): ("/healthz", {}, everyone(200)),
+    ("home.set_language", "POST"): ("/language", {"language": "en"}, everyone(302)),
     ("kb.index", "GET"): ("/kb/", {}, everyone(200)),
     ("kb.category", "GET"): ("/kb/category/playback", {}, everyone(200)),
     ("kb.search_page", "GET"): ("/kb/search?q=edy", {}, everyone(200)),
@@ -141,7 +141,7 @@ def sample_ticket(make_user):
 
     sla.import_matrix(Path(__file__).resolve().parent.parent / "content" / "escalation_matrix.yaml")
 
-    from portal.extensions import db
+    from portal.core.extensions import db
     from portal.integrations.models import OutboxMessage
     from portal.tickets import services as ticket_services
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
@@ -276,7 +276,7 @@ def test_contacts_page_renders_the_matrix(client, login_as, matrix):
 
 
 def test_admin_edits_a_row_and_the_calendar_audited(client, login_as, matrix):
-    from portal.audit import AuditEntry
+    from portal.core.audit import AuditEntry
 
     login_as("ticket_admin")
     row = matrix["marketing_business"]

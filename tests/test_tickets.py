@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from auth import services as auth_services
 from kb import services as kb_services
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
 from portal.tickets import services
 from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent
-from portal.types import utcnow
 from tests.conftest import TECHNICAL, login
 
 

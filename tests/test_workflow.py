@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from kb import services as kb_services
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
 from portal.tickets import services
 from portal.tickets.models import Comment, Status, StatusReport, Ticket
-from portal.types import utcnow
 from tests.conftest import TECHNICAL, login
 
 
@@ -342,7 +342,7 @@ def test_slack_text_errors_are_dead_letters_and_429_waits(open_ticket, staff, fa
 
 
 def test_status_report_visibility_and_event_history_is_append_only(clients, staff, open_ticket):
-    from portal.audit import AuditLogIsAppendOnly
+    from portal.core.audit import AuditLogIsAppendOnly
     from portal.tickets.models import TicketEvent
 
     ticket = open_ticket()

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations.zendesk import sign_webhook
 from portal.tickets import services
 from portal.tickets.models import Comment, TicketEvent
-from portal.types import utcnow
 from tests.conftest import login
 
 SECRET = "whsec-test"

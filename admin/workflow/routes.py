@@ -15,9 +15,11 @@ from admin import services as admin_services
 from admin.workflow.csv_export import csv_response
 from auth.models import Role, User
 from auth.permissions import require_role, require_staff
-from portal.errors import InvalidInput
-from portal.extensions import db
-from portal.limits import comment_limit
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.limits import comment_limit
+from portal.core.types import utcnow
+from portal.core.web import database_id, page_number, paginate, render
 from portal.tickets import services
 from portal.tickets.models import (
     PRIORITY_LABELS,
@@ -28,8 +30,6 @@ from portal.tickets.models import (
     Ticket,
     TicketEvent,
 )
-from portal.types import utcnow
-from portal.web import database_id, page_number, paginate, render
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 AGENT_ROLES = (Role.AGENT_L1, Role.AGENT_L2)

@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.core.extensions import db
+from portal.core.types import UTCDateTime, utcnow
 
 
 class Target(StrEnum):

@@ -19,14 +19,14 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
-from portal import audit
-from portal.extensions import db
+from portal.core import audit
+from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations.http import DeliveryError, Rejected, RetryLater
 from portal.integrations.models import MessageState, OutboxMessage, Target
 from portal.integrations.monday import MondayClient
 from portal.integrations.slack import SlackClient
 from portal.integrations.zendesk import ZendeskClient
-from portal.types import utcnow
 
 log = logging.getLogger("portal.outbox")
 

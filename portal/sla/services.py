@@ -14,15 +14,15 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from portal import audit
-from portal.errors import InvalidInput
-from portal.extensions import db
+from portal.core import audit
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.text import clean_line
+from portal.core.types import utcnow
 from portal.integrations import outbox
 from portal.integrations.models import Target
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
 from portal.sla.models import EscalationRow, SlaSettings
-from portal.text import clean_line
-from portal.types import utcnow
 
 WARN_SHARE = 0.75  # elapsed-time targets warn at 75 % of the target
 REQUEST_TYPES = ("day_to_day", "technical", "marketing_business")

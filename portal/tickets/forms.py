@@ -6,7 +6,7 @@ from wtforms import DateField, HiddenField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
-from portal.text import clean_block, clean_line
+from portal.core.text import clean_block, clean_line
 from portal.tickets.validation import (
     COMMENT_MAX,
     DESCRIPTION_MAX,

@@ -10,9 +10,9 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import Organization, User
-from portal.audit import AuditLogIsAppendOnly
-from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.core.audit import AuditLogIsAppendOnly
+from portal.core.extensions import db
+from portal.core.types import UTCDateTime, utcnow
 
 
 class TicketForm(StrEnum):

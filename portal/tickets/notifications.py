@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import Target

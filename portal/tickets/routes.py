@@ -10,17 +10,17 @@ from flask_login import current_user, login_required
 
 from auth.models import Role
 from auth.permissions import require_role
-from kb.rendering import render_markdown
-from portal.errors import InvalidInput
-from portal.extensions import csrf, limiter
+from portal.core.errors import InvalidInput
+from portal.core.extensions import csrf, limiter
+from portal.core.limits import comment_limit, organization_key, setting, succeeded, typing_limit, user_key
+from portal.core.markdown import render_markdown
+from portal.core.text import clean_block, clean_line
+from portal.core.types import utcnow
+from portal.core.web import database_id, page_number, paginate, render, show_form_error
 from portal.integrations.zendesk import webhook_is_authentic
-from portal.limits import comment_limit, organization_key, setting, succeeded, typing_limit, user_key
-from portal.text import clean_block, clean_line
 from portal.tickets import services, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
 from portal.tickets.models import FORM_LABELS, PARTNER_STATUS_FILTERS, REQUEST_TYPE_LABELS, Status, TicketForm
-from portal.types import utcnow
-from portal.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")

@@ -15,14 +15,15 @@ from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
 from kb import search as kb_search
-from kb.models import Article, ArticleRevision
 from kb import services as kb_services
-from portal.errors import InvalidInput
-from portal.extensions import db
+from kb.models import Article, ArticleRevision
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.text import clean_line
+from portal.core.types import utcnow
 from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
-from portal.text import clean_line
 from portal.tickets import states
 from portal.tickets.models import (
     PRIORITY_LABELS,
@@ -49,7 +50,6 @@ from portal.tickets.validation import (
     text_block,
     text_line,
 )
-from portal.types import utcnow
 
 SUGGESTION_COUNT = 5
 DEFLECTION_IDLE = timedelta(hours=1)

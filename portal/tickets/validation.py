@@ -1,4 +1,4 @@
-"""What people type into tickets and the staff workflow: cleaned first (`portal.text`), then
+"""What people type into tickets and the staff workflow: cleaned first (`portal.core.text`), then
 measured against these caps. Forms show the same limits while typing; services enforce them for
 every caller, so nothing longer is ever stored."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from portal.errors import InvalidInput
-from portal.text import INVISIBLE_CHARACTERS, clean_block, clean_line
+from portal.core.errors import InvalidInput
+from portal.core.text import INVISIBLE_CHARACTERS, clean_block, clean_line
 
 SUBJECT_MIN, SUBJECT_MAX = 5, 200  # Ticket.subject is String(200)
 DESCRIPTION_MIN, DESCRIPTION_MAX = 20, 20_000

@@ -17,17 +17,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.text import CONTROL_CHARACTERS, clean_block, clean_line
+from portal.core.types import utcnow
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import Target, WebhookReceipt
 from portal.integrations.zendesk import parse_id
 from portal.sla import services as sla
-from portal.text import CONTROL_CHARACTERS, clean_block, clean_line
 from portal.tickets import states
 from portal.tickets.models import Comment, Status, Ticket
 from portal.tickets.services import move, record_event
-from portal.types import utcnow
 
 log = logging.getLogger("portal.zendesk")
 

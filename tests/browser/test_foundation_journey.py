@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from auth.services import find_user_by_email
-from portal.extensions import db
+from portal.core.extensions import db
 
 
 def stored_user(email):

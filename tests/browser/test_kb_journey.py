@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from kb import feedback as kb_feedback
 from kb import services
 from kb.models import Article
-from portal.extensions import db
+from portal.core.extensions import db
 from tests.browser.test_foundation_journey import sign_in
 
 

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
 from portal.tickets import services
 from portal.tickets.models import Ticket

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from kb import services as kb_services
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.tickets import services
 from portal.tickets.models import Deflection, Ticket
 from tests.browser.test_foundation_journey import sign_in

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, request
 from flask_login import current_user
 
-from portal.extensions import limiter
+from portal.core.extensions import limiter
 
 
 def setting(name: str):

@@ -19,8 +19,8 @@ from sqlalchemy.exc import InvalidRequestError
 from werkzeug.exceptions import Aborter, HTTPException, SecurityError
 from werkzeug.routing import IntegerConverter
 
-from portal.extensions import db, limiter
-from portal.logs import printable
+from portal.core.extensions import db, limiter
+from portal.core.logs import printable
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

@@ -1,4 +1,4 @@
-"""Home page, language switch and the health check."""
+"""Home page, language switch and the health check: the room above core that may import `auth`."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from auth import services as auth_services
-from portal.errors import InvalidInput
-from portal.extensions import db, limiter
-from portal.web import is_safe_redirect, render
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db, limiter
+from portal.core.web import is_safe_redirect, render
 
-bp = Blueprint("core", __name__)
+bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
 def index():
     """Landing page: what each role can do from here."""
-    return render("core/index.html")
+    return render("home/index.html")
 
 
 @bp.post("/language")
@@ -31,7 +31,7 @@ def set_language():
         abort(400, description=error.message)
     session["language"] = language
     target = request.form.get("next", "")
-    return redirect(target if is_safe_redirect(target) else url_for("core.index"))
+    return redirect(target if is_safe_redirect(target) else url_for("home.index"))
 
 
 @bp.get("/healthz")

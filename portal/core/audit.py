@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.core.extensions import db
+from portal.core.types import UTCDateTime, utcnow
 
 
 class AuditLogIsAppendOnly(RuntimeError):
