@@ -25,7 +25,7 @@ def stacked_bars(
 ) -> Markup:
     """A stacked bar chart; each series has its own pattern, named in the legend; totals on top."""
     totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
-    top = max(totals + [1])
+    top = max([*totals, 1])
     left, bottom, legend = 40, 40, 24
     plot_h = height - bottom - legend - 10
     step = (width - left - 10) / max(1, len(labels))

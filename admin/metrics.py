@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -42,7 +42,7 @@ def _seconds_between(later, earlier):
 def _as_datetime(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _type_of():
@@ -67,7 +67,7 @@ def tickets_per_day(days: int, organization_id: int = 0, now: datetime | None = 
     now = now or utcnow()
     zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
     first_day = (now.astimezone(zone) - timedelta(days=days - 1)).date()
-    since = datetime.combine(first_day, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
+    since = datetime.combine(first_day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
     # Grouped by the output labels: PostgreSQL would not match two copies of an expression with
     # parameters in SELECT and GROUP BY.
     statement = select(

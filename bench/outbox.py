@@ -32,7 +32,7 @@ from tests.fakes.zendesk import FakeZendesk  # noqa: E402
 
 def percentile(values, share):
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def make_tickets(partner, count):

@@ -14,9 +14,9 @@ import html
 import logging
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from flask import current_app
 from sqlalchemy import event

@@ -118,9 +118,8 @@ class MarkupAudit(HTMLParser):
         if name in ("srcdoc", "http-equiv"):
             return name
         htmx = name[5:] if name.startswith("data-hx-") else name
-        if htmx.startswith("hx-"):
-            if htmx.startswith("hx-on") or _has_marker(value.split("?", 1)[0]):
-                return "htmx attribute from content"
+        if htmx.startswith("hx-") and (htmx.startswith("hx-on") or _has_marker(value.split("?", 1)[0])):
+            return "htmx attribute from content"
         if name in URL_ATTRIBUTES:
             url = _squeezed(value)
             if url.startswith(("javascript:", "vbscript:", "livescript:")):

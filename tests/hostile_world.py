@@ -191,7 +191,9 @@ def build_world() -> World:
         for n in range(3 * PAGE_ROWS)
     ]
     queues = [("assigned_l1", 1, callers["agent_l1"].id), ("escalated_l3", 3, None)]
-    for (status, tier, assignee), chunk in zip(queues, (tickets[:PAGE_ROWS], tickets[PAGE_ROWS : 2 * PAGE_ROWS])):
+    for (status, tier, assignee), chunk in zip(
+        queues, (tickets[:PAGE_ROWS], tickets[PAGE_ROWS : 2 * PAGE_ROWS]), strict=False
+    ):
         db.session.execute(
             update(Ticket)
             .where(Ticket.id.in_([t.id for t in chunk]))
@@ -344,7 +346,7 @@ def route_cases(app, caller: Caller) -> dict[tuple[str, str], RouteCase]:
             if rule.endpoint != "static":
                 rules[(rule.endpoint, method)] = rule.rule
     discovered: dict[tuple[str, str], dict[str, str]] = {}
-    for (endpoint, method), rule in rules.items():
+    for (_endpoint, method), rule in rules.items():
         if method != "GET":
             continue
         path = build_path(rule, caller.world.path_values(method, rule))

@@ -149,7 +149,7 @@ def test_unexpected_error_is_logged_with_traceback_and_hidden(app, caplog):
         app.logger.removeHandler(caplog.handler)
     assert response.status_code == 500
     assert b"secret internal detail" not in response.data
-    assert "Algo ha fallado".encode() in response.data
+    assert b"Algo ha fallado" in response.data
     assert any(record.exc_info and "secret internal detail" in str(record.exc_info[1]) for record in caplog.records)
 
 

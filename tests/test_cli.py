@@ -117,7 +117,7 @@ def test_short_password_and_duplicate_email_are_clear_errors(app):
         "--password",
         "long enough secret",
     )
-    assert duplicate.exit_code == 1 and "Otro usuario" in duplicate.output or "Another user" in duplicate.output
+    assert duplicate.exit_code == 1 and ("Otro usuario" in duplicate.output or "Another user" in duplicate.output)
 
 
 def test_demo_seed_is_idempotent_and_prints_logins(app):

@@ -99,7 +99,7 @@ def fuzz(caller: Caller, case, role: str, first_with_access: bool) -> bool:
             role,
             case.request(
                 world,
-                {place: BATTERY[0] for place in places},
+                dict.fromkeys(places, BATTERY[0]),
                 UNKNOWN_KEYS,
                 path=real,
                 tries="NUL in every parameter, unknown keys",
@@ -143,7 +143,7 @@ def fuzz(caller: Caller, case, role: str, first_with_access: bool) -> bool:
                 role,
                 case.request(
                     world,
-                    {place: value for place in places},
+                    dict.fromkeys(places, value),
                     UNKNOWN_KEYS,
                     path=real,
                     tries=f"every parameter={value[:40]!r}, unknown keys",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -46,11 +47,11 @@ def test_language_switch_refuses_offsite_next(client):
 
 
 def test_dates_use_portal_timezone_and_locale(app, client, login_as):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from flask_babel import force_locale, format_datetime
 
-    moment = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+    moment = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
     with app.test_request_context():
         with force_locale("es"):
             spanish = format_datetime(moment, "long")

@@ -232,7 +232,7 @@ XSS_PAYLOADS = [
 class MarkupAudit(HTMLParser):
     """Collects the tags and attributes that would actually run in a browser."""
 
-    DANGEROUS_TAGS = {"iframe", "svg", "math", "object", "embed", "style", "base", "form"}
+    DANGEROUS_TAGS = frozenset({"iframe", "svg", "math", "object", "embed", "style", "base", "form"})
 
     def __init__(self):
         super().__init__(convert_charrefs=True)

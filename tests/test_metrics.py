@@ -8,7 +8,7 @@ import math
 import random
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +19,7 @@ from auth import services as auth_services
 from portal.core.extensions import db
 from portal.tickets.models import Ticket
 
-NOW = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -14,19 +14,19 @@ STAFF = ("ticket_admin", "agent_l1", "agent_l2", "vp")
 
 
 def everyone(status):
-    return {role: status for role in ROLES}
+    return dict.fromkeys(ROLES, status)
 
 
 def signed_in(status, anonymous=302):
-    return {"anonymous": anonymous, **{role: status for role in ROLES[1:]}}
+    return {"anonymous": anonymous, **dict.fromkeys(ROLES[1:], status)}
 
 
 def staff_only(status):
-    return {"anonymous": 302, "partner": 403, **{role: status for role in STAFF}}
+    return {"anonymous": 302, "partner": 403, **dict.fromkeys(STAFF, status)}
 
 
 def partner_only(status):
-    return {"anonymous": 302, "partner": status, **{role: 403 for role in STAFF}}
+    return {"anonymous": 302, "partner": status, **dict.fromkeys(STAFF, 403)}
 
 
 def admin_only(status):
@@ -54,7 +54,7 @@ MATRIX = {
     ("kb.archive", "POST"): ("/kb/es/{article}/archive", {"archived": "0"}, staff_only(302)),
     ("kb.manage", "GET"): ("/kb/manage", {}, staff_only(200)),
     ("kb.search_report", "GET"): ("/kb/reports/searches", {}, staff_only(200)),
-    ("auth.login", "GET"): ("/login", {}, {"anonymous": 200, **{role: 302 for role in ROLES[1:]}}),
+    ("auth.login", "GET"): ("/login", {}, {"anonymous": 200, **dict.fromkeys(ROLES[1:], 302)}),
     ("auth.login", "POST"): ("/login", {}, everyone(422)),
     ("auth.logout", "POST"): ("/logout", {}, everyone(302)),
     ("auth.change_password", "GET"): ("/account/password", {}, signed_in(200)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -130,7 +130,7 @@ def test_sla_due_refuses_naive_or_bad_times(app, matrix):
 
 
 def test_elapsed_targets_count_real_seconds_across_dst(matrix):
-    start = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
     deadline = sla.deadline_for(matrix["marketing_business"], start, sla.calendar())
     assert (deadline.due_at - start).total_seconds() == 86_400
     assert (deadline.warn_at - start).total_seconds() == 0.75 * 86_400
@@ -176,7 +176,7 @@ def slack_texts():
 
 def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
     ticket = open_ticket()
-    received = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)  # 10:00 New York, business hours
+    received = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # 10:00 New York, business hours
     make_overdue(ticket, "technical_business_hours", received)
     assert sla.check(now=received + timedelta(hours=1)) == {"at_risk": 0, "breached": 0, "second_contact": 0}
     assert sla.check(now=received + timedelta(hours=2, minutes=1))["at_risk"] == 1
@@ -190,7 +190,7 @@ def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
 
 def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket, make_user):
     ticket = open_ticket()
-    received = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)  # Saturday
+    received = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday
     make_overdue(ticket, "technical_out_of_hours_first", received)
     assert sla.check(now=received + timedelta(hours=18, minutes=1))["at_risk"] == 1
     escalation = received + timedelta(hours=24, minutes=1)
@@ -205,7 +205,7 @@ def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket
 
 def test_monitor_notifies_once_with_two_workers(app, matrix, open_ticket):
     tickets = [open_ticket(subject=f"Concurrent {n}") for n in range(12)]
-    received = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    received = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
     for ticket in tickets:
         make_overdue(ticket, "technical_business_hours", received)
     later = received + timedelta(hours=4)
@@ -375,6 +375,6 @@ def test_matrix_rows_that_make_no_sense_are_refused_on_their_field(english_admin
     response = english_admin.post(f"/admin/sla/rows/{row.id}", data={**values, **change})
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert f'aria-describedby="row-{row.id}-{field}-error"' in page and f'<details class="sla-row" open>' in page
+    assert f'aria-describedby="row-{row.id}-{field}-error"' in page and '<details class="sla-row" open>' in page
     db.session.expire_all()
     assert row.due_hours == 3 and row.contact_name == "Constantine Costopoulos"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
@@ -204,7 +204,7 @@ def last_delivery_times() -> dict[str, datetime | None]:
         select(OutboxMessage.target, func.max(OutboxMessage.delivered_at)).group_by(OutboxMessage.target)
     )
     times = {target.value: None for target in Target}
-    times.update({target: moment for target, moment in rows})
+    times.update(rows.all())
     return times
 
 

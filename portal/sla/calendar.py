@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -68,7 +68,7 @@ class BusinessCalendar:
                 if begin < span[1]:
                     available = span[1] - begin
                     if remaining <= available:
-                        return (begin + remaining).astimezone(timezone.utc)
+                        return (begin + remaining).astimezone(UTC)
                     remaining -= available
             next_day = cursor.date() + timedelta(days=1)
             cursor = datetime.combine(next_day, time(0, 0), tzinfo=self.timezone)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -157,7 +157,7 @@ def deadline_for(row: EscalationRow, start: datetime, cal: BusinessCalendar) -> 
         return Deadline(
             row, cal.add_business_hours(start, row.warn_hours), cal.add_business_hours(start, row.due_hours)
         )
-    start = start.astimezone(timezone.utc)
+    start = start.astimezone(UTC)
     return Deadline(row, start + timedelta(hours=row.due_hours * WARN_SHARE), start + timedelta(hours=row.due_hours))
 
 
