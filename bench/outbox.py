@@ -36,10 +36,10 @@ def percentile(values, share):
 
 
 def make_tickets(partner, count):
-    from portal.tickets import services
+    from portal.tickets import intake
 
     for number in range(count):
-        services.create_ticket(
+        intake.create_ticket(
             partner,
             "technical",
             f"Benchmark ticket {number}",

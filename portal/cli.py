@@ -89,12 +89,12 @@ def _demo_tickets() -> int:
     from sqlalchemy import func, select
 
     from portal.core.extensions import db
-    from portal.tickets import services as ticket_services
+    from portal.tickets import intake
     from portal.tickets.models import Ticket
 
     if db.session.scalar(select(func.count(Ticket.id))):
         return 0
     for email, form, subject, description, details in DEMO_TICKETS:
         partner = auth_services.find_user_by_email(email)
-        ticket_services.create_ticket(partner, form, subject, description, details)
+        intake.create_ticket(partner, form, subject, description, details)
     return len(DEMO_TICKETS)

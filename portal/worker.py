@@ -12,15 +12,15 @@ from flask.cli import with_appcontext
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
 from portal.sla import services as sla_services
-from portal.tickets import services as ticket_services
+from portal.tickets import conversation, intake
 
 
 def run_jobs(deliverer: Deliverer, batch: int) -> int:
     """One pass of everything the worker does; returns the messages delivered."""
     delivered = deliverer.run_pass(batch=batch)
     sla_services.check()
-    ticket_services.auto_close()
-    ticket_services.expire_deflections()
+    conversation.auto_close()
+    intake.expire_deflections()
     return delivered
 
 

@@ -250,12 +250,13 @@ TECHNICAL = {
 @pytest.fixture
 def open_ticket(partner):
     """Create a technical ticket for the partner through the service."""
-    from portal.tickets import services
+    from portal.tickets import intake
+    from portal.tickets.models import TECHNICAL_DETAILS
 
     def create(user=None, **overrides):
         values = {**TECHNICAL, **overrides}
-        details = {key: values[key] for key in services.TECHNICAL_DETAILS}
-        return services.create_ticket(user or partner, "technical", values["subject"], values["description"], details)
+        details = {key: values[key] for key in TECHNICAL_DETAILS}
+        return intake.create_ticket(user or partner, "technical", values["subject"], values["description"], details)
 
     return create
 

@@ -23,7 +23,7 @@ from kb import services as kb_services
 from kb.models import Article
 from portal import create_app
 from portal.core.extensions import db
-from portal.tickets import services as ticket_services
+from portal.tickets import intake
 from portal.tickets.models import Ticket
 from tests.conftest import config_for_tests, login, serving
 from tests.hostile_html import forms_of
@@ -181,7 +181,7 @@ def build_world() -> World:
         auth_services.create_organization(None, f"Org {number:02d}")
     owner = ticket.requester
     tickets = [
-        ticket_services.create_ticket(
+        intake.create_ticket(
             owner,
             "technical",
             f"Playback fails {n}",
@@ -199,7 +199,7 @@ def build_world() -> World:
             .where(Ticket.id.in_([t.id for t in chunk]))
             .values(status=status, tier=tier, assignee_id=assignee)
         )
-    work = ticket_services.create_ticket(
+    work = intake.create_ticket(
         owner,
         "technical",
         "Work ticket",
@@ -207,7 +207,7 @@ def build_world() -> World:
         {"service": "app", "region": "MX", "impact": "some"},
     )
     db.session.commit()
-    hits, token = ticket_services.suggest(callers["partner"], "roku guía", None)
+    hits, token = intake.suggest(callers["partner"], "roku guía", None)
     ids = {
         "organization": target_organization.id,
         "partner_organization": owner.organization_id,

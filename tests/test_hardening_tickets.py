@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from auth import services as auth_services
+from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.models import MessageState, OutboxMessage, WebhookReceipt
 from portal.integrations.outbox import Deliverer
 from portal.integrations.zendesk import sign_webhook
-from portal.tickets import services
+from portal.tickets import conversation, intake
 from portal.tickets.models import Comment, Ticket, TicketEvent
 from tests.conftest import TECHNICAL, login
 from tests.fakes.zendesk import FIRST_EVENT_ID
@@ -142,7 +143,7 @@ def test_ids_that_are_not_integers_are_refused_without_posting_twice(fake_zendes
     assert ticket.zendesk_id in fake_zendesk.tickets and len(fake_zendesk.tickets) == 1, (
         "the retry found the same ticket"
     )
-    services.add_comment(partner, ticket, "One more detail")
+    conversation.add_comment(partner, ticket, "One more detail")
     fake_zendesk.faults = ["junk-ids"]
     for minutes in (1, 10):
         Deliverer().run_pass(now=now + timedelta(minutes=minutes))
@@ -437,15 +438,13 @@ def test_invisible_subject_is_missing_and_bidi_overrides_are_removed(client, sig
 
 
 def test_services_clean_and_cap_what_they_are_given(partner, open_ticket):
-    ticket = services.create_ticket(
-        partner, "technical", "\u202eSpoofed subject\u202c", "x" * 30, {"service": "a\x00b"}
-    )
+    ticket = intake.create_ticket(partner, "technical", "\u202eSpoofed subject\u202c", "x" * 30, {"service": "a\x00b"})
     assert ticket.subject == "Spoofed subject" and ticket.details == {"service": "ab"}
-    with pytest.raises(services.InvalidInput) as refused:
-        services.create_ticket(partner, "technical", "s" * 201, "x" * 30, {})
+    with pytest.raises(InvalidInput) as refused:
+        intake.create_ticket(partner, "technical", "s" * 201, "x" * 30, {})
     assert refused.value.field == "subject"
-    with pytest.raises(services.InvalidInput):
-        services.add_comment(partner, ticket, "y" * 20_001)
+    with pytest.raises(InvalidInput):
+        conversation.add_comment(partner, ticket, "y" * 20_001)
     assert count(Ticket) == 1 and count(Comment) == 0
 
 
@@ -462,7 +461,7 @@ def admin_client(client, login_as):
 
 def test_confirmation_reason_has_a_cap(client, signed_in_partner, open_ticket):
     ticket = open_ticket()
-    services.mark_solved(None, ticket, "Reinstall the app.")
+    conversation.mark_solved(None, ticket, "Reinstall the app.")
     response = client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no", "reason": "r" * 5_001})
     assert response.status_code == 422 and ticket.status == "awaiting_confirmation"
 

@@ -27,7 +27,7 @@ from admin.workflow.csv_export import spreadsheet_cell
 from auth import services as auth_services
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.tickets import services
+from portal.tickets import intake, workflow
 from portal.tickets.models import Comment, Ticket
 from tests.conftest import login
 
@@ -243,7 +243,7 @@ def test_staff_actions_with_bad_ids_answer_4xx_and_change_nothing(staff, signed_
         },
     )
     assert too_many.status_code == 422 and ticket.status == "new"
-    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     agent = signed_in(staff["l1"])
     for value in BAD_IDS:
         resolved = agent.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Fixed", "kb_article_id": value})
@@ -312,10 +312,10 @@ def test_csv_exports_neutralize_formulas_and_keep_numbers(app, make_user, signed
     admin = make_user("ticket_admin", name=HOSTILE_NAMES[1])
     agent = make_user("agent_l1", name=HOSTILE_NAMES[2])
     author = make_user("partner", name=HOSTILE_NAMES[0])
-    ticket = services.create_ticket(
+    ticket = intake.create_ticket(
         author, "technical", '=HYPERLINK("http://x") subject', "Playback stops after ten seconds on every device.", {}
     )
-    services.classify_and_assign(admin, ticket, "technical", "normal", agent)
+    workflow.classify_and_assign(admin, ticket, "technical", "normal", agent)
     add_tickets(
         author,
         1,

@@ -15,7 +15,7 @@ from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.models import MessageState, OutboxMessage
 from portal.integrations.outbox import Deliverer
-from portal.tickets import services
+from portal.tickets import conversation, intake
 from portal.tickets.models import Comment, Ticket
 from tests.conftest import login
 
@@ -42,8 +42,8 @@ def test_ticket_reaches_zendesk_with_its_fields(fake_zendesk, open_ticket, app):
 
 def test_comment_waits_for_its_ticket_and_goes_in_order(fake_zendesk, open_ticket, partner):
     ticket = open_ticket()
-    services.add_comment(partner, ticket, "first follow-up")
-    services.add_comment(partner, ticket, "second follow-up")
+    conversation.add_comment(partner, ticket, "first follow-up")
+    conversation.add_comment(partner, ticket, "second follow-up")
     fake_zendesk.faults = ["500"]
     first_now = utcnow()
     deliver(now=first_now)
@@ -147,7 +147,7 @@ def test_record_invalid_becomes_a_dead_letter_and_can_be_retried(fake_zendesk, o
 
 def test_discarded_dead_letter_releases_later_messages(fake_zendesk, open_ticket, partner, client, make_user):
     ticket = open_ticket()
-    services.add_comment(partner, ticket, "follow-up")
+    conversation.add_comment(partner, ticket, "follow-up")
     first = db.session.scalar(select(OutboxMessage).order_by(OutboxMessage.id))
     first.payload = {"ticket": {**first.payload["ticket"], "subject": ""}}
     db.session.commit()
@@ -186,7 +186,7 @@ def run_chaos(app, fake_zendesk, partner, workers: int, count: int = 300):
     app.config.update(OUTBOX_RETRY_BASE_SECONDS=1.0, OUTBOX_RETRY_MAX_SECONDS=20.0, OUTBOX_LEASE_SECONDS=60.0)
     real_url = app.config["ZENDESK_BASE_URL"]
     for number in range(count):
-        services.create_ticket(
+        intake.create_ticket(
             partner,
             "technical",
             f"Chaos ticket {number}",

@@ -143,10 +143,10 @@ def sample_ticket(make_user):
 
     from portal.core.extensions import db
     from portal.integrations.models import OutboxMessage
-    from portal.tickets import services as ticket_services
+    from portal.tickets import intake
 
     owner = make_user("partner", email="ticket-owner@example.test")
-    ticket = ticket_services.create_ticket(
+    ticket = intake.create_ticket(
         owner,
         "technical",
         "Playback fails",

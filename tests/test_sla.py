@@ -15,7 +15,7 @@ from portal.core.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
-from portal.tickets import services
+from portal.tickets import conversation, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")
@@ -140,20 +140,20 @@ def test_ticket_gets_its_deadline_and_recomputes_on_reclassification(matrix, ope
     ticket = open_ticket()
     assert ticket.sla_row_key in ("technical_business_hours", "technical_out_of_hours_first") and ticket.sla_due_at
     admin, agent = make_user("ticket_admin"), make_user("agent_l1")
-    services.classify_and_assign(admin, ticket, "marketing_business", "normal", agent)
+    workflow.classify_and_assign(admin, ticket, "marketing_business", "normal", agent)
     assert ticket.sla_row_key == "marketing_business"
     assert ticket.sla_due_at == ticket.created_at + timedelta(hours=24)
-    services.add_comment(agent, ticket, "We are on it")
+    conversation.add_comment(agent, ticket, "We are on it")
     assert ticket.first_response_at is not None and ticket.sla_state == "met"
     ticket.status = "triaged"
     db.session.commit()
-    services.classify_and_assign(admin, ticket, "day_to_day", "normal", agent)
+    workflow.classify_and_assign(admin, ticket, "day_to_day", "normal", agent)
     assert ticket.sla_row_key == "marketing_business", "no recomputation after the first response"
 
 
 def test_partner_comment_is_not_a_first_response(matrix, open_ticket, partner):
     ticket = open_ticket()
-    services.add_comment(partner, ticket, "Any news?")
+    conversation.add_comment(partner, ticket, "Any news?")
     assert ticket.first_response_at is None
 
 

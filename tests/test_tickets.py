@@ -13,7 +13,7 @@ from kb import services as kb_services
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
-from portal.tickets import services
+from portal.tickets import conversation, intake, states
 from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent
 from tests.conftest import TECHNICAL, login
 
@@ -146,14 +146,14 @@ def test_ticket_after_suggestions_and_abandoned_suggestions_are_recorded(client,
     deflection = db.session.scalar(select(Deflection))
     assert deflection.outcome == "ticket" and deflection.ticket_id == db.session.scalar(select(Ticket.id))
     client.get("/tickets/suggestions", query_string={"subject": "subtitulos en tv"})
-    assert services.expire_deflections(utcnow() + timedelta(hours=2)) == 1
+    assert intake.expire_deflections(utcnow() + timedelta(hours=2)) == 1
     outcomes = sorted(db.session.scalars(select(Deflection.outcome)))
     assert outcomes == ["abandoned", "ticket"]
 
 
 def test_list_filters_search_and_pagination(client, signed_in_partner, open_ticket):
     tickets = [open_ticket(subject=f"Problem number {n}") for n in range(27)]
-    services.mark_solved(None, tickets[0])
+    conversation.mark_solved(None, tickets[0])
     page1 = client.get("/tickets/").get_data(as_text=True)
     page2 = client.get("/tickets/?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert page1.count("/tickets/") >= 25 and "Problem number 26" in page1 and "Problem number 0<" in page2
@@ -226,7 +226,7 @@ def test_tenant_isolation(app, client, make_user, open_ticket, partner):
 def test_confirmation_yes_closes(client, signed_in_partner, open_ticket):
     ticket = open_ticket()
     assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "yes"}).status_code == 409
-    services.mark_solved(None, ticket, "Reinstall the app.")
+    conversation.mark_solved(None, ticket, "Reinstall the app.")
     page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "¿Esto resolvió tu problema?" in page
     assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "yes"}).status_code == 302
@@ -243,7 +243,7 @@ def test_confirmation_no_reopens_to_the_same_agent_with_reason(client, signed_in
     agent = make_user("agent_l1")
     ticket.assignee_id = agent.id
     db.session.commit()
-    services.mark_solved(None, ticket)
+    conversation.mark_solved(None, ticket)
     assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no"}).status_code == 422
     assert ticket.status == "awaiting_confirmation"
     client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no", "reason": "Still stops after 10 s"})
@@ -256,29 +256,29 @@ def test_confirmation_no_reopens_to_the_same_agent_with_reason(client, signed_in
 def test_auto_close_after_silence_with_controllable_clock(app, client, signed_in_partner, open_ticket):
     ticket = open_ticket()
     start = utcnow()
-    services.mark_solved(None, ticket, now=start)
-    assert services.auto_close(now=start + timedelta(hours=71, minutes=59)) == 0
+    conversation.mark_solved(None, ticket, now=start)
+    assert conversation.auto_close(now=start + timedelta(hours=71, minutes=59)) == 0
     assert ticket.status == "awaiting_confirmation"
-    assert services.auto_close(now=start + timedelta(hours=72)) == 1
+    assert conversation.auto_close(now=start + timedelta(hours=72)) == 1
     assert ticket.status == "closed"
     event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "auto_closed"))
     assert event.data == {"accepted": True, "hours": 72} and event.actor_id is None
     assert "Cerrado automáticamente" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     app.config["AUTO_CLOSE_AFTER_HOURS"] = 1
     other = open_ticket(subject="Another problem here")
-    services.mark_solved(None, other, now=start)
-    assert services.auto_close(now=start + timedelta(hours=1)) == 1
+    conversation.mark_solved(None, other, now=start)
+    assert conversation.auto_close(now=start + timedelta(hours=1)) == 1
 
 
 def test_state_machine_refuses_invalid_moves(open_ticket, partner, make_user):
     ticket = open_ticket()
-    with pytest.raises(services.TransitionRefused):
-        services.confirm(partner, ticket, True)
-    with pytest.raises(services.TransitionRefused):
-        services.move(ticket, Status.CLOSED, partner, "cheat")
+    with pytest.raises(states.TransitionRefused):
+        conversation.confirm(partner, ticket, True)
+    with pytest.raises(states.TransitionRefused):
+        states.move(ticket, Status.CLOSED, partner, "cheat")
     agent = make_user("agent_l1")
-    with pytest.raises(services.TransitionRefused):
-        services.move(ticket, Status.ASSIGNED_L1, agent, "self-assign")
+    with pytest.raises(states.TransitionRefused):
+        states.move(ticket, Status.ASSIGNED_L1, agent, "self-assign")
     db.session.rollback()
     assert db.session.get(Ticket, ticket.id).status == "new"
 

@@ -15,7 +15,7 @@ from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
-from portal.tickets import services
+from portal.tickets import workflow
 from portal.tickets.models import Comment, Status, StatusReport, Ticket
 from tests.conftest import TECHNICAL, login
 
@@ -161,7 +161,7 @@ def test_every_invalid_transition_is_refused_for_every_role(clients, staff, open
                 assert response.status_code == 403
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).status == "new"
-    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     refused = clients["l2"].post(f"/staff/tickets/{ticket.id}/resolve", data=ACTIONS["resolve"])
     assert refused.status_code == 403, "an agent acts only on tickets assigned to them"
     twice = clients["admin"].post(
@@ -179,15 +179,15 @@ def test_state_machine_table_refuses_moves_outside_it(open_ticket, staff, partne
             from portal.tickets import states
 
             if not states.allowed(Status.NEW, target, actor.role):
-                with pytest.raises(services.TransitionRefused):
-                    services.move(ticket, target, actor, "probe")
+                with pytest.raises(states.TransitionRefused):
+                    states.move(ticket, target, actor, "probe")
     db.session.rollback()
     assert db.session.get(Ticket, ticket.id).status == "new"
 
 
 def test_kb_on_close_rule(clients, staff, open_ticket, app):
     ticket = open_ticket()
-    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     c = clients["l1"]
     missing = c.post(
         f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Reinstalled"}, headers={"HX-Request": "true"}
@@ -204,7 +204,7 @@ def test_kb_on_close_rule(clients, staff, open_ticket, app):
     draft = c.post(f"/staff/tickets/{ticket.id}/kb-draft")
     assert draft.status_code == 302 and "/edit" in draft.headers["Location"]
     article = db.session.scalar(select(kb_services.Article).where(kb_services.Article.slug == ticket.reference.lower()))
-    assert article.status == "draft" and ticket.subject == services.kb_services.latest_revision(article).title
+    assert article.status == "draft" and ticket.subject == kb_services.latest_revision(article).title
     ok = c.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Documented", "kb_article_id": article.id})
     assert ok.status_code == 302 and ticket.status == "resolved_by_agent"
 
@@ -300,7 +300,7 @@ def test_queues_filters_bulk_assign_and_no_n_plus_one(clients, staff, open_ticke
 
 def test_audit_csv(clients, staff, open_ticket):
     ticket = open_ticket()
-    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     response = clients["admin"].get("/staff/audit.csv")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert response.mimetype == "text/csv" and rows[0][:4] == ["time", "ticket", "actor", "event"]
@@ -314,7 +314,7 @@ def test_audit_csv(clients, staff, open_ticket):
 def test_monday_errors_are_retried_or_dead_lettered(open_ticket, staff, fake_monday):
     ticket = open_ticket()
     fake_monday.faults = ["complexity"]
-    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     now = utcnow()
     Deliverer().run_pass(now=now)
     first = db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == "monday").order_by(OutboxMessage.id))
@@ -330,7 +330,7 @@ def test_slack_text_errors_are_dead_letters_and_429_waits(open_ticket, staff, fa
     ticket.status, ticket.tier = "cannot_resolve", 1
     db.session.commit()
     fake_slack.faults = ["429", "invalid_payload"]
-    services.reassign_to_level_two(staff["admin"], ticket, staff["l2"], ["slack"])
+    workflow.reassign_to_level_two(staff["admin"], ticket, staff["l2"], ["slack"])
     now = utcnow()
     Deliverer().run_pass(now=now)
     message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == "slack"))
@@ -344,9 +344,9 @@ def test_status_report_visibility_and_event_history_is_append_only(clients, staf
     from portal.tickets.models import TicketEvent
 
     ticket = open_ticket()
-    services.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
-    services.file_status_report(staff["l1"], ticket, "Checked the CDN", 10, "edge 502s", "Purge cache", False)
-    services.file_status_report(staff["l1"], ticket, "Purged the cache", 5, "", "Wait for partner", True)
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    workflow.file_status_report(staff["l1"], ticket, "Checked the CDN", 10, "edge 502s", "Purge cache", False)
+    workflow.file_status_report(staff["l1"], ticket, "Purged the cache", 5, "", "Wait for partner", True)
     page = clients["partner"].get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "Purged the cache" in page and "Checked the CDN" not in page and "edge 502s" not in page
     event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "assigned"))

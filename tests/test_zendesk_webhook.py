@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.zendesk import sign_webhook
-from portal.tickets import services
+from portal.tickets import conversation
 from portal.tickets.models import Comment, TicketEvent
 from tests.conftest import login
 
@@ -114,7 +114,7 @@ def test_echo_of_the_portal_own_comment_is_not_duplicated(client, fake_zendesk, 
     from portal.integrations.outbox import Deliverer
 
     created = open_ticket()
-    services.add_comment(partner, created, "from the portal")
+    conversation.add_comment(partner, created, "from the portal")
     Deliverer().run_pass()
     echo_id = fake_zendesk.comments[created.zendesk_id][1]["id"]
     response = post(client, comment_event(created, "Pablo Partner:\n\nfrom the portal", comment_id=echo_id))

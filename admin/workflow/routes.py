@@ -20,8 +20,9 @@ from portal.core.extensions import db
 from portal.core.limits import comment_limit
 from portal.core.types import utcnow
 from portal.core.web import database_id, page_number, paginate, render
-from portal.tickets import services
+from portal.tickets import conversation, kb_on_close, queries, states, workflow
 from portal.tickets.models import (
+    DETAIL_LABELS,
     PRIORITY_LABELS,
     REQUEST_TYPE_LABELS,
     STATUS_LABELS,
@@ -84,7 +85,7 @@ def _queue(page_template: str, statuses, **extra):
     filters = _queue_filters()
     if filters["status"] not in {s.value for s in statuses}:
         filters["status"] = ""
-    statement = services.staff_queue(statuses, **filters)
+    statement = queries.staff_queue(statuses, **filters)
     return render(
         page_template,
         "workflow/_queue.html",
@@ -105,7 +106,7 @@ def triage():
     """The administrator's queue: new and reopened tickets and those waiting for an admin decision."""
     return _queue(
         "workflow/triage.html",
-        services.STAFF_QUEUE_STATUSES,
+        queries.STAFF_QUEUE_STATUSES,
         level_one=_agents(Role.AGENT_L1),
         priorities=PRIORITY_LABELS,
     )
@@ -115,7 +116,7 @@ def triage():
 @require_role(*AGENT_ROLES)
 def my_work():
     """An agent's open tickets."""
-    statement = services.staff_queue(WORK_STATUSES, assignee_id=current_user.id)
+    statement = queries.staff_queue(WORK_STATUSES, assignee_id=current_user.id)
     return render(
         "workflow/my_work.html",
         "workflow/_queue.html",
@@ -129,7 +130,7 @@ def my_work():
 @require_role(Role.VP)
 def level_three():
     """Tickets escalated to the VP and the tech team."""
-    statement = services.staff_queue(LEVEL_THREE_STATUSES)
+    statement = queries.staff_queue(LEVEL_THREE_STATUSES)
     return render(
         "workflow/level3.html",
         "workflow/_queue.html",
@@ -147,13 +148,13 @@ def _ticket_or_404(ticket_id: int) -> Ticket:
 
 
 def _workspace_context(ticket: Ticket, error: str | None = None) -> dict:
-    reports = services.status_reports(ticket)
+    reports = queries.status_reports(ticket)
     minutes_by_agent: dict[str, int] = {}
     for report in reports:
         minutes_by_agent[report.author.name] = minutes_by_agent.get(report.author.name, 0) + report.minutes_spent
     return {
         "ticket": ticket,
-        "entries": services.timeline(ticket, include_internal=True),
+        "entries": queries.timeline(ticket, include_internal=True),
         "reports": reports,
         "minutes_total": sum(minutes_by_agent.values()),
         "minutes_by_agent": minutes_by_agent,
@@ -162,8 +163,8 @@ def _workspace_context(ticket: Ticket, error: str | None = None) -> dict:
         "level_two": _agents(Role.AGENT_L2),
         "request_types": REQUEST_TYPE_LABELS,
         "priorities": PRIORITY_LABELS,
-        "measures": services.ALTERNATIVE_MEASURES,
-        "detail_labels": services.DETAIL_LABELS,
+        "measures": workflow.ALTERNATIVE_MEASURES,
+        "detail_labels": DETAIL_LABELS,
         "error": error,
         "last_summary": _last_summary(ticket),
     }
@@ -231,7 +232,7 @@ def ticket_action(name: str):
             except InvalidInput as problem:
                 db.session.rollback()
                 status, error, redirect_to = 422, problem.message, None
-            except services.TransitionRefused as problem:
+            except states.TransitionRefused as problem:
                 db.session.rollback()
                 status, error, redirect_to = 409, problem.message, None
             if redirect_to:
@@ -274,7 +275,7 @@ def _user(field: str) -> User | None:
 @ticket_action("assign")
 def assign(ticket):
     """Classify (request type, priority) and assign to a level-1 agent, in one step."""
-    services.classify_and_assign(current_user, ticket, _form("request_type"), _form("priority"), _user("agent_id"))
+    workflow.classify_and_assign(current_user, ticket, _form("request_type"), _form("priority"), _user("agent_id"))
 
 
 @bp.post("/triage/bulk-assign")
@@ -290,14 +291,14 @@ def bulk_assign():
     done = 0
     for ticket in tickets:
         try:
-            services.classify_and_assign(
+            workflow.classify_and_assign(
                 current_user, ticket, _form("request_type"), _form("priority"), _user("agent_id")
             )
             done += 1
         except InvalidInput as problem:
             db.session.rollback()
             abort(422, description=problem.message)
-        except services.TransitionRefused:
+        except states.TransitionRefused:
             db.session.rollback()
     return redirect(url_for("staff.triage", assigned=done))
 
@@ -308,7 +309,7 @@ def bulk_assign():
 @ticket_action("note")
 def note(ticket):
     """An internal note (staff only)."""
-    services.add_internal_note(current_user, ticket, _form("body"))
+    conversation.add_internal_note(current_user, ticket, _form("body"))
 
 
 @bp.post("/tickets/<int:ticket_id>/reply")
@@ -317,7 +318,7 @@ def note(ticket):
 @ticket_action("reply")
 def reply(ticket):
     """A public reply: shown to the partner and sent to Zendesk as a public comment."""
-    services.add_comment(current_user, ticket, _form("body"))
+    conversation.add_comment(current_user, ticket, _form("body"))
 
 
 @bp.post("/tickets/<int:ticket_id>/reports")
@@ -325,7 +326,7 @@ def reply(ticket):
 @ticket_action("report")
 def report(ticket):
     """File a status report."""
-    services.file_status_report(
+    workflow.file_status_report(
         current_user,
         ticket,
         _form("actions_taken"),
@@ -341,7 +342,7 @@ def report(ticket):
 @ticket_action("resolve")
 def resolve(ticket):
     """Resolved: a solution summary and a KB article (or the reason none is needed)."""
-    services.resolve(current_user, ticket, _form("summary"), database_id(_form("kb_article_id")), _form("no_kb_reason"))
+    workflow.resolve(current_user, ticket, _form("summary"), database_id(_form("kb_article_id")), _form("no_kb_reason"))
 
 
 @bp.post("/tickets/<int:ticket_id>/kb-draft")
@@ -349,7 +350,7 @@ def resolve(ticket):
 @ticket_action("resolve")
 def kb_draft(ticket):
     """Start a KB draft prefilled from the ticket, in the editor."""
-    article = services.kb_draft_for(current_user, ticket)
+    article = kb_on_close.kb_draft_for(current_user, ticket)
     return url_for("kb.edit_article", language=article.language, slug=article.slug)
 
 
@@ -358,7 +359,7 @@ def kb_draft(ticket):
 @ticket_action("cannot_resolve")
 def cannot_resolve(ticket):
     """Cannot resolve at this level: back to the administrator with the reason."""
-    services.cannot_resolve(current_user, ticket, _form("reason"))
+    workflow.cannot_resolve(current_user, ticket, _form("reason"))
 
 
 @bp.post("/tickets/<int:ticket_id>/notify")
@@ -366,7 +367,7 @@ def cannot_resolve(ticket):
 @ticket_action("notify")
 def notify(ticket):
     """Send the resolution to the partner and record it in Monday."""
-    services.notify_partner(current_user, ticket, _form("message"))
+    workflow.notify_partner(current_user, ticket, _form("message"))
 
 
 @bp.post("/tickets/<int:ticket_id>/reassign")
@@ -374,7 +375,7 @@ def notify(ticket):
 @ticket_action("reassign")
 def reassign(ticket):
     """Reassign to a level-2 agent through Monday, Slack or both."""
-    services.reassign_to_level_two(current_user, ticket, _user("agent_id"), request.form.getlist("channels"))
+    workflow.reassign_to_level_two(current_user, ticket, _user("agent_id"), request.form.getlist("channels"))
 
 
 @bp.post("/tickets/<int:ticket_id>/escalate")
@@ -382,7 +383,7 @@ def reassign(ticket):
 @ticket_action("escalate")
 def escalate(ticket):
     """Escalate to level 3 (VP and tech team)."""
-    services.escalate_to_level_three(current_user, ticket, _form("note"))
+    workflow.escalate_to_level_three(current_user, ticket, _form("note"))
 
 
 @bp.post("/tickets/<int:ticket_id>/decision")
@@ -391,7 +392,7 @@ def escalate(ticket):
 def decision(ticket):
     """Level 3's analysis and decision."""
     provider = {"name": _form("provider_name"), "contact": _form("provider_contact"), "scope": _form("provider_scope")}
-    services.decide(
+    workflow.decide(
         current_user,
         ticket,
         _form("priority"),
@@ -409,7 +410,7 @@ def decision(ticket):
 @ticket_action("result")
 def result(ticket):
     """Record the external provider's result or the alternative measure applied."""
-    services.record_level_three_result(current_user, ticket, _form("result"))
+    workflow.record_level_three_result(current_user, ticket, _form("result"))
 
 
 @bp.get("/audit.csv")
@@ -433,7 +434,7 @@ def audit_csv():
                 event.from_status or "",
                 event.to_status or "",
                 "yes" if event.public else "no",
-                services.event_data_text(event.data),
+                queries.event_data_text(event.data),
             ]
             for event, reference in rows
         ),

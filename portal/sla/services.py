@@ -207,7 +207,7 @@ def _notify(ticket, text: str, key: str) -> None:
         ticket_id=ticket.id,
     )
     if ticket.monday_item_id or current_app.config["MONDAY_API_TOKEN"]:
-        from portal.tickets.services import record_in_monday
+        from portal.tickets.outbound import record_in_monday
 
         record_in_monday(ticket, text, f"sla-{key}")
 

@@ -231,3 +231,24 @@ class Deflection(db.Model):
     outcome: Mapped[str] = mapped_column(String(10), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The detail fields of each intake form, in the order the form shows them.
+TECHNICAL_DETAILS = ("service", "device", "app_version", "region", "content_id", "error_code", "started_at", "impact")
+
+
+MARKETING_DETAILS = ("topic", "desired_date")
+
+
+DETAIL_LABELS = {
+    "service": _l("Affected service or platform"),
+    "device": _l("Device and operating system"),
+    "app_version": _l("App version"),
+    "region": _l("Region / country"),
+    "content_id": _l("Content or stream id"),
+    "error_code": _l("Error code"),
+    "started_at": _l("When did it start?"),
+    "impact": _l("Impact on end users"),
+    "topic": _l("Topic"),
+    "desired_date": _l("Desired date"),
+}

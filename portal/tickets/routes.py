@@ -18,9 +18,18 @@ from portal.core.text import clean_block, clean_line
 from portal.core.types import utcnow
 from portal.core.web import database_id, page_number, paginate, render, show_form_error
 from portal.integrations.zendesk import webhook_is_authentic
-from portal.tickets import services, zendesk
+from portal.tickets import conversation, intake, queries, states, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
-from portal.tickets.models import FORM_LABELS, PARTNER_STATUS_FILTERS, REQUEST_TYPE_LABELS, Status, TicketForm
+from portal.tickets.models import (
+    DETAIL_LABELS,
+    FORM_LABELS,
+    MARKETING_DETAILS,
+    PARTNER_STATUS_FILTERS,
+    REQUEST_TYPE_LABELS,
+    TECHNICAL_DETAILS,
+    Status,
+    TicketForm,
+)
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
@@ -30,7 +39,7 @@ UNCHECKED_FIELDS = ("csrf_token", "deflection_token")
 
 
 def _ticket_or_404(ticket_id: int):
-    ticket = services.ticket_for(current_user, ticket_id)
+    ticket = queries.ticket_for(current_user, ticket_id)
     if ticket is None:
         abort(404)
     return ticket
@@ -42,7 +51,7 @@ def index():
     """My organization's tickets (staff: every ticket), filtered by status and searchable."""
     status = request.args.get("status", "")
     query = request.args.get("q", "")[:100]
-    statement = services.ticket_list(current_user, status, query)
+    statement = queries.ticket_list(current_user, status, query)
     return render(
         "tickets/list.html",
         "tickets/_list.html",
@@ -61,7 +70,7 @@ def choose_form():
 
 
 def _details(form) -> dict:
-    names = services.TECHNICAL_DETAILS if isinstance(form, FORMS["technical"]) else services.MARKETING_DETAILS
+    names = TECHNICAL_DETAILS if isinstance(form, FORMS["technical"]) else MARKETING_DETAILS
     values = {}
     for name in names:
         value = getattr(form, name).data
@@ -80,7 +89,7 @@ def new_ticket(form_kind: str):
     form = FORMS[form_kind]()
     if form.validate_on_submit():
         try:
-            ticket = services.create_ticket(
+            ticket = intake.create_ticket(
                 current_user,
                 form_kind,
                 form.subject.data,
@@ -126,7 +135,7 @@ def suggestions():
     token = request.args.get("deflection_token", "")[:40] or None
     hits = []
     if len(subject.strip()) >= 3:
-        hits, token = services.suggest(current_user, f"{subject} {description}", token)
+        hits, token = intake.suggest(current_user, f"{subject} {description}", token)
     return render("tickets/_suggestions.html", "tickets/_suggestions.html", hits=hits, token=token)
 
 
@@ -135,7 +144,7 @@ def suggestions():
 def deflect():
     """ "This solved my problem": no ticket is created, and the deflection is recorded."""
     try:
-        deflection = services.deflect(
+        deflection = intake.deflect(
             current_user, request.form.get("deflection_token", ""), database_id(request.form.get("article_id"))
         )
     except InvalidInput as error:
@@ -148,18 +157,18 @@ def deflect():
 def created(ticket_id: int):
     """The confirmation page after sending a ticket."""
     ticket = _ticket_or_404(ticket_id)
-    return render("tickets/created.html", ticket=ticket, expected=services.expected_first_response(ticket))
+    return render("tickets/created.html", ticket=ticket, expected=queries.expected_first_response(ticket))
 
 
 def _detail_context(ticket, comment_form=None, confirmation_form=None) -> dict:
     return {
         "ticket": ticket,
         "description": render_markdown(ticket.description),
-        "entries": services.timeline(ticket, include_internal=current_user.is_staff),
-        "expected": services.expected_first_response(ticket),
+        "entries": queries.timeline(ticket, include_internal=current_user.is_staff),
+        "expected": queries.expected_first_response(ticket),
         "comment_form": comment_form or CommentForm(formdata=None),
         "confirmation_form": confirmation_form or ConfirmationForm(formdata=None),
-        "detail_labels": services.DETAIL_LABELS,
+        "detail_labels": DETAIL_LABELS,
         "can_confirm": current_user.role == Role.PARTNER and ticket.status == Status.AWAITING_CONFIRMATION,
     }
 
@@ -181,10 +190,10 @@ def comment(ticket_id: int):
     form = CommentForm()
     if form.validate_on_submit():
         try:
-            services.add_comment(current_user, ticket, form.body.data)
+            conversation.add_comment(current_user, ticket, form.body.data)
         except InvalidInput as error:
             show_form_error(form, error)
-        except services.TransitionRefused as error:
+        except states.TransitionRefused as error:
             abort(409, description=error.message)
         else:
             if request.htmx:
@@ -206,10 +215,10 @@ def confirm(ticket_id: int):
     form = ConfirmationForm()
     if form.validate_on_submit():
         try:
-            services.confirm(current_user, ticket, form.answer.data == "yes", form.reason.data)
+            conversation.confirm(current_user, ticket, form.answer.data == "yes", form.reason.data)
         except InvalidInput as error:
             show_form_error(form, error)
-        except services.TransitionRefused as error:
+        except states.TransitionRefused as error:
             abort(409, description=error.message)
         else:
             return redirect(url_for("tickets.detail", ticket_id=ticket.id))

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from portal.tickets.models import Status
+from datetime import datetime
+
+from flask_babel import gettext as _
+
+from auth.models import User
+from portal.core.extensions import db
+from portal.core.types import utcnow
+from portal.tickets.models import Status, Ticket, TicketEvent
 
 PARTNER = "partner"
 ADMIN = "ticket_admin"
@@ -84,3 +91,70 @@ def allowed(current: Status, target: Status, role: str) -> bool:
 def next_statuses(current: Status, role: str) -> list[Status]:
     """The statuses `role` may move a ticket to from `current` (for showing only allowed actions)."""
     return [target for target, roles in TRANSITIONS.get(current, {}).items() if role in roles]
+
+
+class TransitionRefused(Exception):
+    """A status change the state machine does not allow (answered with 409)."""
+
+    def __init__(self, ticket: Ticket, target: Status, role: str):
+        super().__init__(
+            _(
+                "A ticket that is “%(current)s” cannot become “%(target)s” by this action.",
+                current=ticket.status_label,
+                target=str(target.value),
+            )
+        )
+        self.message = str(self.args[0])
+
+
+def role_of(actor: User | None) -> str:
+    return actor.role if actor is not None else SYSTEM
+
+
+def move(
+    ticket: Ticket,
+    target: Status,
+    actor: User | None,
+    kind: str,
+    data: dict | None = None,
+    public: bool = True,
+    now: datetime | None = None,
+) -> TicketEvent:
+    """Change the ticket's status if the state machine allows it, recording the event (the caller
+    commits, together with any outbox message)."""
+    now = now or utcnow()
+    current = Status(ticket.status)
+    if not allowed(current, target, role_of(actor)):
+        raise TransitionRefused(ticket, target, role_of(actor))
+    ticket.status = target.value
+    ticket.updated_at = now
+    if target is Status.AWAITING_CONFIRMATION:
+        ticket.awaiting_since = now
+    if target is Status.CLOSED:
+        ticket.closed_at = now
+    return record_event(ticket, actor, kind, current.value, target.value, data, public, now)
+
+
+def record_event(
+    ticket: Ticket,
+    actor: User | None,
+    kind: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    data: dict | None = None,
+    public: bool = True,
+    now: datetime | None = None,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        actor_id=getattr(actor, "id", None),
+        actor_label=actor.name if actor is not None else "",
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        data=data or {},
+        public=public,
+        created_at=now or utcnow(),
+    )
+    db.session.add(event)
+    return event

@@ -27,7 +27,7 @@ from portal.integrations.zendesk import parse_id
 from portal.sla import services as sla
 from portal.tickets import states
 from portal.tickets.models import Comment, Status, Ticket
-from portal.tickets.services import move, record_event
+from portal.tickets.states import move, record_event
 
 log = logging.getLogger("portal.zendesk")
 

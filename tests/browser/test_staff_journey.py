@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
-from portal.tickets import services
-from portal.tickets.models import Ticket
+from portal.tickets import intake
+from portal.tickets.models import TECHNICAL_DETAILS, Ticket
 from tests.browser.test_foundation_journey import sign_in
 from tests.conftest import TECHNICAL
 
@@ -42,8 +42,8 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     l1 = make_user("agent_l1", email="luis@edye.test", name="Luis Uno")
     l2 = make_user("agent_l2", email="marta@edye.test", name="Marta Dos")
     vp = make_user("vp", email="victoria@edye.test", name="Victoria VP")
-    details = {key: TECHNICAL[key] for key in services.TECHNICAL_DETAILS}
-    ticket = services.create_ticket(partner, "technical", "Playback fails on Roku", TECHNICAL["description"], details)
+    details = {key: TECHNICAL[key] for key in TECHNICAL_DETAILS}
+    ticket = intake.create_ticket(partner, "technical", "Playback fails on Roku", TECHNICAL["description"], details)
 
     sign_in(page, admin.email, "correct horse battery")
     page.get_by_role("link", name="Clasificación").click()

@@ -1,0 +1,168 @@
+"""A partner's new ticket and the KB suggestions shown while it is written (deflection)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from auth.models import Role, User
+from kb import search as kb_search
+from kb import services as kb_services
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.text import clean_line
+from portal.core.types import utcnow
+from portal.integrations import outbox
+from portal.integrations.models import Target
+from portal.sla import services as sla
+from portal.tickets.models import (
+    MARKETING_DETAILS,
+    TECHNICAL_DETAILS,
+    Deflection,
+    Status,
+    Ticket,
+    TicketForm,
+)
+from portal.tickets.outbound import zendesk_new_ticket
+from portal.tickets.states import record_event
+from portal.tickets.validation import (
+    DESCRIPTION_MAX,
+    DETAIL_MAX,
+    SUBJECT_MAX,
+    text_block,
+    text_line,
+)
+
+
+def create_ticket(
+    user: User,
+    form: str,
+    subject: str,
+    description: str,
+    details: dict,
+    deflection_token: str | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """A partner's new ticket; its forwarding to Zendesk is committed with it."""
+    if user.role_enum is not Role.PARTNER or user.organization is None:
+        raise InvalidInput(_("Only partners open tickets."))
+    if form not in {f.value for f in TicketForm}:
+        raise InvalidInput(_("Unknown form."), "form")
+    subject = text_line(subject, "subject", SUBJECT_MAX, _("Write a subject."))
+    description = text_block(description, "description", DESCRIPTION_MAX, _("Describe the problem."))
+    allowed_keys = TECHNICAL_DETAILS if form == TicketForm.TECHNICAL else MARKETING_DETAILS
+    details = {
+        key: clean_line(value)[:DETAIL_MAX] if isinstance(value, str) else value
+        for key, value in details.items()
+        if key in allowed_keys
+    }
+    now = now or utcnow()
+    ticket = Ticket(
+        organization_id=user.organization_id,
+        organization=user.organization,
+        requester_id=user.id,
+        form=form,
+        subject=subject,
+        description=description,
+        details={key: value for key, value in details.items() if value not in (None, "")},
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    ticket.reference = f"EDY-{ticket.id:06d}"
+    sla.assign_deadline(ticket)
+    record_event(
+        ticket,
+        user,
+        "created",
+        None,
+        Status.NEW.value,
+        {
+            "form": form,
+            "sla_row": ticket.sla_row_key,
+            "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
+        },
+        True,
+        now,
+    )
+    outbox.enqueue(
+        Target.ZENDESK,
+        "create_ticket",
+        {"ticket": zendesk_new_ticket(ticket, user)},
+        f"zendesk:create:{ticket.reference}",
+        ticket_id=ticket.id,
+    )
+    if deflection_token:
+        deflection = db.session.scalar(
+            select(Deflection).where(Deflection.token == deflection_token, Deflection.user_id == user.id)
+        )
+        if deflection is not None and deflection.outcome == "pending":
+            deflection.outcome, deflection.ticket_id, deflection.updated_at = "ticket", ticket.id, now
+    db.session.commit()
+    return ticket
+
+
+SUGGESTION_COUNT = 5
+
+
+DEFLECTION_IDLE = timedelta(hours=1)
+
+
+def suggest(user: User, text: str, token: str | None, now: datetime | None = None) -> tuple[list, str | None]:
+    """The top KB articles for what the partner is writing; the articles shown are recorded
+    under a token that follows the form until a ticket is sent or an article solves it."""
+    now = now or utcnow()
+    results = kb_search.search(text, [user.language], kb_services.visibilities_for(user), per_page=SUGGESTION_COUNT)
+    hits = results.hits[:SUGGESTION_COUNT]
+    deflection = None
+    if token:
+        deflection = db.session.scalar(
+            select(Deflection).where(Deflection.token == token, Deflection.user_id == user.id)
+        )
+    if not hits:
+        return hits, token
+    if deflection is None:
+        deflection = Deflection(
+            token=secrets.token_urlsafe(16),
+            organization_id=user.organization_id,
+            user_id=user.id,
+            created_at=now,
+            outcome="pending",
+            suggested_article_ids=[],
+        )
+        db.session.add(deflection)
+    if deflection.outcome == "pending":
+        shown = list(dict.fromkeys([*(deflection.suggested_article_ids or []), *(hit.article_id for hit in hits)]))
+        deflection.query, deflection.suggested_article_ids, deflection.updated_at = text[:500], shown, now
+    db.session.commit()
+    return hits, deflection.token
+
+
+def deflect(user: User, token: str, article_id: int, now: datetime | None = None) -> Deflection:
+    """The partner's problem was solved by an article: no ticket, and the deflection is recorded."""
+    deflection = db.session.scalar(select(Deflection).where(Deflection.token == token, Deflection.user_id == user.id))
+    if deflection is None:
+        raise InvalidInput(_("These suggestions have expired. Search the knowledge base again."), "token")
+    if article_id not in deflection.suggested_article_ids:
+        raise InvalidInput(_("That article was not among the suggestions."), "article_id")
+    deflection.outcome, deflection.article_id, deflection.updated_at = "solved", article_id, now or utcnow()
+    db.session.commit()
+    return deflection
+
+
+def expire_deflections(now: datetime | None = None) -> int:
+    """Suggestions shown an hour ago with neither a solution nor a ticket count as abandoned."""
+    now = now or utcnow()
+    stale = list(
+        db.session.scalars(
+            select(Deflection).where(Deflection.outcome == "pending", Deflection.updated_at <= now - DEFLECTION_IDLE)
+        )
+    )
+    for deflection in stale:
+        deflection.outcome = "abandoned"
+    db.session.commit()
+    return len(stale)

@@ -1,0 +1,110 @@
+"""What Zendesk, Monday and Slack are told about a ticket: every outbound payload is built here and
+written to the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+
+from auth.models import User
+from portal.core.extensions import db
+from portal.integrations import outbox
+from portal.integrations.models import OutboxMessage, Target
+from portal.tickets.models import (
+    DETAIL_LABELS,
+    Status,
+    Ticket,
+)
+
+ZENDESK_STATUS = {Status.AWAITING_CONFIRMATION: "solved", Status.CLOSED: "closed", Status.REOPENED: "open"}
+
+
+def zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
+    details = "\n".join(
+        f"- {DETAIL_LABELS[key]}: {value}" for key, value in ticket.details.items() if value not in (None, "")
+    )
+    body = ticket.description + (f"\n\n---\n{details}" if details else "")
+    custom_fields = [
+        {"id": int(field_id), "value": ticket.details[key]}
+        for key, field_id in current_app.config["ZENDESK_CUSTOM_FIELDS"].items()
+        if ticket.details.get(key) not in (None, "")
+    ]
+    payload = {
+        "subject": f"[{ticket.reference}] {ticket.subject}",
+        "comment": {"body": body, "public": True},
+        "requester": {"name": requester.name, "email": requester.email},
+        "tags": ["edye_portal", f"form_{ticket.form}"],
+        "external_id": ticket.reference,
+    }
+    if custom_fields:
+        payload["custom_fields"] = custom_fields
+    if ticket.organization.zendesk_organization_id:
+        payload["organization_id"] = ticket.organization.zendesk_organization_id
+    return payload
+
+
+def zendesk_status(ticket: Ticket, status: Status, comment: str | None = None, key: str = "") -> None:
+    body: dict = {"status": ZENDESK_STATUS[status]}
+    if comment:
+        body["comment"] = {"body": comment, "public": True}
+    outbox.enqueue(
+        Target.ZENDESK, "update_ticket", {"ticket": body}, f"zendesk:status:{ticket.id}:{key}", ticket_id=ticket.id
+    )
+
+
+def _monday_columns(ticket: Ticket) -> dict:
+    """The ticket's Monday column values, for the columns configured in MONDAY_COLUMNS."""
+    columns = current_app.config["MONDAY_COLUMNS"]
+    values = {
+        "reference": ticket.reference,
+        "type": ticket.request_type or ticket.form,
+        "tier": str(ticket.tier),
+        "status": ticket.status,
+        "assignee": ticket.assignee.name if ticket.assignee else "",
+        "sla_due": ticket.sla_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.sla_due_at else "",
+    }
+    return {columns[key]: value for key, value in values.items() if key in columns}
+
+
+def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
+    """Record a step in Monday: the ticket's item (created once), an update, the changed columns."""
+    exists_already = db.session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.ticket_id == ticket.id,
+            OutboxMessage.target == Target.MONDAY.value,
+            OutboxMessage.kind == "create_item",
+        )
+    )
+    if not exists_already:
+        outbox.enqueue(
+            Target.MONDAY,
+            "create_item",
+            {"name": f"{ticket.reference} {ticket.subject}"[:250], "columns": _monday_columns(ticket)},
+            f"monday:item:{ticket.id}",
+            ticket_id=ticket.id,
+        )
+    outbox.enqueue(
+        Target.MONDAY,
+        "create_update",
+        {"body": f"[{ticket.reference}] {update}"},
+        f"monday:update:{ticket.id}:{key}",
+        ticket_id=ticket.id,
+    )
+    outbox.enqueue(
+        Target.MONDAY,
+        "change_columns",
+        {"columns": _monday_columns(ticket)},
+        f"monday:columns:{ticket.id}:{key}",
+        ticket_id=ticket.id,
+    )
+
+
+def to_slack(ticket: Ticket, text: str, key: str) -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}]
+    outbox.enqueue(
+        Target.SLACK,
+        "notify",
+        {"text": f"{ticket.reference} {text}", "blocks": blocks},
+        f"slack:{ticket.id}:{key}",
+        ticket_id=ticket.id,
+    )

@@ -1,0 +1,144 @@
+"""Reading tickets: who sees which, partner and staff lists, queues, the timeline, exports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import case, or_, select
+from sqlalchemy.orm import joinedload
+
+from auth.models import User
+from portal.core.extensions import db
+from portal.tickets import states
+from portal.tickets.models import (
+    Comment,
+    Status,
+    StatusReport,
+    Ticket,
+    TicketEvent,
+    TicketForm,
+)
+
+
+def ticket_for(user: User, ticket_id: int) -> Ticket | None:
+    """The ticket if this user may see it: partners only their organization's, staff all."""
+    ticket = db.session.get(Ticket, ticket_id, options=[joinedload(Ticket.organization)])
+    if ticket is None:
+        return None
+    if user.is_staff or ticket.organization_id == user.organization_id:
+        return ticket
+    return None
+
+
+def ticket_list(user: User, status_filter: str = "", query: str = ""):
+    """A select of the tickets this user may see, newest first, filtered."""
+    statement = (
+        select(Ticket).options(joinedload(Ticket.requester)).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    )
+    if not user.is_staff:
+        statement = statement.where(Ticket.organization_id == user.organization_id)
+    else:
+        statement = statement.options(joinedload(Ticket.organization))
+    if status_filter == "open":
+        statement = statement.where(Ticket.status.in_([s.value for s in states.OPEN_STATUSES]))
+    elif status_filter in (Status.AWAITING_CONFIRMATION.value, Status.CLOSED.value):
+        statement = statement.where(Ticket.status == status_filter)
+    query = (query or "").strip()
+    if query:
+        statement = statement.where(or_(Ticket.reference.ilike(f"%{query}%"), Ticket.subject.ilike(f"%{query}%")))
+    return statement
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    comment: Comment | None = None
+    event: TicketEvent | None = None
+    report: object | None = None
+
+
+def timeline(ticket: Ticket, include_internal: bool) -> list[TimelineEntry]:
+    """Comments, events and partner-visible status reports in time order; partners get only
+    public ones (staff see reports in their own panel)."""
+    comments = select(Comment).where(Comment.ticket_id == ticket.id)
+    events = select(TicketEvent).options(joinedload(TicketEvent.actor)).where(TicketEvent.ticket_id == ticket.id)
+    if not include_internal:
+        comments = comments.where(Comment.public.is_(True))
+        events = events.where(TicketEvent.public.is_(True))
+    entries = [TimelineEntry(at=c.created_at, comment=c) for c in db.session.scalars(comments)]
+    entries += [TimelineEntry(at=e.created_at, event=e) for e in db.session.scalars(events)]
+    if not include_internal:
+        shared = select(StatusReport).where(
+            StatusReport.ticket_id == ticket.id, StatusReport.visible_to_partner.is_(True)
+        )
+        entries += [TimelineEntry(at=r.created_at, report=r) for r in db.session.scalars(shared)]
+    return sorted(entries, key=lambda entry: (entry.at, entry.event is None))
+
+
+def expected_first_response(ticket: Ticket) -> str:
+    """The first-response target partners are promised for this kind of request."""
+    if ticket.form == TicketForm.MARKETING_BUSINESS:
+        return _("within 24 hours")
+    return _("within 2–3 business hours (24 hours outside business hours)")
+
+
+STAFF_QUEUE_STATUSES = (
+    Status.NEW,
+    Status.TRIAGED,
+    Status.REOPENED,
+    Status.CANNOT_RESOLVE,
+    Status.RESOLVED_BY_AGENT,
+    Status.EXTERNAL_PROVIDER,
+    Status.ALTERNATIVE_MEASURE,
+)
+
+
+def staff_queue(
+    statuses,
+    request_type: str = "",
+    organization_id: int = 0,
+    tier: int = 0,
+    status: str = "",
+    assignee_id: int = 0,
+    order: str = "sla",
+):
+    """A select of tickets for staff queues, filtered, ordered by SLA due time (default), or age."""
+    statement = (
+        select(Ticket)
+        .options(joinedload(Ticket.organization), joinedload(Ticket.assignee))
+        .where(Ticket.status.in_([s.value for s in statuses]))
+    )
+    if request_type:
+        statement = statement.where(Ticket.request_type == request_type)
+    if organization_id:
+        statement = statement.where(Ticket.organization_id == organization_id)
+    if tier:
+        statement = statement.where(Ticket.tier == tier)
+    if status:
+        statement = statement.where(Ticket.status == status)
+    if assignee_id:
+        statement = statement.where(Ticket.assignee_id == assignee_id)
+    if order == "sla":
+        # Most urgent first; tickets already answered (or without a deadline) last.
+        pending_first = case((Ticket.first_response_at.is_(None), 0), else_=1)
+        return statement.order_by(pending_first, Ticket.sla_due_at.is_(None), Ticket.sla_due_at, Ticket.id)
+    ordering = Ticket.created_at.desc() if order == "newest" else Ticket.created_at.asc()
+    return statement.order_by(ordering, Ticket.id)
+
+
+def status_reports(ticket: Ticket):
+    return list(
+        db.session.scalars(
+            select(StatusReport)
+            .options(joinedload(StatusReport.author))
+            .where(StatusReport.ticket_id == ticket.id)
+            .order_by(StatusReport.created_at)
+        )
+    )
+
+
+def event_data_text(data: dict) -> str:
+    """An event's data as `key=value` pairs, for exports."""
+    return "; ".join(f"{key}={value}" for key, value in sorted((data or {}).items()) if value not in (None, ""))

@@ -1,0 +1,317 @@
+"""The staff workflow of the procedure: classify and assign, status reports, resolve or not,
+notify the partner, level 2, level 3 and its decision. Each step moves the ticket through `move()`
+and tells Monday and Slack in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from auth.models import Role, User
+from portal.core.errors import InvalidInput
+from portal.core.extensions import db
+from portal.core.types import utcnow
+from portal.sla import services as sla
+from portal.tickets.kb_on_close import linked_article
+from portal.tickets.models import (
+    PRIORITY_LABELS,
+    Comment,
+    RequestType,
+    Status,
+    StatusReport,
+    Ticket,
+    TicketEvent,
+)
+from portal.tickets.outbound import record_in_monday, to_slack, zendesk_status
+from portal.tickets.states import TransitionRefused, move, record_event, role_of
+from portal.tickets.validation import (
+    COMMENT_MAX,
+    DECISION_FIELD_MAX,
+    PROVIDER_FIELD_MAX,
+    REASON_MAX,
+    REPORT_FIELD_MAX,
+    SUMMARY_MAX,
+    text_block,
+    text_line,
+)
+
+ALTERNATIVE_MEASURES = {
+    "no_intervention": _l("No intervention"),
+    "revert_version": _l("Revert to a previous version"),
+    "remove_components": _l("Remove components"),
+    "reduce_functionality": _l("Reduce functionality"),
+}
+
+
+CHANNELS = ("monday", "slack")
+
+
+def _staff_step(
+    ticket: Ticket,
+    target: Status,
+    actor: User,
+    kind: str,
+    data: dict,
+    update: str,
+    monday: bool = True,
+    slack: bool = False,
+    now: datetime | None = None,
+) -> TicketEvent:
+    """Move the ticket, and tell Monday and/or Slack, all in one transaction (the caller commits)."""
+    event = move(ticket, target, actor, kind, data, public=False, now=now)
+    db.session.flush()
+    if monday:
+        record_in_monday(ticket, update, str(event.id))
+    if slack:
+        to_slack(ticket, update, str(event.id))
+    return event
+
+
+def _require_agent(agent: User | None, role: Role) -> User:
+    if agent is None or agent.role_enum is not role or not agent.active:
+        raise InvalidInput(_("Choose an active %(role)s.", role=role.label), "agent_id")
+    return agent
+
+
+def classify_and_assign(
+    admin: User, ticket: Ticket, request_type: str, priority: str, agent: User | None, now: datetime | None = None
+) -> Ticket:
+    """Classify a new ticket (request type, priority) and assign it to a level-1 agent, in one step."""
+    if request_type not in {r.value for r in RequestType}:
+        raise InvalidInput(_("Choose a request type."), "request_type")
+    if priority not in PRIORITY_LABELS:
+        raise InvalidInput(_("Choose a priority."), "priority")
+    agent = _require_agent(agent, Role.AGENT_L1)
+    reclassified = ticket.request_type != request_type
+    ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
+    if reclassified:
+        sla.assign_deadline(ticket)
+    _staff_step(
+        ticket,
+        Status.ASSIGNED_L1,
+        admin,
+        "assigned",
+        {"request_type": request_type, "priority": priority, "assignee": agent.name, "tier": 1},
+        f"Assigned to {agent.name} (level 1), {request_type}, priority {priority}.",
+        now=now,
+    )
+    db.session.commit()
+    return ticket
+
+
+def file_status_report(
+    agent: User,
+    ticket: Ticket,
+    actions_taken: str,
+    minutes_spent: int,
+    relevant_information: str = "",
+    next_step: str = "",
+    visible_to_partner: bool = False,
+    now: datetime | None = None,
+):
+    """The procedure's status report (actions, time, relevant information), also posted to Monday."""
+    actions_taken = text_block(actions_taken, "actions_taken", REPORT_FIELD_MAX, _("Say what you did."))
+    relevant_information = text_block(relevant_information, "relevant_information", REPORT_FIELD_MAX)
+    next_step = text_block(next_step, "next_step", REPORT_FIELD_MAX)
+    if minutes_spent is None or not 0 < minutes_spent <= 24 * 60:
+        raise InvalidInput(_("Time spent is between 1 and 1440 minutes."), "minutes_spent")
+    report = StatusReport(
+        ticket_id=ticket.id,
+        author_id=agent.id,
+        actions_taken=actions_taken,
+        minutes_spent=minutes_spent,
+        relevant_information=relevant_information,
+        next_step=next_step,
+        visible_to_partner=visible_to_partner,
+        created_at=now or utcnow(),
+    )
+    db.session.add(report)
+    db.session.flush()
+    event = record_event(
+        ticket, agent, "status_report", data={"report_id": report.id, "minutes": minutes_spent}, public=False, now=now
+    )
+    db.session.flush()
+    record_in_monday(
+        ticket,
+        f"Status report by {agent.name} ({minutes_spent} min): {report.actions_taken}"
+        + (f" — Next: {report.next_step}" if report.next_step else ""),
+        str(event.id),
+    )
+    db.session.commit()
+    return report
+
+
+def resolve(
+    agent: User,
+    ticket: Ticket,
+    summary: str,
+    kb_article_id: int | None = None,
+    no_kb_reason: str = "",
+    now: datetime | None = None,
+) -> Ticket:
+    """The agent (or the administrator) solved it: summary plus the KB-on-close rule."""
+    summary = text_block(summary, "summary", SUMMARY_MAX, _("Summarize the solution."))
+    no_kb_reason = text_block(no_kb_reason, "no_kb_reason", REASON_MAX)
+    article = linked_article(agent, ticket, kb_article_id, no_kb_reason)
+    data = {
+        "summary": summary,
+        "kb_article_id": article.id if article else None,
+        "kb_article": f"{article.language}/{article.slug}" if article else None,
+        "no_kb_reason": no_kb_reason if not article else "",
+    }
+    _staff_step(
+        ticket, Status.RESOLVED_BY_AGENT, agent, "resolved", data, f"Resolved by {agent.name}: {summary}", now=now
+    )
+    db.session.commit()
+    return ticket
+
+
+def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | None = None) -> Ticket:
+    """The agent cannot offer a solution: back to the administrator, with the reason."""
+    reason = text_block(reason, "reason", REASON_MAX, _("Say why it cannot be resolved at this level."))
+    _staff_step(
+        ticket,
+        Status.CANNOT_RESOLVE,
+        agent,
+        "cannot_resolve",
+        {"reason": reason, "tier": ticket.tier},
+        f"{agent.name} cannot resolve it: {reason}",
+        now=now,
+    )
+    db.session.commit()
+    return ticket
+
+
+def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | None = None) -> Ticket:
+    """Send the solution to the partner (public Zendesk comment), record it in Monday, and ask
+    the partner to confirm."""
+    message = text_block(message, "message", COMMENT_MAX, _("Write the message for the partner."))
+    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, "solution_sent", {"message": message}, now=now)
+    db.session.add(
+        Comment(
+            ticket_id=ticket.id,
+            author_id=admin.id,
+            author_name=admin.name,
+            body=message,
+            public=True,
+            created_at=now or utcnow(),
+        )
+    )
+    sla.record_first_response(ticket, admin, now)
+    db.session.flush()
+    zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id))
+    record_in_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
+    db.session.commit()
+    return ticket
+
+
+def reassign_to_level_two(
+    admin: User, ticket: Ticket, agent: User | None, channels: list[str], now: datetime | None = None
+) -> Ticket:
+    """Level 1 could not solve it: a level-2 agent takes over, told through Monday, Slack or both."""
+    agent = _require_agent(agent, Role.AGENT_L2)
+    channels = [channel for channel in channels if channel in CHANNELS]
+    if not channels:
+        raise InvalidInput(_("Choose Monday, Slack or both."), "channels")
+    if ticket.tier != 1:
+        raise TransitionRefused(ticket, Status.ASSIGNED_L2, role_of(admin))
+    ticket.assignee, ticket.tier = agent, 2
+    _staff_step(
+        ticket,
+        Status.ASSIGNED_L2,
+        admin,
+        "assigned",
+        {"assignee": agent.name, "tier": 2, "channels": channels},
+        f"Reassigned to {agent.name} (level 2).",
+        monday="monday" in channels,
+        slack="slack" in channels,
+        now=now,
+    )
+    db.session.commit()
+    return ticket
+
+
+def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: datetime | None = None) -> Ticket:
+    """Level 2 could not solve it either: the VP and the tech team analyse it."""
+    note = text_block(note, "note", REASON_MAX)
+    if ticket.tier != 2:
+        raise TransitionRefused(ticket, Status.ESCALATED_L3, role_of(admin))
+    ticket.tier, ticket.assignee = 3, None
+    _staff_step(
+        ticket,
+        Status.ESCALATED_L3,
+        admin,
+        "escalated",
+        {"tier": 3, "note": note},
+        f"Escalated to level 3 (VP and tech team). {note}".strip(),
+        slack=True,
+        now=now,
+    )
+    db.session.commit()
+    return ticket
+
+
+def decide(
+    vp: User,
+    ticket: Ticket,
+    priority: str,
+    impact: str,
+    resources: str,
+    decision: str,
+    provider: dict | None = None,
+    measure: str = "",
+    notes: str = "",
+    now: datetime | None = None,
+) -> Ticket:
+    """Level 3's analysis and decision: an external provider, or an alternative measure."""
+    if priority not in PRIORITY_LABELS:
+        raise InvalidInput(_("Choose a priority."), "priority")
+    impact = text_block(
+        impact, "impact", DECISION_FIELD_MAX, _("Describe the impact (partners and end users affected).")
+    )
+    resources = text_block(resources, "resources", DECISION_FIELD_MAX, _("Describe the resources available."))
+    data = {
+        "priority": priority,
+        "impact": impact,
+        "resources": resources,
+        "notes": text_block(notes, "notes", DECISION_FIELD_MAX),
+    }
+    if decision == "external_provider":
+        missing = _("Give the provider's name, contact and scope.")
+        provider = provider or {}
+        provider = {
+            "name": text_line(provider.get("name"), "provider_name", PROVIDER_FIELD_MAX, missing),
+            "contact": text_line(provider.get("contact"), "provider_contact", PROVIDER_FIELD_MAX, missing),
+            "scope": text_block(provider.get("scope"), "provider_scope", DECISION_FIELD_MAX, missing),
+        }
+        data["provider"] = provider
+        target, update = Status.EXTERNAL_PROVIDER, f"Level 3 approved an external provider: {provider['name']}."
+    elif decision == "alternative_measure":
+        if measure not in ALTERNATIVE_MEASURES:
+            raise InvalidInput(_("Choose an alternative measure."), "measure")
+        data["measure"] = measure
+        target, update = Status.ALTERNATIVE_MEASURE, f"Level 3 decided an alternative measure: {measure}."
+    else:
+        raise InvalidInput(_("Choose a decision."), "decision")
+    ticket.priority = priority
+    _staff_step(ticket, target, vp, "decision", data, update, slack=True, now=now)
+    db.session.commit()
+    return ticket
+
+
+def record_level_three_result(actor: User, ticket: Ticket, result: str, now: datetime | None = None) -> Ticket:
+    """The provider's result, or the measure applied, goes back to the administrator."""
+    result = text_block(result, "result", SUMMARY_MAX, _("Describe the result."))
+    _staff_step(
+        ticket,
+        Status.RESOLVED_BY_AGENT,
+        actor,
+        "level_three_result",
+        {"summary": result},
+        f"Level 3 result: {result}",
+        now=now,
+    )
+    db.session.commit()
+    return ticket
