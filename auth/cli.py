@@ -9,6 +9,7 @@ from auth import services
 from auth.models import Role
 from auth.passwords import check_new_password
 from portal.core.errors import InvalidInput
+from portal.core.i18n import LANGUAGES, Language
 
 users_cli = AppGroup("users", help="Manage portal users.")
 
@@ -19,7 +20,7 @@ users_cli = AppGroup("users", help="Manage portal users.")
 @click.option("--name", required=True)
 @click.option("--password", help="Prompted for when omitted.")
 @click.option("--org", "organization_name", help="Partner organization (created when missing).")
-@click.option("--language", type=click.Choice(["es", "en"]), default="es", show_default=True)
+@click.option("--language", type=click.Choice(LANGUAGES), default=Language.ES.value, show_default=True)
 def create_user(role, email, name, password, organization_name, language):
     """Create a user; partners need --org."""
     if role == Role.PARTNER.value and not organization_name:

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES, Language
 from portal.core.types import UTCDateTime, utcnow
 
 
@@ -39,7 +40,6 @@ ROLE_LABELS = {
     Role.VP: _l("VP (level 3)"),
 }
 STAFF_ROLES = frozenset(role for role in Role if role.is_staff)
-LANGUAGES = ("es", "en")
 
 
 def new_session_token() -> str:
@@ -77,7 +77,7 @@ class User(UserMixin, db.Model):
             "(role = 'partner' AND organization_id IS NOT NULL) OR (role <> 'partner' AND organization_id IS NULL)",
             name="partners_have_an_organization",
         ),
-        CheckConstraint("language IN ('es', 'en')", name="language_known"),
+        CheckConstraint("language IN (" + ", ".join(f"'{code}'" for code in LANGUAGES) + ")", name="language_known"),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
     )
 
@@ -88,7 +88,7 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
-    language: Mapped[str] = mapped_column(String(2), default="es")
+    language: Mapped[str] = mapped_column(String(2), default=Language.ES.value)
     active: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
     # Part of the login cookie: rotating it ends every session of this user.
@@ -112,9 +112,6 @@ class User(UserMixin, db.Model):
     @property
     def is_staff(self) -> bool:
         return self.role_enum.is_staff
-
-    def has_role(self, *roles: Role) -> bool:
-        return self.role_enum in roles
 
     def audit_snapshot(self) -> dict:
         return {

@@ -17,12 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from auth.models import LANGUAGES, Organization, Role, User, new_session_token
+from auth.models import Organization, Role, User, new_session_token
 from auth.passwords import check_new_password
 from auth.scripts import address_mixes_scripts
 from portal.core import audit
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES, Language
 from portal.core.text import clean_line
 from portal.core.types import utcnow
 
@@ -197,14 +198,6 @@ def list_organizations(query: str = ""):
     return statement
 
 
-def active_organizations() -> list[Organization]:
-    return list(
-        db.session.scalars(
-            select(Organization).where(Organization.active.is_(True)).order_by(func.lower(Organization.name))
-        )
-    )
-
-
 # Users ------------------------------------------------------------------------
 
 
@@ -254,7 +247,7 @@ def create_user(
     name: str,
     role: str,
     organization: Organization | None = None,
-    language: str = "es",
+    language: str = Language.ES.value,
     password: str | None = None,
 ) -> tuple[User, str | None]:
     """Add a user. Without `password`, a temporary one is generated, returned once,

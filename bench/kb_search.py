@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
 from portal.core.extensions import db  # noqa: E402
+from portal.core.i18n import LANGUAGES  # noqa: E402
 
 SEED = 20261127
 DEVICES = ["Roku", "Fire TV", "Android TV", "Apple TV", "Chromecast", "Tizen", "webOS", "iPhone", "iPad", "Xbox"]
@@ -47,8 +48,8 @@ def shipped_corpus():
     from portal.core.markdown import plain_text
 
     articles = [parse(path) for path in sorted((ROOT / "content" / "kb").rglob("*.md"))]
-    topics = {"es": [], "en": []}
-    titles = {"es": [], "en": []}
+    topics = {language: [] for language in LANGUAGES}
+    titles = {language: [] for language in LANGUAGES}
     for article in articles:
         titles[article.language].append(article.title)
         sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", plain_text(article.body)) if len(s.split()) >= 5]
@@ -76,7 +77,7 @@ def synthetic_articles(count: int, rng: random.Random):
     lexicon = long_tail_lexicon(rng)
     weights = [1 / (rank + 1) for rank in range(len(lexicon))]
     for number in range(count):
-        language = "es" if number % 2 == 0 else "en"
+        language = LANGUAGES[number % len(LANGUAGES)]
         topic_title, category, topic_sentences = rng.choice(topics[language])
         others = [sentence for _t, _c, sentences in topics[language] for sentence in sentences]
         names = rng.choices(lexicon, weights=weights, k=rng.randint(6, 16))
@@ -116,7 +117,7 @@ def benchmark_queries(rng: random.Random, total: int) -> list[tuple[str, str]]:
     queries = [(item["query"], item["lang"]) for item in relevance]
     _articles, _topics, titles = shipped_corpus()
     while len(queries) < total:
-        language = rng.choice(["es", "en"])
+        language = rng.choice(LANGUAGES)
         words = [w for w in re.findall(r"\w+", rng.choice(titles[language])) if len(w) > 3]
         picked = rng.sample(words, k=min(len(words), rng.randint(1, 3)))
         if rng.random() < 0.35:

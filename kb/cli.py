@@ -11,10 +11,11 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from kb import content, search
+from kb import content, index, search
 from kb.models import Article, ArticleStatus, Visibility
 from kb.services import index_document
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES, Language
 
 kb_cli = AppGroup("kb", help="Knowledge base: import, export, reindex, search.")
 
@@ -72,8 +73,8 @@ def reindex_command():
     """Rebuild the search index from the database (readers see the old index until it is done)."""
     total = db.session.scalar(select(func.count(Article.id)).where(Article.status == ArticleStatus.PUBLISHED.value))
     with click.progressbar(length=total, label="Indexing articles") as bar:
-        count = search.rebuild(live_documents(), total, progress=bar.update)
-    click.echo(f"{count} articles indexed in {search.index_dir()}")
+        count = index.rebuild(live_documents(), total, progress=bar.update)
+    click.echo(f"{count} articles indexed in {index.index_dir()}")
 
 
 def _result_rows(results) -> list[dict]:
@@ -85,13 +86,13 @@ def _result_rows(results) -> list[dict]:
 
 @kb_cli.command("search")
 @click.argument("query")
-@click.option("--lang", type=click.Choice(["es", "en", "all"]), default="es", show_default=True)
+@click.option("--lang", type=click.Choice([*LANGUAGES, "all"]), default=Language.ES.value, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of results, best first.")
 def search_command(query: str, lang: str, limit: int, as_json: bool):
     """Search like the web search does (all visibilities). QUERY '-' reads one query per line
     from standard input and prints one JSON list per line."""
-    languages = search.LANGUAGES if lang == "all" else (lang,)
+    languages = LANGUAGES if lang == "all" else (lang,)
     visibilities = tuple(v.value for v in Visibility)
 
     def run(text: str):

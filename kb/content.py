@@ -13,7 +13,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from kb import search
+from kb import index
 from kb.models import CATEGORY_LABELS, Article, ArticleStatus, Visibility
 from kb.services import (
     MAX_SLUG_LENGTH,
@@ -28,6 +28,7 @@ from kb.services import (
 )
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES
 
 REQUIRED_KEYS = ("title", "slug", "language", "category", "visibility", "tags")
 OPTIONAL_KEYS = ("translation_of",)
@@ -106,8 +107,8 @@ def _check_shape(meta: dict) -> None:
     for key in ("title", "slug", "language", "category", "visibility"):
         if not isinstance(meta[key], str) or not meta[key].strip():
             raise MalformedFile(f"'{key}' must be a non-empty text")
-    if meta["language"] not in search.LANGUAGES:
-        raise MalformedFile(f"language must be one of {', '.join(search.LANGUAGES)}")
+    if meta["language"] not in LANGUAGES:
+        raise MalformedFile(f"language must be one of {', '.join(LANGUAGES)}")
     if not is_slug(meta["slug"]):
         raise MalformedFile(f"slug must use lowercase letters, digits and hyphens only (at most {MAX_SLUG_LENGTH})")
     if meta["category"] not in CATEGORY_LABELS:
@@ -245,7 +246,7 @@ def import_folder(folder: Path) -> ImportReport:
     db.session.flush()
     for article_file in parsed:
         if article_file.translation_of:
-            other_language = next(language for language in search.LANGUAGES if language != article_file.language)
+            other_language = next(language for language in LANGUAGES if language != article_file.language)
             other = db.session.scalar(
                 select(Article).where(Article.language == other_language, Article.slug == article_file.translation_of)
             )
@@ -262,7 +263,7 @@ def import_folder(folder: Path) -> ImportReport:
                     report.unchanged.remove(label)
                     report.updated.append(label)
     for article in articles.values():
-        search.schedule(db.session(), article.id, index_document(article))
+        index.schedule(db.session(), article.id, index_document(article))
     db.session.commit()
     return report
 

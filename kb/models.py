@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import User
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES
 from portal.core.types import UTCDateTime, utcnow
 
 
@@ -60,7 +61,7 @@ class Article(db.Model):
     __tablename__ = "kb_articles"
     __table_args__ = (
         UniqueConstraint("language", "slug", name="uq_kb_articles_language_slug"),
-        CheckConstraint("language IN ('es', 'en')", name="language_known"),
+        CheckConstraint("language IN (" + ", ".join(f"'{code}'" for code in LANGUAGES) + ")", name="language_known"),
         CheckConstraint("visibility IN ('public', 'partners', 'internal')", name="visibility_known"),
         CheckConstraint("status IN ('draft', 'published', 'archived')", name="status_known"),
         Index("ix_kb_articles_listing", "language", "status", "category"),

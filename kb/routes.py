@@ -15,15 +15,16 @@ from kb.forms import ArticleForm, FeedbackForm, NewArticleForm
 from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article, ArticleStatus
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db, limiter
+from portal.core.i18n import LANGUAGES
 from portal.core.limits import client_address, setting, typing_limit, user_key
 from portal.core.markdown import render_markdown
 from portal.core.text import clean_line
 from portal.core.web import database_id, page_number, paginate, render, show_form_error
 
 bp = Blueprint("kb", __name__, url_prefix="/kb")
-LANGUAGE = "<any(es,en):language>"
+LANGUAGE = f"<any({','.join(LANGUAGES)}):language>"
 SEARCH_LOG_SESSION_KEY = "kb_last_search"
-SEARCH_LANGUAGE_CHOICES = (*search.LANGUAGES, "all")
+SEARCH_LANGUAGE_CHOICES = (*LANGUAGES, "all")
 MAX_QUERY_LENGTH = 200
 # A search page deeper than this is not a reader paging through results.
 MAX_SEARCH_PAGE = 100
@@ -87,7 +88,7 @@ def category(category: str):
 
 
 def _search_languages(choice: str) -> tuple[str, ...]:
-    return search.LANGUAGES if choice == "all" else (choice,)
+    return LANGUAGES if choice == "all" else (choice,)
 
 
 def _search_client() -> str:
@@ -350,7 +351,7 @@ def manage():
     if status not in {state.value for state in ArticleStatus}:
         status = ""
     language = request.args.get("language", "")
-    if language not in search.LANGUAGES:
+    if language not in LANGUAGES:
         language = ""
     query = clean_line(request.args.get("q", ""))[: services.MAX_SLUG_LENGTH]
     statement = services.staff_article_list(language or None, status or None, query)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
-from kb import search
+from kb import index, search
 from kb.models import (
     CATEGORY_LABELS,
     Article,
@@ -28,6 +28,7 @@ from kb.models import (
 from portal.core import audit
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES
 from portal.core.markdown import plain_text, render_markdown
 from portal.core.text import clean_block, clean_line
 from portal.core.types import utcnow
@@ -177,12 +178,12 @@ def revisions(article: Article) -> list[ArticleRevision]:
 # Writing -------------------------------------------------------------------------------
 
 
-def index_document(article: Article) -> search.IndexDocument | None:
+def index_document(article: Article) -> index.IndexDocument | None:
     """What the search index should hold for `article` (None: nothing, it is not live)."""
     if not article.is_live or article.published_revision is None:
         return None
     published = article.published_revision
-    return search.IndexDocument(
+    return index.IndexDocument(
         article_id=article.id,
         slug=article.slug,
         language=article.language,
@@ -195,7 +196,7 @@ def index_document(article: Article) -> search.IndexDocument | None:
 
 
 def _schedule_index(article: Article) -> None:
-    search.schedule(db.session(), article.id, index_document(article))
+    index.schedule(db.session(), article.id, index_document(article))
 
 
 def is_slug(text: str) -> bool:
@@ -324,7 +325,7 @@ def create_article(
     actor: User | None, language: str, slug: str, text: ArticleText, translation: Article | None = None
 ) -> Article:
     """A new article with its first revision (a draft, or published at once)."""
-    if language not in search.LANGUAGES:
+    if language not in LANGUAGES:
         raise InvalidInput(_("Unknown language."), "language")
     slug = clean_line(slug).lower()
     if not is_slug(slug):

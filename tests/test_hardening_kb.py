@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kb import feedback as kb_feedback
-from kb import search, search_log, services
+from kb import index, search, search_log, services
 from kb.content import parse
 from kb.models import Article, ArticleFeedback, SearchLogEntry
 from portal.core.extensions import db
@@ -586,6 +586,6 @@ def test_a_failed_index_commit_releases_the_lock_and_keeps_the_saved_article(app
     assert db.session.get(Article, second.id).is_live
     assert "run `flask kb reindex`" in caplog.text
     # The write lock was released: the next write goes through at once instead of waiting for it.
-    writer = search.open_index().writer(timeout=0.5)
+    writer = index.open_index().writer(timeout=0.5)
     writer.cancel()
     assert article.is_live

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kb import search, services
+from kb import index, search, services
 from kb.content import MalformedFile, import_folder, parse
 from kb.models import Article, ArticleFeedback, ArticleRevision, RevisionIsImmutable, SearchLogEntry
 from portal.core.extensions import db
+from portal.core.i18n import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -308,7 +309,7 @@ def test_index_follows_commits_not_rollbacks(app, make_article):
     article = make_article(slug="indexado", title="Guía de Chromecast")
     assert search.search("chromecast", ["es"], ["partners"]).found == 1
     article.visibility = "internal"
-    search.schedule(db.session(), article.id, services.index_document(article))
+    index.schedule(db.session(), article.id, services.index_document(article))
     db.session.rollback()
     hits = search.search("chromecast", ["es"], ["partners"])
     assert hits.found == 1
@@ -539,18 +540,15 @@ def test_reindex_equals_incremental(app, tmp_path):
     visibilities = ("public", "partners", "internal")
 
     def snapshot():
-        return [
-            [(h.slug, round(h.score, 3)) for h in search.search(q, search.LANGUAGES, visibilities).hits]
-            for q in queries
-        ]
+        return [[(h.slug, round(h.score, 3)) for h in search.search(q, LANGUAGES, visibilities).hits] for q in queries]
 
     incremental = snapshot()
     result = run_cli(app, "kb", "reindex")
     assert result.exit_code == 0 and "articles indexed" in result.output
     assert snapshot() == incremental
     shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
-    search.forget_open_indexes()
-    assert search.search("widevine", search.LANGUAGES, visibilities).found == 0
+    index.forget_open_indexes()
+    assert search.search("widevine", LANGUAGES, visibilities).found == 0
     run_cli(app, "kb", "reindex")
     assert snapshot() == incremental
 

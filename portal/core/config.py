@@ -11,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+from portal.core.i18n import LANGUAGES
+
 ENVIRONMENTS = ("development", "production", "testing")
 
 
@@ -100,7 +102,7 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR") or str(instance_path / "search-index"),
         "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "America/New_York"),
         "BABEL_DEFAULT_LOCALE": "es",
-        "PORTAL_LANGUAGES": ("es", "en"),
+        "PORTAL_LANGUAGES": LANGUAGES,
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,12 +1,25 @@
-"""Language choice and locale-aware formatting helpers for templates."""
+"""The portal's languages, the choice among them, and locale-aware formatting helpers for templates."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from flask import Flask, current_app, has_request_context, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
-LANGUAGE_NAMES = {"es": "Español", "en": "English"}
+
+class Language(StrEnum):
+    """The portal's languages: of its interface, its users and its articles."""
+
+    ES = "es"
+    EN = "en"
+
+
+# The codes as plain strings, for what is stored, compared and offered as a choice: psycopg writes
+# an enum member as its name ("ES"), and click offers an enum's names.
+LANGUAGES: tuple[str, ...] = tuple(language.value for language in Language)
+LANGUAGE_NAMES = {Language.ES.value: "Español", Language.EN.value: "English"}
 
 
 def select_locale() -> str:
