@@ -1,0 +1,178 @@
+"""Who may do what to a ticket: the one home of that rule.
+
+Each `Rule` says which roles may take an action, in which statuses, under which conditions, and
+which statuses the action may move the ticket to. Everything else asks this module: the state
+machine's door (`states.move`) refuses moves no rule (and no system event) allows; services call
+`check()` before they change anything; routes derive their role lists from `roles_for()` and
+answer 403 or 409 from `check()`; templates show `actions_for()`.
+
+Conditions come in two kinds, because they are answered differently: *whose* ticket it is
+(an agent's own assignment, a partner's own organization) is a matter of permission (403); *when*
+(the tier the ticket is at, whether anyone is assigned) is a matter of the ticket's state (409).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flask_babel import gettext as _
+
+from auth.models import STAFF_ROLES, Role
+from portal.tickets.models import Status
+
+
+class Action(StrEnum):
+    """What a person can do to a ticket (the staff workspace's buttons, the partner's answers)."""
+
+    ASSIGN = "assign"  # classify and assign to level 1
+    RESOLVE = "resolve"
+    CANNOT_RESOLVE = "cannot_resolve"
+    REASSIGN = "reassign"  # to level 2, through Monday and/or Slack
+    ESCALATE = "escalate"  # to level 3: the VP and the tech team
+    NOTIFY = "notify"  # send the solution to the partner and ask for confirmation
+    DECISION = "decision"  # level 3: external provider or alternative measure
+    RESULT = "result"  # the provider's result or the measure applied
+    REPORT = "report"  # a status report
+    NOTE = "note"  # internal note
+    REPLY = "reply"  # public reply from staff
+    COMMENT = "comment"  # public comment from the partner's ticket page
+    CONFIRM = "confirm"  # the partner's answer to a solution: solved, or not
+
+
+class ActionRefused(Exception):
+    """`check()` said no. `forbidden`: the action is not this user's to take on this ticket (403);
+    otherwise the user could take it, but not in the ticket's current state (409)."""
+
+    def __init__(self, message: str, forbidden: bool):
+        super().__init__(message)
+        self.message = message
+        self.forbidden = forbidden
+
+
+Condition = Callable[[object, object], bool]
+
+
+def assigned_to_them(user, ticket) -> bool:
+    return ticket.assignee_id is not None and ticket.assignee_id == user.id
+
+
+def their_organization(user, ticket) -> bool:
+    return user.organization_id is not None and ticket.organization_id == user.organization_id
+
+
+def unassigned(user, ticket) -> bool:
+    return ticket.assignee_id is None
+
+
+def at_tier(tier: int) -> Condition:
+    def condition(user, ticket) -> bool:
+        return ticket.tier == tier
+
+    condition.__name__ = f"at_tier_{tier}"
+    return condition
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: Action
+    roles: frozenset[Role]
+    statuses: frozenset[Status]
+    moves_to: frozenset[Status] = frozenset()  # empty: the action changes no status
+    whose: Condition | None = None  # refused with 403 when false
+    when: Condition | None = None  # refused with 409 when false
+
+
+def _rule(action, roles, statuses, moves_to=(), whose=None, when=None) -> Rule:
+    return Rule(action, frozenset(roles), frozenset(statuses), frozenset(moves_to), whose, when)
+
+
+ADMIN, L1, L2, VP, PARTNER = Role.TICKET_ADMIN, Role.AGENT_L1, Role.AGENT_L2, Role.VP, Role.PARTNER
+AGENTS = (L1, L2)
+NOT_CLOSED = frozenset(Status) - {Status.CLOSED}
+LEVEL_THREE_WORK = (Status.EXTERNAL_PROVIDER, Status.ALTERNATIVE_MEASURE)
+
+RULES: tuple[Rule, ...] = (
+    # The administrator classifies and assigns, and decides what happens when a level gives up.
+    _rule(Action.ASSIGN, [ADMIN], [Status.NEW, Status.TRIAGED], [Status.ASSIGNED_L1]),
+    _rule(Action.RESOLVE, [ADMIN], [Status.NEW, Status.TRIAGED, Status.CANNOT_RESOLVE], [Status.RESOLVED_BY_AGENT]),
+    _rule(Action.REASSIGN, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ASSIGNED_L2], when=at_tier(1)),
+    _rule(Action.ESCALATE, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ESCALATED_L3], when=at_tier(2)),
+    _rule(Action.NOTIFY, [ADMIN], [Status.RESOLVED_BY_AGENT], [Status.AWAITING_CONFIRMATION]),
+    _rule(Action.RESULT, [ADMIN, VP], LEVEL_THREE_WORK, [Status.RESOLVED_BY_AGENT]),
+    # A reopened ticket nobody holds (resolved by the administrator directly, or after level 3)
+    # comes back to the administrator, or it would have no way forward.
+    _rule(Action.ASSIGN, [ADMIN], [Status.REOPENED], [Status.ASSIGNED_L1], when=unassigned),
+    _rule(Action.RESOLVE, [ADMIN], [Status.REOPENED], [Status.RESOLVED_BY_AGENT], when=unassigned),
+    # Agents work the tickets assigned to them, at their own level or reopened.
+    *(
+        _rule(action, [agent], [queue, Status.REOPENED], moves_to, whose=assigned_to_them)
+        for agent, queue in ((L1, Status.ASSIGNED_L1), (L2, Status.ASSIGNED_L2))
+        for action, moves_to in (
+            (Action.REPORT, ()),
+            (Action.RESOLVE, [Status.RESOLVED_BY_AGENT]),
+            (Action.CANNOT_RESOLVE, [Status.CANNOT_RESOLVE]),
+        )
+    ),
+    # Level 3 analyses, decides and reports.
+    _rule(Action.DECISION, [VP], [Status.ESCALATED_L3], LEVEL_THREE_WORK),
+    _rule(Action.REPORT, [VP], [Status.ESCALATED_L3, *LEVEL_THREE_WORK]),
+    # Every staff member may write on any ticket that is not closed.
+    _rule(Action.NOTE, STAFF_ROLES, NOT_CLOSED),
+    _rule(Action.REPLY, STAFF_ROLES, NOT_CLOSED),
+    _rule(Action.COMMENT, STAFF_ROLES, NOT_CLOSED),
+    # The partner writes on their organization's tickets and answers the solution.
+    _rule(Action.COMMENT, [PARTNER], NOT_CLOSED, whose=their_organization),
+    _rule(
+        Action.CONFIRM,
+        [PARTNER],
+        [Status.AWAITING_CONFIRMATION],
+        [Status.CLOSED, Status.REOPENED],
+        whose=their_organization,
+    ),
+)
+
+
+def _rules_for(user, action: Action) -> list[Rule]:
+    role = user.role_enum
+    return [rule for rule in RULES if rule.action is action and role in rule.roles]
+
+
+def _holds(condition: Condition | None, user, ticket) -> bool:
+    return condition is None or condition(user, ticket)
+
+
+def check(user, ticket, action: Action) -> None:
+    """Return when `user` may take `action` on `ticket` now; raise ActionRefused otherwise."""
+    rules = _rules_for(user, action)
+    status = Status(ticket.status)
+    theirs = [rule for rule in rules if _holds(rule.whose, user, ticket)]
+    if not theirs:
+        raise ActionRefused(_("You cannot do this on this ticket."), forbidden=True)
+    if not any(status in rule.statuses and _holds(rule.when, user, ticket) for rule in theirs):
+        raise ActionRefused(_("This action is not possible in the ticket's current status."), forbidden=False)
+
+
+def allows(user, ticket, action: Action) -> bool:
+    try:
+        check(user, ticket, action)
+    except ActionRefused:
+        return False
+    return True
+
+
+def actions_for(user, ticket) -> frozenset[Action]:
+    """Every action `user` may take on `ticket` now (what the screens offer)."""
+    return frozenset(action for action in Action if allows(user, ticket, action))
+
+
+def roles_for(*actions: Action) -> frozenset[Role]:
+    """The roles that may take any of `actions` on some ticket (for route guards)."""
+    return frozenset(role for rule in RULES if rule.action in actions for role in rule.roles)
+
+
+def may_move(current: Status, target: Status, role: Role) -> bool:
+    """Whether some rule lets `role` move a ticket from `current` to `target`, whatever its
+    conditions: the state machine's own refusal, under every service."""
+    return any(role in rule.roles and current in rule.statuses and target in rule.moves_to for rule in RULES)

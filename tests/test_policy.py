@@ -1,0 +1,182 @@
+"""The ticket policy as a property: walking every status a ticket can reach through the real
+services (people's actions, Zendesk solving or closing it, the partner's answers), someone can
+always move it on until it is closed, and everything the policy offers the services accept."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+from auth import services as auth_services
+from auth.models import Role
+from portal.core.extensions import db
+from portal.integrations.outbox import Deliverer
+from portal.tickets import conversation, policy, workflow, zendesk
+from portal.tickets.models import Status, Ticket
+from portal.tickets.policy import Action
+from tests.test_zendesk_webhook import status_event
+
+NO_KB = "No KB change needed: a one-off configuration."
+
+
+def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) -> None:
+    """Take `action` the way the staff workspace or the partner's page does."""
+    if action is Action.ASSIGN:
+        workflow.classify_and_assign(actor, ticket, "technical", "normal", people[Role.AGENT_L1])
+    elif action is Action.RESOLVE:
+        workflow.resolve(actor, ticket, "Fixed by reinstalling.", None, NO_KB)
+    elif action is Action.CANNOT_RESOLVE:
+        workflow.cannot_resolve(actor, ticket, "Needs the next level.")
+    elif action is Action.REASSIGN:
+        workflow.reassign_to_level_two(actor, ticket, people[Role.AGENT_L2], ["monday"])
+    elif action is Action.ESCALATE:
+        workflow.escalate_to_level_three(actor, ticket, "Needs the tech team.")
+    elif action is Action.NOTIFY:
+        workflow.notify_partner(actor, ticket, "Reinstall the app, please.")
+    elif action is Action.DECISION:
+        provider = {"name": "Acme CDN", "contact": "ops@acme.test", "scope": "Edge cache"}
+        workflow.decide(
+            actor,
+            ticket,
+            "high",
+            "All partners",
+            "Two engineers",
+            variant,
+            provider=provider,
+            measure="no_intervention",
+        )
+    elif action is Action.RESULT:
+        workflow.record_level_three_result(actor, ticket, "The provider fixed the cache.")
+    elif action is Action.CONFIRM:
+        conversation.confirm(actor, ticket, variant == "solved", "" if variant == "solved" else "Still fails.")
+    elif action is Action.REPORT:
+        workflow.file_status_report(actor, ticket, "Checked the logs.", 15)
+    elif action is Action.NOTE:
+        conversation.add_internal_note(actor, ticket, "Internal note.")
+    elif action in (Action.REPLY, Action.COMMENT):
+        conversation.add_comment(actor, ticket, "A message.")
+    else:  # pragma: no cover - a new action needs a line here
+        raise AssertionError(f"no way to perform {action}")
+
+
+VARIANTS = {Action.DECISION: ("external_provider", "alternative_measure"), Action.CONFIRM: ("solved", "not_solved")}
+ZENDESK = "zendesk"  # a step by Zendesk rather than a person: solved or closed there
+
+
+def _signature(ticket: Ticket, people: dict) -> tuple:
+    holder = next((role for role, user in people.items() if user.id == ticket.assignee_id), None)
+    return Status(ticket.status), ticket.tier, holder
+
+
+@pytest.fixture
+def people(staff, partner):
+    return {
+        Role.TICKET_ADMIN: staff["admin"],
+        Role.AGENT_L1: staff["l1"],
+        Role.AGENT_L2: staff["l2"],
+        Role.VP: staff["vp"],
+        Role.PARTNER: partner,
+    }
+
+
+def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, people, fake_zendesk):
+    """Breadth-first over (status, tier, holder): every state before `closed` offers some role an
+    action that changes the status, every offered action succeeds, and the states that used to be
+    dead ends are reached and have a way out."""
+    counter = iter(range(1, 10_000))
+
+    def replay(path) -> Ticket:
+        ticket = open_ticket()
+        Deliverer().run_pass()  # the ticket gets its Zendesk id, as in production
+        for role, action, variant in path:
+            step(ticket, role, action, variant)
+        return ticket
+
+    def step(ticket: Ticket, role, action, variant) -> None:
+        if role == ZENDESK:
+            zendesk.apply_event(status_event(ticket, variant, event_id=f"evt-{next(counter)}"))
+        else:
+            _perform(action, people[role], ticket, people, variant)
+        db.session.refresh(ticket)
+
+    start = replay([])
+    assert start.zendesk_id, "the fake Zendesk linked the ticket"
+    seen = {_signature(start, people): []}
+    queue = deque([[]])
+    while queue:
+        path = queue.popleft()
+        ticket = replay(path)
+        state = _signature(ticket, people)
+        if state[0] is Status.CLOSED:
+            continue
+        offered = {role: policy.actions_for(people[role], ticket) for role in Role}
+        moving = [
+            (role, action)
+            for role, actions in offered.items()
+            for action in actions
+            if any(action is rule.action and rule.moves_to for rule in policy.RULES)
+        ]
+        assert moving, f"dead end: {state} after {path}: nobody can move it on"
+        for role, actions in offered.items():  # writing on a ticket changes no status
+            for action in sorted(actions - {move for _, move in moving}):
+                step(ticket, role, action, "")
+                assert _signature(ticket, people) == state, (role, action)
+        steps = [(role, action, variant) for role, action in moving for variant in VARIANTS.get(action, ("",))]
+        steps.append((ZENDESK, None, "SOLVED"))
+        for role, action, variant in steps:
+            ticket = replay(path)
+            step(ticket, role, action, variant)  # an offered action never fails
+            after = _signature(ticket, people)
+            if after not in seen:
+                seen[after] = [*path, (role, action, variant)]
+                queue.append(seen[after])
+
+    reopened = {(tier, holder) for status, tier, holder in seen if status is Status.REOPENED}
+    assert (1, None) in reopened, "reopened after the administrator resolved it directly"
+    assert (3, None) in reopened, "reopened after level 3"
+    assert (1, Role.AGENT_L1) in reopened and (2, Role.AGENT_L2) in reopened, "reopened after the agent's solution"
+    assert {status for status, _, _ in seen} >= set(Status) - {Status.TRIAGED}
+    assert len(seen) >= 20
+
+
+def test_the_state_machine_allows_exactly_the_moves_of_the_rules(people):
+    """Every move a rule can make is a move the state machine allows that role, and no role may
+    make a move no rule names (the door and the policy cannot drift apart)."""
+    from portal.tickets import states
+
+    for current in Status:
+        for target in Status:
+            for role in Role:
+                by_rule = any(
+                    role in rule.roles and current in rule.statuses and target in rule.moves_to for rule in policy.RULES
+                )
+                assert states.allowed(current, target, role.value) == by_rule, (current, target, role)
+
+
+def test_check_says_whose_and_when(open_ticket, people, make_user):
+    """403 for someone else's ticket or a role without the action; 409 for the right person at
+    the wrong moment."""
+    ticket = open_ticket()
+    admin, l1, l2, partner = (people[role] for role in (Role.TICKET_ADMIN, Role.AGENT_L1, Role.AGENT_L2, Role.PARTNER))
+    stranger = make_user(
+        "partner", email="someone@other.test", organization=auth_services.find_or_create_organization(None, "Other Co")
+    )
+    with pytest.raises(policy.ActionRefused) as refused:
+        policy.check(l1, ticket, Action.RESOLVE)
+    assert refused.value.forbidden, "not assigned to them"
+    with pytest.raises(policy.ActionRefused) as refused:
+        policy.check(admin, ticket, Action.NOTIFY)
+    assert not refused.value.forbidden, "the administrator notifies, but only once it is resolved"
+    with pytest.raises(policy.ActionRefused) as refused:
+        policy.check(stranger, ticket, Action.COMMENT)
+    assert refused.value.forbidden, "another organization's ticket"
+    assert policy.allows(partner, ticket, Action.COMMENT)
+    workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    assert policy.actions_for(l1, ticket) >= {Action.RESOLVE, Action.CANNOT_RESOLVE, Action.REPORT}
+    assert Action.RESOLVE not in policy.actions_for(l2, ticket)
+    workflow.cannot_resolve(l1, ticket, "Needs level 2.")
+    assert Action.REASSIGN in policy.actions_for(admin, ticket)
+    assert Action.ESCALATE not in policy.actions_for(admin, ticket), "level 3 comes after level 2"
+    assert policy.roles_for(Action.ESCALATE) == {Role.TICKET_ADMIN}
+    assert policy.roles_for(Action.REPORT) == {Role.AGENT_L1, Role.AGENT_L2, Role.VP}
