@@ -4,15 +4,30 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test install translations extract-messages
+# requirements/main.txt pins what the portal runs on, requirements/test.txt that plus the tests' and
+# tools' packages; both carry hashes. pyproject.toml keeps ranges for people installing the package.
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+LOCK_OPTIONS ?=
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: run test install lock lint translations extract-messages
+
+$(BIN)/.installed: requirements/main.txt requirements/test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/test.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed
+
+# Pins that still satisfy pyproject.toml stay; `make lock LOCK_OPTIONS=--upgrade` moves all to the newest allowed.
+lock: install
+	$(LOCK) $(LOCK_OPTIONS) --output-file requirements/main.txt pyproject.toml
+	$(LOCK) $(LOCK_OPTIONS) --extra test --extra lock --constraint requirements/main.txt --output-file requirements/test.txt pyproject.toml
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 translations: install
 	$(BIN)/pybabel compile -d portal/translations --statistics

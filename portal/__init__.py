@@ -9,9 +9,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.core import config as portal_config
 from portal.core import logs, web
+from portal.core.config import PROJECT_ROOT
 from portal.core.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -70,7 +69,7 @@ def _register_outbox_handlers() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from admin.routes import bp as admin_bp
-    from admin.workflow.routes import bp as staff_bp
+    from admin.workflow import bp as staff_bp
     from auth.routes import bp as auth_bp
     from kb.routes import bp as kb_bp
     from portal.home import bp as home_bp
@@ -86,7 +85,10 @@ def _register_cli(app: Flask) -> None:
     from kb.cli import kb_cli
     from portal.cli import demo_cli
     from portal.sla.cli import sla_cli
+    from portal.tickets.cli import sla_check_command
     from portal.worker import worker_command
 
+    # `portal.sla` knows no tickets, so the monitor (`flask sla check`) joins its group from here.
+    sla_cli.add_command(sla_check_command)
     for group in (users_cli, kb_cli, sla_cli, demo_cli, worker_command):
         app.cli.add_command(group)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import func, select
 
 from auth import services as auth_services
 from auth.models import Role
 from kb import content as kb_content
-from portal import PROJECT_ROOT
+from portal.core.config import PROJECT_ROOT
+from portal.core.extensions import db
 from portal.sla import services as sla_services
+from portal.tickets import intake
+from portal.tickets.models import Ticket, TicketForm
 
 demo_cli = AppGroup("demo", help="Demo data for local use.")
 
@@ -56,14 +60,14 @@ def seed():
 DEMO_TICKETS = (
     (
         "partner@andes.test",
-        "technical",
+        TicketForm.TECHNICAL,
         "La app se cierra al abrir episodios en Roku",
         "Desde esta mañana la app de EDYE se cierra al abrir cualquier episodio en Roku Ultra.",
         {"service": "App EDYE", "device": "Roku Ultra", "app_version": "3.2.1", "region": "Perú", "impact": "many"},
     ),
     (
         "partner@andes.test",
-        "technical",
+        TicketForm.TECHNICAL,
         "Error EDY-4031 en Android TV",
         "Varios suscriptores ven el error EDY-4031 al reproducir en Android TV desde ayer.",
         {
@@ -76,7 +80,7 @@ DEMO_TICKETS = (
     ),
     (
         "partner@streammart.test",
-        "marketing_business",
+        TicketForm.MARKETING_BUSINESS,
         "Materiales para la campaña de Navidad",
         "Necesitamos logos y key art de EDYE para una campaña de co-marketing en diciembre.",
         {"topic": "Co-marketing", "desired_date": "2026-12-10"},
@@ -86,12 +90,6 @@ DEMO_TICKETS = (
 
 def _demo_tickets() -> int:
     """A few tickets so the staff screens have something to show (only into an empty portal)."""
-    from sqlalchemy import func, select
-
-    from portal.core.extensions import db
-    from portal.tickets import intake
-    from portal.tickets.models import Ticket
-
     if db.session.scalar(select(func.count(Ticket.id))):
         return 0
     for email, form, subject, description, details in DEMO_TICKETS:

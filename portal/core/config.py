@@ -13,6 +13,8 @@ from pathlib import Path
 
 from portal.core.i18n import LANGUAGES
 
+# The checkout: templates, static files, migrations and the shipped content live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 ENVIRONMENTS = ("development", "production", "testing")
 
 

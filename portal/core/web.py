@@ -41,14 +41,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
 def render(page_template: str, fragment_template: str | None = None, /, status_code: int = 200, **context):
     """Render the full page, or only its fragment when htmx asked for part of the page.
 
-    Boosted navigation (hx-boost) wants the whole page, so only non-boosted htmx
-    requests get the fragment. Responses always vary on HX-Request so caches keep
-    the two apart.
+    Boosted navigation (hx-boost) wants the whole page, and so does htmx restoring a
+    pushed URL on Back or Forward (it replaces the whole body with the answer), so only
+    other htmx requests get the fragment. Responses always vary on both headers so
+    caches keep the page and the fragment apart.
     """
-    wants_fragment = fragment_template is not None and request.htmx and not request.htmx.boosted
+    htmx = request.htmx
+    wants_fragment = fragment_template is not None and htmx and not htmx.boosted and not htmx.history_restore_request
     body = render_template(fragment_template if wants_fragment else page_template, **context)
     response = Flask.response_class(body, status=status_code, mimetype="text/html")
-    response.vary.add("HX-Request")
+    response.vary.update(("HX-Request", "HX-History-Restore-Request"))
     return response
 
 
