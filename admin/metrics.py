@@ -17,10 +17,11 @@ from auth.models import User
 from kb.models import SearchLogEntry
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.tickets.models import Deflection, Ticket, TicketEvent
+from portal.sla.models import RequestType
+from portal.tickets.models import Deflection, DeflectionOutcome, EventKind, Ticket, TicketEvent, TicketForm
 from portal.tickets.states import OPEN_STATUSES
 
-REQUEST_TYPES = ("day_to_day", "technical", "marketing_business")
+REQUEST_TYPES = tuple(RequestType)  # the columns of the per-day figures and their CSV, in order
 
 
 def _dialect() -> str:
@@ -46,8 +47,13 @@ def _as_datetime(value) -> datetime:
 
 
 def _type_of():
+    """The ticket's request type as the SLA applies it (`sla_clock.request_type_of`), in SQL."""
     return func.coalesce(
-        Ticket.request_type, case((Ticket.form == "marketing_business", "marketing_business"), else_="technical")
+        Ticket.request_type,
+        case(
+            (Ticket.form == TicketForm.MARKETING_BUSINESS.value, RequestType.MARKETING_BUSINESS.value),
+            else_=RequestType.TECHNICAL.value,
+        ),
     )
 
 
@@ -228,12 +234,13 @@ def reopen_rate(days: int, now: datetime | None = None) -> tuple[int, int]:
     since = (now or utcnow()) - timedelta(days=days)
     reopened = db.session.scalar(
         select(func.count(func.distinct(TicketEvent.ticket_id))).where(
-            TicketEvent.kind == "reopened", TicketEvent.created_at >= since
+            TicketEvent.kind == EventKind.REOPENED.value, TicketEvent.created_at >= since
         )
     )
     solved = db.session.scalar(
         select(func.count(func.distinct(TicketEvent.ticket_id))).where(
-            TicketEvent.kind.in_(["solution_sent", "zendesk_solved"]), TicketEvent.created_at >= since
+            TicketEvent.kind.in_([EventKind.SOLUTION_SENT.value, EventKind.ZENDESK_SOLVED.value]),
+            TicketEvent.created_at >= since,
         )
     )
     return int(reopened or 0), int(solved or 0)
@@ -250,13 +257,8 @@ def deflection(days: int, now: datetime | None = None) -> dict[str, int]:
         ).all()
     )
     created = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.created_at >= since))
-    return {
-        "solved": outcomes.get("solved", 0),
-        "ticket": outcomes.get("ticket", 0),
-        "abandoned": outcomes.get("abandoned", 0),
-        "pending": outcomes.get("pending", 0),
-        "tickets_created": int(created or 0),
-    }
+    counts = {outcome.value: outcomes.get(outcome.value, 0) for outcome in DeflectionOutcome}
+    return {**counts, "tickets_created": int(created or 0)}
 
 
 def zero_result_searches(days: int, limit: int = 10, now: datetime | None = None) -> list[tuple[str, int]]:

@@ -19,11 +19,11 @@ from portal.integrations import outbox
 from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
-from portal.sla.models import EscalationRow
-from portal.tickets.models import REQUEST_TYPE_LABELS
+from portal.sla.models import REQUEST_TYPE_LABELS, EscalationRow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-require_admin = require_role(Role.TICKET_ADMIN)
+ADMINISTRATORS = frozenset({Role.TICKET_ADMIN})  # who manages accounts, integrations and the SLA matrix
+require_admin = require_role(*ADMINISTRATORS)
 SEARCH_MAX = 100  # longer terms name nothing; very long ones exceed SQLite's LIKE pattern limit
 
 
@@ -31,7 +31,7 @@ SEARCH_MAX = 100  # longer terms name nothing; very long ones exceed SQLite's LI
 @require_staff
 def index():
     """The staff home: the screens this role can use."""
-    return render("admin/index.html")
+    return render("admin/index.html", administers=current_user.role_enum in ADMINISTRATORS)
 
 
 # Organizations -------------------------------------------------------------

@@ -11,14 +11,13 @@ from flask.cli import with_appcontext
 
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
-from portal.sla import services as sla_services
-from portal.tickets import conversation, intake
+from portal.tickets import conversation, intake, sla_clock
 
 
 def run_jobs(deliverer: Deliverer, batch: int) -> int:
     """One pass of everything the worker does; returns the messages delivered."""
     delivered = deliverer.run_pass(batch=batch)
-    sla_services.check()
+    sla_clock.check()
     conversation.auto_close()
     intake.expire_deflections()
     return delivered

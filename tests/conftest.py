@@ -262,6 +262,22 @@ def open_ticket(partner):
 
 
 @pytest.fixture
+def send_solution(staff):
+    """Send a ticket's solution to its partner the way production does: the administrator assigns it
+    to a level-1 agent (`agent`, by default the staff's), who resolves it without a KB change, and
+    the administrator notifies the partner, who is asked to confirm. Every step happens at `now`."""
+    from portal.tickets import workflow
+
+    def send(ticket, message="Reinstall the app from the store.", agent=None, now=None):
+        agent = agent or staff["l1"]
+        workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", agent, now=now)
+        workflow.resolve(agent, ticket, "Reinstalled the app.", no_kb_reason="Nothing new to document.", now=now)
+        return workflow.notify_partner(staff["admin"], ticket, message, now=now)
+
+    return send
+
+
+@pytest.fixture
 def fake_monday(app):
     from tests.fakes.monday import FakeMonday
 

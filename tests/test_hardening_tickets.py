@@ -459,9 +459,9 @@ def admin_client(client, login_as):
     return client
 
 
-def test_confirmation_reason_has_a_cap(client, signed_in_partner, open_ticket):
+def test_confirmation_reason_has_a_cap(client, signed_in_partner, open_ticket, send_solution):
     ticket = open_ticket()
-    conversation.mark_solved(None, ticket, "Reinstall the app.")
+    send_solution(ticket, "Reinstall the app.")
     response = client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no", "reason": "r" * 5_001})
     assert response.status_code == 422 and ticket.status == "awaiting_confirmation"
 

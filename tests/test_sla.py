@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from portal.core.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
-from portal.tickets import conversation, workflow
+from portal.tickets import conversation, sla_clock, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")
@@ -178,12 +179,12 @@ def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
     ticket = open_ticket()
     received = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # 10:00 New York, business hours
     make_overdue(ticket, "technical_business_hours", received)
-    assert sla.check(now=received + timedelta(hours=1)) == {"at_risk": 0, "breached": 0, "second_contact": 0}
-    assert sla.check(now=received + timedelta(hours=2, minutes=1))["at_risk"] == 1
-    assert sla.check(now=received + timedelta(hours=2, minutes=30))["at_risk"] == 0
+    assert sla_clock.check(now=received + timedelta(hours=1)) == {"at_risk": 0, "breached": 0, "second_contact": 0}
+    assert sla_clock.check(now=received + timedelta(hours=2, minutes=1))["at_risk"] == 1
+    assert sla_clock.check(now=received + timedelta(hours=2, minutes=30))["at_risk"] == 0
     assert ticket.sla_state == "at_risk"
-    assert sla.check(now=received + timedelta(hours=3, minutes=1))["breached"] == 1
-    assert sla.check(now=received + timedelta(hours=5))["breached"] == 0
+    assert sla_clock.check(now=received + timedelta(hours=3, minutes=1))["breached"] == 1
+    assert sla_clock.check(now=received + timedelta(hours=5))["breached"] == 0
     texts = slack_texts()
     assert len(texts) == 2 and "SLA at risk" in texts[0] and "SLA breached" in texts[1]
 
@@ -192,15 +193,15 @@ def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket
     ticket = open_ticket()
     received = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday
     make_overdue(ticket, "technical_out_of_hours_first", received)
-    assert sla.check(now=received + timedelta(hours=18, minutes=1))["at_risk"] == 1
+    assert sla_clock.check(now=received + timedelta(hours=18, minutes=1))["at_risk"] == 1
     escalation = received + timedelta(hours=24, minutes=1)
-    assert sla.check(now=escalation)["second_contact"] == 1
+    assert sla_clock.check(now=escalation)["second_contact"] == 1
     assert ticket.sla_row_key == "technical_out_of_hours_second" and ticket.second_contact_at == escalation
     assert ticket.sla_due_at == escalation + timedelta(hours=48) and ticket.sla_state == "on_track"
-    assert sla.check(now=escalation + timedelta(minutes=5))["second_contact"] == 0
+    assert sla_clock.check(now=escalation + timedelta(minutes=5))["second_contact"] == 0
     text = slack_texts()[-1]
     assert "Agustín Gomez Vega" in text and "agustin@edye.com" in text and "+1 (786) 329-9448" in text
-    assert sla.check(now=escalation + timedelta(hours=48, minutes=1))["breached"] == 1
+    assert sla_clock.check(now=escalation + timedelta(hours=48, minutes=1))["breached"] == 1
 
 
 def test_monitor_notifies_once_with_two_workers(app, matrix, open_ticket):
@@ -214,7 +215,7 @@ def test_monitor_notifies_once_with_two_workers(app, matrix, open_ticket):
     def worker():
         with app.app_context():
             barrier.wait()
-            results.append(sla.check(now=later))
+            results.append(sla_clock.check(now=later))
             db.session.remove()
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -266,6 +267,19 @@ def test_matrix_import_cli_and_idempotence(app):
 def test_sla_check_command(app, matrix):
     result = app.test_cli_runner().invoke(args=["sla", "check"])
     assert result.exit_code == 0 and "0 breached" in result.output
+
+
+def test_sla_package_knows_no_tickets_and_no_outbox():
+    """The SLA package keeps deadlines; tickets apply them (`portal.tickets.sla_clock`)."""
+    imported = set()
+    for path in (ROOT / "portal" / "sla").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+    assert imported, "the scan found the package's imports"
+    assert not [name for name in imported if name.startswith(("portal.tickets", "portal.integrations"))]
 
 
 def test_contacts_page_renders_the_matrix(client, login_as, matrix):

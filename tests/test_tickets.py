@@ -13,7 +13,7 @@ from kb import services as kb_services
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
-from portal.tickets import conversation, intake, states
+from portal.tickets import conversation, intake, policy, states
 from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent
 from tests.conftest import TECHNICAL, login
 
@@ -151,9 +151,9 @@ def test_ticket_after_suggestions_and_abandoned_suggestions_are_recorded(client,
     assert outcomes == ["abandoned", "ticket"]
 
 
-def test_list_filters_search_and_pagination(client, signed_in_partner, open_ticket):
+def test_list_filters_search_and_pagination(client, signed_in_partner, open_ticket, send_solution):
     tickets = [open_ticket(subject=f"Problem number {n}") for n in range(27)]
-    conversation.mark_solved(None, tickets[0])
+    send_solution(tickets[0])
     page1 = client.get("/tickets/").get_data(as_text=True)
     page2 = client.get("/tickets/?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert page1.count("/tickets/") >= 25 and "Problem number 26" in page1 and "Problem number 0<" in page2
@@ -223,27 +223,26 @@ def test_tenant_isolation(app, client, make_user, open_ticket, partner):
     assert ticket.reference in staff.get("/tickets/").get_data(as_text=True)
 
 
-def test_confirmation_yes_closes(client, signed_in_partner, open_ticket):
+def test_confirmation_yes_closes(client, signed_in_partner, open_ticket, send_solution):
     ticket = open_ticket()
     assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "yes"}).status_code == 409
-    conversation.mark_solved(None, ticket, "Reinstall the app.")
+    send_solution(ticket, "Reinstall the app.")
     page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "¿Esto resolvió tu problema?" in page
     assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "yes"}).status_code == 302
     assert ticket.status == "closed" and ticket.closed_at is not None
-    statuses = [
-        m.payload["ticket"].get("status") for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
-    ]
+    to_zendesk = select(OutboxMessage).where(OutboxMessage.target == "zendesk").order_by(OutboxMessage.id)
+    statuses = [m.payload["ticket"].get("status") for m in db.session.scalars(to_zendesk)]
     assert statuses == [None, "solved", "closed"]
     assert client.post(f"/tickets/{ticket.id}/comments", data={"body": "one more"}).status_code == 409
 
 
-def test_confirmation_no_reopens_to_the_same_agent_with_reason(client, signed_in_partner, open_ticket, make_user):
+def test_confirmation_no_reopens_to_the_same_agent_with_reason(
+    client, signed_in_partner, open_ticket, make_user, send_solution
+):
     ticket = open_ticket()
     agent = make_user("agent_l1")
-    ticket.assignee_id = agent.id
-    db.session.commit()
-    conversation.mark_solved(None, ticket)
+    send_solution(ticket, agent=agent)
     assert client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no"}).status_code == 422
     assert ticket.status == "awaiting_confirmation"
     client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no", "reason": "Still stops after 10 s"})
@@ -253,10 +252,10 @@ def test_confirmation_no_reopens_to_the_same_agent_with_reason(client, signed_in
     assert "Still stops after 10 s" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
 
 
-def test_auto_close_after_silence_with_controllable_clock(app, client, signed_in_partner, open_ticket):
+def test_auto_close_after_silence_with_controllable_clock(app, client, signed_in_partner, open_ticket, send_solution):
     ticket = open_ticket()
     start = utcnow()
-    conversation.mark_solved(None, ticket, now=start)
+    send_solution(ticket, now=start)
     assert conversation.auto_close(now=start + timedelta(hours=71, minutes=59)) == 0
     assert ticket.status == "awaiting_confirmation"
     assert conversation.auto_close(now=start + timedelta(hours=72)) == 1
@@ -266,14 +265,15 @@ def test_auto_close_after_silence_with_controllable_clock(app, client, signed_in
     assert "Cerrado automáticamente" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     app.config["AUTO_CLOSE_AFTER_HOURS"] = 1
     other = open_ticket(subject="Another problem here")
-    conversation.mark_solved(None, other, now=start)
+    send_solution(other, now=start)
     assert conversation.auto_close(now=start + timedelta(hours=1)) == 1
 
 
 def test_state_machine_refuses_invalid_moves(open_ticket, partner, make_user):
     ticket = open_ticket()
-    with pytest.raises(states.TransitionRefused):
+    with pytest.raises(policy.ActionRefused) as refused:
         conversation.confirm(partner, ticket, True)
+    assert not refused.value.forbidden, "the partner's own ticket, only not awaiting confirmation"
     with pytest.raises(states.TransitionRefused):
         states.move(ticket, Status.CLOSED, partner, "cheat")
     agent = make_user("agent_l1")

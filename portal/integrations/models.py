@@ -52,6 +52,9 @@ class OutboxMessage(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
 
 
+EVENT_ID_MAX = 120
+
+
 class WebhookReceipt(db.Model):
     """An incoming webhook event already applied, so a replay changes nothing."""
 
@@ -60,5 +63,5 @@ class WebhookReceipt(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(20))
-    event_id: Mapped[str] = mapped_column(String(120))
+    event_id: Mapped[str] = mapped_column(String(EVENT_ID_MAX))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from portal.integrations.http import Rejected, RetryLater, retry_after_seconds, send
+from portal.integrations.http import Rejected, RetryLater, check_status, excerpt, json_object, send
 
 CREATE_ITEM = """
 mutation ($board: ID!, $group: String, $name: String!, $values: JSON) {
@@ -22,6 +22,9 @@ mutation ($board: ID!, $item: ID!, $values: JSON!) {
 }"""
 # Monday answers these with HTTP 200 and an `errors` array; they pass, so the call is retried.
 PASSING_ERROR_CODES = ("COMPLEXITY", "RATE_LIMIT", "ComplexityException", "INTERNAL_SERVER_ERROR")
+RATE_LIMIT_WAIT = 60.0  # seconds to wait after a 429 without Retry-After
+PASSING_ERROR_WAIT = 30.0  # seconds to wait after a passing error that names no wait
+ERRORS_TEXT_MAX = 1000
 
 
 class MondayClient:
@@ -36,26 +39,17 @@ class MondayClient:
     def call(self, query: str, variables: dict) -> dict:
         """Run one GraphQL operation with variables; returns `data`."""
         response = send(self.session, "POST", self.url, self.timeout, json={"query": query, "variables": variables})
-        if response.status_code == 429:
-            raise RetryLater("429 rate limited", retry_after_seconds(response) or 60.0)
-        if response.status_code >= 500:
-            raise RetryLater(f"{response.status_code} {response.text[:300]}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise RetryLater(f"{response.status_code} with a body that is not JSON") from None
-        errors = body.get("errors") or ([body] if "error_code" in body else [])
+        check_status(response, RATE_LIMIT_WAIT, _refusal)
+        body = json_object(response)
+        errors = _errors(body)
         if errors:
-            text = "; ".join(str(e.get("message") or e.get("error_message") or e) for e in errors)[:1000]
             codes = " ".join(
                 str((e.get("extensions") or {}).get("code", "")) + " " + str(e.get("error_code", "")) for e in errors
             )
             if any(code in codes for code in PASSING_ERROR_CODES):
                 wait = max([float((e.get("extensions") or {}).get("retry_in_seconds") or 0) for e in errors] or [0])
-                raise RetryLater(f"monday: {text}", wait or 30.0)
-            raise Rejected(f"monday: {text}")
-        if response.status_code >= 400:
-            raise Rejected(f"{response.status_code} {response.text[:300]}")
+                raise RetryLater(f"monday: {_errors_text(errors)}", wait or PASSING_ERROR_WAIT)
+            raise Rejected(f"monday: {_errors_text(errors)}")
         return body.get("data") or {}
 
     def create_item(self, board: str, group: str | None, name: str, values: dict) -> str:
@@ -67,3 +61,23 @@ class MondayClient:
 
     def change_columns(self, board: str, item: str, values: dict) -> None:
         self.call(CHANGE_COLUMNS, {"board": board, "item": item, "values": json.dumps(values)})
+
+
+def _errors(body) -> list:
+    """The errors of a GraphQL answer (Monday also answers some with one `error_code` object)."""
+    if not isinstance(body, dict):
+        return []
+    return body.get("errors") or ([body] if "error_code" in body else [])
+
+
+def _errors_text(errors: list) -> str:
+    return "; ".join(str(e.get("message") or e.get("error_message") or e) for e in errors)[:ERRORS_TEXT_MAX]
+
+
+def _refusal(response: requests.Response) -> str:
+    """Monday's own words for a refused call: its errors, else the body."""
+    try:
+        errors = _errors(response.json())
+    except ValueError:
+        errors = []
+    return f"monday: {_errors_text(errors)}" if errors else excerpt(response)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 from portal.core import audit
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.integrations.http import DeliveryError, Rejected, RetryLater
+from portal.integrations.http import DeliveryError, RateLimited, Rejected, RetryLater
 from portal.integrations.models import MessageState, OutboxMessage, Target
 from portal.integrations.monday import MondayClient
 from portal.integrations.slack import SlackClient
@@ -137,7 +137,7 @@ class Deliverer:
         except RetryLater as error:
             db.session.rollback()
             delay = error.retry_after if error.retry_after is not None else backoff(message.attempts)
-            if error.retry_after is not None and str(error).startswith("429"):
+            if isinstance(error, RateLimited):
                 self.paused_until[message.target] = now + timedelta(seconds=delay)
             self._record(message, MessageState.PENDING, str(error), now + timedelta(seconds=delay))
             return False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from portal.integrations.http import Rejected, RetryLater, retry_after_seconds, send
+from portal.integrations.http import Rejected, check_status, excerpt, send
+
+RATE_LIMIT_WAIT = 30.0  # seconds to wait after a 429 without Retry-After
 
 
 class SlackClient:
@@ -16,10 +18,6 @@ class SlackClient:
     def post(self, text: str, blocks: list[dict] | None = None) -> None:
         """Send a message; Slack answers `ok`, or a text error such as `invalid_payload`."""
         body = {"text": text, **({"blocks": blocks} if blocks else {})}
-        response = send(self.session, "POST", self.webhook_url, self.timeout, json=body)
-        if response.status_code == 429:
-            raise RetryLater("429 rate limited", retry_after_seconds(response) or 30.0)
-        if response.status_code >= 500:
-            raise RetryLater(f"{response.status_code} {response.text[:200]}")
+        response = check_status(send(self.session, "POST", self.webhook_url, self.timeout, json=body), RATE_LIMIT_WAIT)
         if response.status_code != 200 or response.text.strip() != "ok":
-            raise Rejected(f"slack: {response.status_code} {response.text[:300]}")
+            raise Rejected(f"slack: {response.status_code} {excerpt(response)}")

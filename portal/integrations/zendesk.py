@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 
 import requests
 
-from portal.integrations.http import Rejected, RetryLater, retry_after_seconds, send
+from portal.integrations.http import check_status, excerpt, json_object, send
 
 WEBHOOK_MAX_AGE = timedelta(minutes=5)
 # Zendesk ids are 64-bit integers: comment and audit ids are already around 3·10^13.
 ZENDESK_ID_MAX = 2**63 - 1
+RATE_LIMIT_WAIT = 60.0  # seconds to wait after a 429 without Retry-After
+REFUSAL_MAX = 1000  # characters of Zendesk's explanation of a refusal
 
 
 def parse_id(value) -> int | None:
@@ -50,19 +52,8 @@ class ZendeskClient:
         response = send(self.session, method, f"{self.base_url}{path}", self.timeout, json=body, headers=headers)
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         remaining = int(remaining) if remaining and remaining.isdigit() else None
-        if response.status_code == 429:
-            raise RetryLater("429 rate limited", retry_after_seconds(response) or 60.0)
-        if response.status_code >= 500:
-            raise RetryLater(f"{response.status_code} {response.text[:300]}", retry_after_seconds(response))
-        if response.status_code >= 400:
-            raise Rejected(f"{response.status_code} {_error_text(response)}")
-        try:
-            data = response.json()
-        except ValueError:
-            raise RetryLater(f"{response.status_code} with a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise RetryLater(f"{response.status_code} with a body that is not a JSON object")
-        return ZendeskResponse(data=data, rate_limit_remaining=remaining)
+        check_status(response, RATE_LIMIT_WAIT, _error_text)
+        return ZendeskResponse(data=json_object(response), rate_limit_remaining=remaining)
 
     def create_ticket(self, ticket: dict, idempotency_key: str) -> ZendeskResponse:
         """POST /api/v2/tickets.json; the key makes a retry return the ticket already created."""
@@ -78,15 +69,15 @@ def _error_text(response: requests.Response) -> str:
     try:
         data = response.json()
     except ValueError:
-        return response.text[:500]
+        data = None
     if not isinstance(data, dict):
-        return response.text[:500]
+        return excerpt(response)
     parts = [str(data.get("error", "")), str(data.get("description", ""))]
     for field, problems in (data.get("details") or {}).items():
         for problem in problems if isinstance(problems, list) else [problems]:
             text = problem.get("description", problem) if isinstance(problem, dict) else problem
             parts.append(f"{field}: {text}")
-    return " — ".join(part for part in parts if part)[:1000]
+    return " — ".join(part for part in parts if part)[:REFUSAL_MAX]
 
 
 def sign_webhook(secret: str, timestamp: str, body: bytes) -> str:

@@ -1,4 +1,6 @@
-"""`flask sla ...`: deadlines from the shell, the monitor once, the matrix import."""
+"""`flask sla ...`: deadlines from the shell and the matrix import. (`flask sla check`, the monitor
+once, watches tickets: it is defined in `portal.tickets.cli` and joins this group when the app
+registers its commands.)"""
 
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from portal.sla import services
+from portal.sla.models import RequestType
 
 sla_cli = AppGroup("sla", help="First-response SLAs.")
 
 
 @sla_cli.command("due")
-@click.option("--category", required=True, type=click.Choice(list(services.REQUEST_TYPES)))
+@click.option("--category", required=True, type=click.Choice([kind.value for kind in RequestType]))
 @click.option("--received", required=True, help="ISO 8601 with an offset, e.g. 2026-03-06T17:30:00-05:00")
 @click.option("--json", "as_json", is_flag=True)
 def due_command(category: str, received: str, as_json: bool):
@@ -40,13 +43,6 @@ def due_command(category: str, received: str, as_json: bool):
         click.echo(json.dumps(result))
     else:
         click.echo(f"row:  {result['row']}\nwarn: {result['warn_at']}\ndue:  {result['due_at']}")
-
-
-@sla_cli.command("check")
-def check_command():
-    """Run the SLA monitor once."""
-    counts = services.check()
-    click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
 
 
 @sla_cli.command("import-matrix")

@@ -1,11 +1,65 @@
-"""The escalation matrix rows and the business-calendar settings."""
+"""The SLA vocabulary (request types, when a matrix row applies, kinds of target, a ticket's SLA
+state), the escalation matrix rows and the business-calendar settings."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.extensions import db
+
+
+class RequestType(StrEnum):
+    """The request types of the procedure's escalation matrix."""
+
+    DAY_TO_DAY = "day_to_day"
+    TECHNICAL = "technical"
+    MARKETING_BUSINESS = "marketing_business"
+
+
+REQUEST_TYPE_LABELS = {
+    RequestType.DAY_TO_DAY: _l("Day-to-day questions and operations"),
+    RequestType.TECHNICAL: _l("Technical errors or questions"),
+    RequestType.MARKETING_BUSINESS: _l("Marketing and business questions"),
+}
+
+
+class Applies(StrEnum):
+    """When a matrix row applies to a request of its type."""
+
+    ANY = "any"
+    BUSINESS_HOURS = "business_hours"  # technical requests received in business hours
+    OUT_OF_HOURS = "out_of_hours"  # technical requests received outside them: the first contact
+    SECOND_CONTACT = "second_contact"  # an out-of-hours request still unanswered at its due time
+
+
+class TargetKind(StrEnum):
+    BUSINESS_HOURS = "business_hours"  # only business time counts
+    ELAPSED = "elapsed"  # every second counts
+
+
+class SlaState(StrEnum):
+    """Where a ticket stands against its first-response deadline."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"  # past the warning time
+    BREACHED = "breached"  # past the due time, or answered after it
+    MET = "met"  # answered by the due time
+
+
+KEY_MAX = 60
+# The matrix row's texts and their column lengths; only the channel may be empty.
+ROW_TEXTS = {
+    "area": 120,
+    "contact_name": 120,
+    "contact_role": 120,
+    "contact_email": 254,
+    "contact_phone": 60,
+    "channel": 120,
+}
 
 
 class EscalationRow(db.Model):
@@ -20,36 +74,24 @@ class EscalationRow(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(60), unique=True)
+    key: Mapped[str] = mapped_column(String(KEY_MAX), unique=True)
     position: Mapped[int] = mapped_column(default=0)
     request_type: Mapped[str] = mapped_column(String(30))
     applies: Mapped[str] = mapped_column(String(20))
     target_kind: Mapped[str] = mapped_column(String(20))
     warn_hours: Mapped[float]
     due_hours: Mapped[float]
-    area: Mapped[str] = mapped_column(String(120))
-    contact_name: Mapped[str] = mapped_column(String(120))
-    contact_role: Mapped[str] = mapped_column(String(120))
-    contact_email: Mapped[str] = mapped_column(String(254))
-    contact_phone: Mapped[str] = mapped_column(String(60))
-    channel: Mapped[str] = mapped_column(String(120), default="")
+    area: Mapped[str] = mapped_column(String(ROW_TEXTS["area"]))
+    contact_name: Mapped[str] = mapped_column(String(ROW_TEXTS["contact_name"]))
+    contact_role: Mapped[str] = mapped_column(String(ROW_TEXTS["contact_role"]))
+    contact_email: Mapped[str] = mapped_column(String(ROW_TEXTS["contact_email"]))
+    contact_phone: Mapped[str] = mapped_column(String(ROW_TEXTS["contact_phone"]))
+    channel: Mapped[str] = mapped_column(String(ROW_TEXTS["channel"]), default="")
 
     def audit_snapshot(self) -> dict:
         return {
             name: getattr(self, name)
-            for name in (
-                "request_type",
-                "applies",
-                "target_kind",
-                "warn_hours",
-                "due_hours",
-                "area",
-                "contact_name",
-                "contact_role",
-                "contact_email",
-                "contact_phone",
-                "channel",
-            )
+            for name in ("request_type", "applies", "target_kind", "warn_hours", "due_hours", *ROW_TEXTS)
         }
 
     @property

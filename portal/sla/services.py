@@ -1,5 +1,6 @@
-"""Deadlines from the escalation matrix and the business calendar; the SLA monitor; the matrix as
-data (import, edit)."""
+"""The business calendar's settings, deadlines from the escalation matrix, and the matrix as data
+(import, edit). Tickets apply these deadlines (`portal.tickets.sla_clock`); nothing here knows
+tickets."""
 
 from __future__ import annotations
 
@@ -12,33 +13,17 @@ from pathlib import Path
 import yaml
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from portal.core import audit
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.text import clean_line
-from portal.core.types import utcnow
-from portal.integrations import outbox
-from portal.integrations.models import Target
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
-from portal.sla.models import EscalationRow, SlaSettings
+from portal.sla.models import KEY_MAX, ROW_TEXTS, Applies, EscalationRow, RequestType, SlaSettings, TargetKind
 
 WARN_SHARE = 0.75  # elapsed-time targets warn at 75 % of the target
-REQUEST_TYPES = ("day_to_day", "technical", "marketing_business")
-APPLIES = ("any", "business_hours", "out_of_hours", "second_contact")
-KINDS = ("business_hours", "elapsed")
 MAX_TARGET_HOURS = 24 * 30
-# The matrix row's texts and their column lengths (EscalationRow); only the channel may be empty.
-ROW_TEXTS = {
-    "area": 120,
-    "contact_name": 120,
-    "contact_role": 120,
-    "contact_email": 254,
-    "contact_phone": 60,
-    "channel": 120,
-}
-KEY_MAX = 60
 HOUR = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 HOLIDAYS_MAX = 366
@@ -138,22 +123,27 @@ def rows() -> list[EscalationRow]:
 def choose_row(request_type: str, received: datetime, cal: BusinessCalendar, matrix: list[EscalationRow]):
     """The matrix row for a request received at `received`: technical requests depend on whether
     they arrived in business hours."""
-    applies = "any"
-    if request_type == "technical":
-        applies = "business_hours" if cal.is_business_time(received) else "out_of_hours"
+    applies = Applies.ANY
+    if request_type == RequestType.TECHNICAL:
+        applies = Applies.BUSINESS_HOURS if cal.is_business_time(received) else Applies.OUT_OF_HOURS
     for row in matrix:
         if row.request_type == request_type and row.applies == applies:
             return row
     for row in matrix:
-        if row.request_type == request_type and row.applies == "any":
+        if row.request_type == request_type and row.applies == Applies.ANY:
             return row
     return None
+
+
+def second_contact_row(matrix: list[EscalationRow]) -> EscalationRow | None:
+    """The row for out-of-hours requests still unanswered at their due time."""
+    return next((row for row in matrix if row.applies == Applies.SECOND_CONTACT), None)
 
 
 def deadline_for(row: EscalationRow, start: datetime, cal: BusinessCalendar) -> Deadline:
     """Warn and due times: business hours count only business time; elapsed hours count every
     second (86,400 per day, across DST changes), with the warning at 75 %."""
-    if row.target_kind == "business_hours":
+    if row.target_kind == TargetKind.BUSINESS_HOURS:
         return Deadline(
             row, cal.add_business_hours(start, row.warn_hours), cal.add_business_hours(start, row.due_hours)
         )
@@ -162,120 +152,10 @@ def deadline_for(row: EscalationRow, start: datetime, cal: BusinessCalendar) -> 
 
 
 def due(request_type: str, received: datetime) -> Deadline | None:
-    row = choose_row(request_type, received, calendar(), rows())
-    return deadline_for(row, received, calendar()) if row else None
-
-
-def request_type_of(ticket) -> str:
-    return ticket.request_type or ("marketing_business" if ticket.form == "marketing_business" else "technical")
-
-
-def assign_deadline(ticket) -> None:
-    """Set (or, before the first response, recompute) the ticket's deadline; the caller commits."""
-    if ticket.first_response_at is not None:
-        return
-    deadline = due(request_type_of(ticket), ticket.created_at)
-    if deadline is None:
-        return
-    ticket.sla_row_key, ticket.sla_warn_at, ticket.sla_due_at = deadline.row.key, deadline.warn_at, deadline.due_at
-    ticket.second_contact_at = None
-    ticket.sla_state = "on_track"
-
-
-def record_first_response(ticket, responder, now: datetime | None = None) -> None:
-    """The first public reply from staff: the SLA is met (or stays breached); the caller commits."""
-    if ticket.first_response_at is not None:
-        return
-    now = now or utcnow()
-    ticket.first_response_at = now
-    ticket.first_responder_id = getattr(responder, "id", None)
-    ticket.sla_state = "met" if ticket.sla_due_at is None or now <= ticket.sla_due_at else "breached"
-
-
-# Monitor ------------------------------------------------------------------------------------
-
-
-def _notify(ticket, text: str, key: str) -> None:
-    outbox.enqueue(
-        Target.SLACK,
-        "notify",
-        {
-            "text": f"{ticket.reference} {text}",
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}],
-        },
-        f"slack:sla:{ticket.id}:{key}",
-        ticket_id=ticket.id,
-    )
-    if ticket.monday_item_id or current_app.config["MONDAY_API_TOKEN"]:
-        from portal.tickets.outbound import record_in_monday
-
-        record_in_monday(ticket, text, f"sla-{key}")
-
-
-def check(now: datetime | None = None) -> dict[str, int]:
-    """Find tickets crossing their warning or due time; each threshold notifies once per ticket,
-    even with several workers (a conditional UPDATE decides who notifies)."""
-    from portal.tickets.models import Ticket
-    from portal.tickets.states import OPEN_STATUSES
-
-    now = now or utcnow()
-    counts = {"at_risk": 0, "breached": 0, "second_contact": 0}
-    open_values = [status.value for status in OPEN_STATUSES]
-    matrix = {row.key: row for row in rows()}
-    second = next((row for row in matrix.values() if row.applies == "second_contact"), None)
-    candidates = db.session.scalars(
-        select(Ticket).where(
-            Ticket.first_response_at.is_(None),
-            Ticket.status.in_(open_values),
-            Ticket.sla_state.in_(["on_track", "at_risk"]),
-            Ticket.sla_warn_at <= now,
-        )
-    )
-    for ticket in list(candidates):
-        row = matrix.get(ticket.sla_row_key)
-        if ticket.sla_due_at <= now and row is not None and row.applies == "out_of_hours" and second is not None:
-            deadline = deadline_for(second, now, calendar())
-            claimed = db.session.execute(
-                update(Ticket)
-                .where(Ticket.id == ticket.id, Ticket.second_contact_at.is_(None), Ticket.first_response_at.is_(None))
-                .values(
-                    second_contact_at=now,
-                    sla_row_key=second.key,
-                    sla_warn_at=deadline.warn_at,
-                    sla_due_at=deadline.due_at,
-                    sla_state="on_track",
-                )
-            ).rowcount
-            if claimed:
-                db.session.refresh(ticket)
-                _notify(
-                    ticket,
-                    f"no first response after {row.due_hours:g} h: second contact "
-                    f"{second.contact_name} ({second.contact_role}, {second.contact_email}, "
-                    f"{second.contact_phone}); new deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC.",
-                    "second-contact",
-                )
-                counts["second_contact"] += 1
-            db.session.commit()
-            continue
-        state = "breached" if ticket.sla_due_at <= now else "at_risk"
-        allowed_from = ["on_track", "at_risk"] if state == "breached" else ["on_track"]
-        claimed = db.session.execute(
-            update(Ticket)
-            .where(Ticket.id == ticket.id, Ticket.sla_state.in_(allowed_from), Ticket.first_response_at.is_(None))
-            .values(sla_state=state)
-        ).rowcount
-        if claimed:
-            db.session.refresh(ticket)
-            label = "SLA at risk" if state == "at_risk" else "SLA breached"
-            _notify(
-                ticket,
-                f"{label}: first response due {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({ticket.sla_row_key}).",
-                state,
-            )
-            counts[state] += 1
-        db.session.commit()
-    return counts
+    """The deadline of a request of `request_type` received at `received` (None: no matrix row)."""
+    cal = calendar()
+    row = choose_row(request_type, received, cal, rows())
+    return deadline_for(row, received, cal) if row else None
 
 
 # The matrix as data ---------------------------------------------------------------------------
@@ -306,15 +186,15 @@ def parse_matrix(text: str) -> list[dict]:
         if key in keys:
             raise MatrixError(f"{where}: duplicate key")
         keys.add(key)
-        if item.get("request_type") not in REQUEST_TYPES:
-            raise MatrixError(f"{where}: request_type must be one of {', '.join(REQUEST_TYPES)}")
-        if item.get("applies") not in APPLIES:
-            raise MatrixError(f"{where}: applies must be one of {', '.join(APPLIES)}")
+        if item.get("request_type") not in tuple(RequestType):
+            raise MatrixError(f"{where}: request_type must be one of {', '.join(RequestType)}")
+        if item.get("applies") not in tuple(Applies):
+            raise MatrixError(f"{where}: applies must be one of {', '.join(Applies)}")
         target = item.get("target")
-        if not isinstance(target, dict) or target.get("kind") not in KINDS:
-            raise MatrixError(f"{where}: target.kind must be business_hours or elapsed")
+        if not isinstance(target, dict) or target.get("kind") not in tuple(TargetKind):
+            raise MatrixError(f"{where}: target.kind must be {' or '.join(TargetKind)}")
         try:
-            if target["kind"] == "business_hours":
+            if target["kind"] == TargetKind.BUSINESS_HOURS:
                 warn, due_hours = float(target["warn_hours"]), float(target["due_hours"])
             else:
                 due_hours = float(target["hours"])
@@ -380,10 +260,10 @@ def import_matrix(path: Path, actor=None) -> int:
 def update_row(actor, row: EscalationRow, values: dict) -> EscalationRow:
     """Edit a matrix row from the admin screen (audited); errors name the row form's field."""
     kind = values.get("target_kind")
-    if kind not in KINDS:
+    if kind not in tuple(TargetKind):
         raise InvalidInput(_("Choose business hours or elapsed hours."), "target_kind")
     due_hours = _target_hours(values.get("due_hours"), "due_hours")
-    if kind == "elapsed":
+    if kind == TargetKind.ELAPSED:
         warn = due_hours * WARN_SHARE
     else:
         warn = _target_hours(values.get("warn_hours"), "warn_hours")

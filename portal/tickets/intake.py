@@ -15,18 +15,19 @@ from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.text import clean_line
 from portal.core.types import utcnow
-from portal.integrations import outbox
-from portal.integrations.models import Target
-from portal.sla import services as sla
+from portal.tickets import sla_clock
 from portal.tickets.models import (
+    DEFLECTION_QUERY_MAX,
     MARKETING_DETAILS,
     TECHNICAL_DETAILS,
     Deflection,
+    DeflectionOutcome,
+    EventKind,
     Status,
     Ticket,
     TicketForm,
 )
-from portal.tickets.outbound import zendesk_new_ticket
+from portal.tickets.outbound import zendesk_create
 from portal.tickets.states import record_event
 from portal.tickets.validation import (
     DESCRIPTION_MAX,
@@ -74,11 +75,11 @@ def create_ticket(
     db.session.add(ticket)
     db.session.flush()
     ticket.reference = f"EDY-{ticket.id:06d}"
-    sla.assign_deadline(ticket)
+    sla_clock.assign_deadline(ticket)
     record_event(
         ticket,
         user,
-        "created",
+        EventKind.CREATED,
         None,
         Status.NEW.value,
         {
@@ -89,26 +90,18 @@ def create_ticket(
         True,
         now,
     )
-    outbox.enqueue(
-        Target.ZENDESK,
-        "create_ticket",
-        {"ticket": zendesk_new_ticket(ticket, user)},
-        f"zendesk:create:{ticket.reference}",
-        ticket_id=ticket.id,
-    )
+    zendesk_create(ticket, user)
     if deflection_token:
         deflection = db.session.scalar(
             select(Deflection).where(Deflection.token == deflection_token, Deflection.user_id == user.id)
         )
-        if deflection is not None and deflection.outcome == "pending":
-            deflection.outcome, deflection.ticket_id, deflection.updated_at = "ticket", ticket.id, now
+        if deflection is not None and deflection.outcome == DeflectionOutcome.PENDING:
+            deflection.outcome, deflection.ticket_id, deflection.updated_at = DeflectionOutcome.TICKET, ticket.id, now
     db.session.commit()
     return ticket
 
 
 SUGGESTION_COUNT = 5
-
-
 DEFLECTION_IDLE = timedelta(hours=1)
 
 
@@ -131,13 +124,14 @@ def suggest(user: User, text: str, token: str | None, now: datetime | None = Non
             organization_id=user.organization_id,
             user_id=user.id,
             created_at=now,
-            outcome="pending",
+            outcome=DeflectionOutcome.PENDING,
             suggested_article_ids=[],
         )
         db.session.add(deflection)
-    if deflection.outcome == "pending":
+    if deflection.outcome == DeflectionOutcome.PENDING:
         shown = list(dict.fromkeys([*(deflection.suggested_article_ids or []), *(hit.article_id for hit in hits)]))
-        deflection.query, deflection.suggested_article_ids, deflection.updated_at = text[:500], shown, now
+        deflection.query = text[:DEFLECTION_QUERY_MAX]
+        deflection.suggested_article_ids, deflection.updated_at = shown, now
     db.session.commit()
     return hits, deflection.token
 
@@ -149,7 +143,8 @@ def deflect(user: User, token: str, article_id: int, now: datetime | None = None
         raise InvalidInput(_("These suggestions have expired. Search the knowledge base again."), "token")
     if article_id not in deflection.suggested_article_ids:
         raise InvalidInput(_("That article was not among the suggestions."), "article_id")
-    deflection.outcome, deflection.article_id, deflection.updated_at = "solved", article_id, now or utcnow()
+    deflection.outcome, deflection.article_id = DeflectionOutcome.SOLVED, article_id
+    deflection.updated_at = now or utcnow()
     db.session.commit()
     return deflection
 
@@ -159,10 +154,12 @@ def expire_deflections(now: datetime | None = None) -> int:
     now = now or utcnow()
     stale = list(
         db.session.scalars(
-            select(Deflection).where(Deflection.outcome == "pending", Deflection.updated_at <= now - DEFLECTION_IDLE)
+            select(Deflection).where(
+                Deflection.outcome == DeflectionOutcome.PENDING, Deflection.updated_at <= now - DEFLECTION_IDLE
+            )
         )
     )
     for deflection in stale:
-        deflection.outcome = "abandoned"
+        deflection.outcome = DeflectionOutcome.ABANDONED
     db.session.commit()
     return len(stale)

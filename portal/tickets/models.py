@@ -13,6 +13,8 @@ from auth.models import Organization, User
 from portal.core.audit import AuditLogIsAppendOnly
 from portal.core.extensions import db
 from portal.core.types import UTCDateTime, utcnow
+from portal.sla.models import REQUEST_TYPE_LABELS, RequestType, SlaState
+from portal.tickets.validation import SUBJECT_MAX
 
 
 class TicketForm(StrEnum):
@@ -26,19 +28,6 @@ FORM_LABELS = {
 }
 
 
-class RequestType(StrEnum):
-    """The request types of the procedure's escalation matrix."""
-
-    DAY_TO_DAY = "day_to_day"
-    TECHNICAL = "technical"
-    MARKETING_BUSINESS = "marketing_business"
-
-
-REQUEST_TYPE_LABELS = {
-    RequestType.DAY_TO_DAY: _l("Day-to-day questions and operations"),
-    RequestType.TECHNICAL: _l("Technical errors or questions"),
-    RequestType.MARKETING_BUSINESS: _l("Marketing and business questions"),
-}
 PRIORITY_LABELS = {"low": _l("Low"), "normal": _l("Normal"), "high": _l("High"), "urgent": _l("Urgent")}
 
 
@@ -105,7 +94,7 @@ class Ticket(db.Model):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     form: Mapped[str] = mapped_column(String(20))
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
     description: Mapped[str] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(30), default=Status.NEW.value)
@@ -120,7 +109,7 @@ class Ticket(db.Model):
     sla_row_key: Mapped[str | None] = mapped_column(String(60))
     sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    sla_state: Mapped[str] = mapped_column(String(10), default="on_track")
+    sla_state: Mapped[str] = mapped_column(String(10), default=SlaState.ON_TRACK.value)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_responder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     second_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -169,6 +158,26 @@ class StatusReport(db.Model):
     author: Mapped[User] = relationship()
 
 
+class EventKind(StrEnum):
+    """What a ticket event records (`TicketEvent.kind`)."""
+
+    CREATED = "created"
+    ASSIGNED = "assigned"  # to level 1 (with the classification) or level 2
+    STATUS_REPORT = "status_report"
+    RESOLVED = "resolved"
+    CANNOT_RESOLVE = "cannot_resolve"
+    ESCALATED = "escalated"  # to level 3
+    DECISION = "decision"  # level 3's: an external provider or an alternative measure
+    LEVEL_THREE_RESULT = "level_three_result"
+    SOLUTION_SENT = "solution_sent"
+    CONFIRMED = "confirmed"
+    REOPENED = "reopened"
+    AUTO_CLOSED = "auto_closed"
+    ZENDESK_SOLVED = "zendesk_solved"
+    ZENDESK_CLOSED = "zendesk_closed"
+    ZENDESK_STATUS = "zendesk_status"  # another Zendesk status, noted without a move
+
+
 class TicketEvent(db.Model):
     """One step in a ticket's life: who, when, from which status to which, and what else."""
 
@@ -195,6 +204,9 @@ def _events_are_history(mapper, connection, ticket_event):
     raise AuditLogIsAppendOnly("ticket events are the ticket's audit trail: never changed or deleted")
 
 
+AUTHOR_NAME_MAX = 200
+
+
 class Comment(db.Model):
     """A message on a ticket: from the partner, from staff, or from a Zendesk agent."""
 
@@ -204,11 +216,21 @@ class Comment(db.Model):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    author_name: Mapped[str] = mapped_column(String(200))
+    author_name: Mapped[str] = mapped_column(String(AUTHOR_NAME_MAX))
     body: Mapped[str] = mapped_column(Text)
     public: Mapped[bool] = mapped_column(default=True)
     source: Mapped[str] = mapped_column(String(10), default="portal")
     zendesk_comment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+class DeflectionOutcome(StrEnum):
+    PENDING = "pending"  # suggestions shown, nothing decided yet
+    TICKET = "ticket"  # the partner sent a ticket after all
+    SOLVED = "solved"  # an article solved it: no ticket
+    ABANDONED = "abandoned"  # neither, and the suggestions went idle (intake.DEFLECTION_IDLE)
+
+
+DEFLECTION_QUERY_MAX = 500
 
 
 class Deflection(db.Model):
@@ -224,11 +246,11 @@ class Deflection(db.Model):
     token: Mapped[str] = mapped_column(String(40), unique=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    query: Mapped[str] = mapped_column(String(500), default="")
+    query: Mapped[str] = mapped_column(String(DEFLECTION_QUERY_MAX), default="")
     suggested_article_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
-    outcome: Mapped[str] = mapped_column(String(10), default="pending")
+    outcome: Mapped[str] = mapped_column(String(10), default=DeflectionOutcome.PENDING.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

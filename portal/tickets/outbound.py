@@ -1,5 +1,9 @@
-"""What Zendesk, Monday and Slack are told about a ticket: every outbound payload is built here and
-written to the outbox in the caller's transaction."""
+"""What Zendesk, Monday and Slack are told about a ticket: every outbound payload is built here, once,
+and written to the outbox in the caller's transaction.
+
+Each message's idempotency key is part of what was already sent: messages in an outbox must still
+find theirs, so the keys' shapes never change.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,16 @@ from auth.models import User
 from portal.core.extensions import db
 from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
-from portal.tickets.models import (
-    DETAIL_LABELS,
-    Status,
-    Ticket,
-)
+from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket
 
 ZENDESK_STATUS = {Status.AWAITING_CONFIRMATION: "solved", Status.CLOSED: "closed", Status.REOPENED: "open"}
+MONDAY_ITEM_NAME_MAX = 250
 
 
-def zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
+# Zendesk ------------------------------------------------------------------------------------
+
+
+def _zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
     details = "\n".join(
         f"- {DETAIL_LABELS[key]}: {value}" for key, value in ticket.details.items() if value not in (None, "")
     )
@@ -43,13 +47,43 @@ def zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
     return payload
 
 
+def zendesk_create(ticket: Ticket, requester: User) -> None:
+    """Create the ticket in Zendesk (the key doubles as the request's Idempotency-Key)."""
+    outbox.enqueue(
+        Target.ZENDESK,
+        "create_ticket",
+        {"ticket": _zendesk_new_ticket(ticket, requester)},
+        f"zendesk:create:{ticket.reference}",
+        ticket_id=ticket.id,
+    )
+
+
+def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
+    """A public comment written in the portal, signed with its author's name (its Zendesk id is
+    remembered on delivery, so the webhook's echo is not shown twice)."""
+    outbox.enqueue(
+        Target.ZENDESK,
+        "update_ticket",
+        {
+            "ticket": {"comment": {"body": f"{comment.author_name}:\n\n{comment.body}", "public": True}},
+            "comment_id": comment.id,
+        },
+        f"zendesk:comment:{comment.id}",
+        ticket_id=ticket.id,
+    )
+
+
 def zendesk_status(ticket: Ticket, status: Status, comment: str | None = None, key: str = "") -> None:
+    """The Zendesk ticket's status follows the portal's, with the public comment that explains it."""
     body: dict = {"status": ZENDESK_STATUS[status]}
     if comment:
         body["comment"] = {"body": comment, "public": True}
     outbox.enqueue(
         Target.ZENDESK, "update_ticket", {"ticket": body}, f"zendesk:status:{ticket.id}:{key}", ticket_id=ticket.id
     )
+
+
+# Monday and Slack -----------------------------------------------------------------------------
 
 
 def _monday_columns(ticket: Ticket) -> dict:
@@ -79,7 +113,10 @@ def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
         outbox.enqueue(
             Target.MONDAY,
             "create_item",
-            {"name": f"{ticket.reference} {ticket.subject}"[:250], "columns": _monday_columns(ticket)},
+            {
+                "name": f"{ticket.reference} {ticket.subject}"[:MONDAY_ITEM_NAME_MAX],
+                "columns": _monday_columns(ticket),
+            },
             f"monday:item:{ticket.id}",
             ticket_id=ticket.id,
         )
@@ -99,12 +136,25 @@ def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
     )
 
 
-def to_slack(ticket: Ticket, text: str, key: str) -> None:
+def _slack_message(ticket: Ticket, text: str, idempotency_key: str) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}]
     outbox.enqueue(
         Target.SLACK,
         "notify",
         {"text": f"{ticket.reference} {text}", "blocks": blocks},
-        f"slack:{ticket.id}:{key}",
+        idempotency_key,
         ticket_id=ticket.id,
     )
+
+
+def to_slack(ticket: Ticket, text: str, key: str) -> None:
+    """A workflow step the team hears of in Slack."""
+    _slack_message(ticket, text, f"slack:{ticket.id}:{key}")
+
+
+def sla_alert(ticket: Ticket, text: str, key: str) -> None:
+    """A first-response deadline crossed (`key` names the threshold): Slack always, and Monday
+    when the ticket is there already or Monday is configured."""
+    _slack_message(ticket, text, f"slack:sla:{ticket.id}:{key}")
+    if ticket.monday_item_id or current_app.config["MONDAY_API_TOKEN"]:
+        record_in_monday(ticket, text, f"sla-{key}")

@@ -9,15 +9,19 @@ from flask_babel import gettext as _
 from portal.core.errors import InvalidInput
 from portal.core.text import INVISIBLE_CHARACTERS, clean_block, clean_line
 
-SUBJECT_MIN, SUBJECT_MAX = 5, 200  # Ticket.subject is String(200)
-DESCRIPTION_MIN, DESCRIPTION_MAX = 20, 20_000
+LONG_TEXT_MAX = 20_000  # what people write at length: descriptions, comments, replies, notes
+STEP_TEXT_MAX = 5_000  # each text of a workflow step: reports, summaries, reasons, decisions
+
+SUBJECT_MIN, SUBJECT_MAX = 5, 200  # also Ticket.subject's column length
+DESCRIPTION_MIN, DESCRIPTION_MAX = 20, LONG_TEXT_MAX
 DETAIL_MAX = 120  # the longest one-line detail of the intake forms
-COMMENT_MAX = 20_000  # public comments, replies and the solution message to the partner
-NOTE_MAX = 20_000  # internal notes
-REPORT_FIELD_MAX = 5_000  # each text of a status report
-SUMMARY_MAX = 5_000  # resolution summaries and level-3 results
-REASON_MAX = 5_000  # cannot-resolve, no-KB-change, confirmation and escalation reasons
-DECISION_FIELD_MAX = 5_000  # the VP's impact, resources, notes and the provider's scope
+COMMENT_MAX = LONG_TEXT_MAX  # public comments, replies and the solution message to the partner
+NOTE_MAX = LONG_TEXT_MAX  # internal notes
+REPORT_FIELD_MAX = STEP_TEXT_MAX  # each text of a status report
+REPORT_MINUTES_MAX = 24 * 60  # a status report's time spent: at most a day
+SUMMARY_MAX = STEP_TEXT_MAX  # resolution summaries and level-3 results
+REASON_MAX = STEP_TEXT_MAX  # cannot-resolve, no-KB-change, confirmation and escalation reasons
+DECISION_FIELD_MAX = STEP_TEXT_MAX  # the VP's impact, resources, notes and the provider's scope
 PROVIDER_FIELD_MAX = 200  # the external provider's name and contact
 
 

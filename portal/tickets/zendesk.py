@@ -22,11 +22,10 @@ from portal.core.text import CONTROL_CHARACTERS, clean_block, clean_line
 from portal.core.types import utcnow
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
-from portal.integrations.models import Target, WebhookReceipt
+from portal.integrations.models import EVENT_ID_MAX, Target, WebhookReceipt
 from portal.integrations.zendesk import parse_id
-from portal.sla import services as sla
-from portal.tickets import states
-from portal.tickets.models import Comment, Status, Ticket
+from portal.tickets import sla_clock, states
+from portal.tickets.models import AUTHOR_NAME_MAX, Comment, EventKind, Status, Ticket
 from portal.tickets.states import move, record_event
 
 log = logging.getLogger("portal.zendesk")
@@ -35,8 +34,6 @@ STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 COMMENT_ADDED = "zen:event-type:ticket.comment_added"
 EVENT_SOURCE = "zendesk"
 ECHO_SOURCE = "zendesk-comment"  # comments the portal itself wrote into Zendesk
-EVENT_ID_MAX = 120  # WebhookReceipt.event_id
-AUTHOR_NAME_MAX = 200  # Comment.author_name
 NAME_MAX = 60  # event types and statuses are short names
 
 
@@ -269,13 +266,19 @@ def _ticket_for(event: ZendeskEvent) -> Ticket:
     return ticket
 
 
+# The Zendesk statuses the portal follows: the portal status, and the event that records the move.
+FOLLOWED_STATUSES = {
+    "solved": (Status.AWAITING_CONFIRMATION, EventKind.ZENDESK_SOLVED),
+    "closed": (Status.CLOSED, EventKind.ZENDESK_CLOSED),
+}
+
+
 def _apply_status(ticket: Ticket, status: str, now: datetime) -> str:
-    targets = {"solved": Status.AWAITING_CONFIRMATION, "closed": Status.CLOSED}
-    target = targets.get(status)
+    target, kind = FOLLOWED_STATUSES.get(status, (None, None))
     if target is not None and states.allowed(Status(ticket.status), target, states.SYSTEM):
-        move(ticket, target, None, f"zendesk_{status}", {"zendesk_status": status}, now=now)
+        move(ticket, target, None, kind, {"zendesk_status": status}, now=now)
         return f"status:{target.value}"
-    record_event(ticket, None, "zendesk_status", data={"zendesk_status": status}, public=False, now=now)
+    record_event(ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": status}, public=False, now=now)
     return "noted"
 
 
@@ -300,5 +303,5 @@ def _apply_comment(ticket: Ticket, comment: NewComment, now: datetime) -> str:
     )
     ticket.updated_at = now
     if comment.public:
-        sla.record_first_response(ticket, None, now)
+        sla_clock.record_first_response(ticket, None, now)
     return "comment:public" if comment.public else "comment:private"

@@ -9,12 +9,11 @@ from sqlalchemy import select
 
 from kb import services as kb_services
 from portal.core.extensions import db
-from portal.tickets import conversation
 from portal.tickets.models import Deflection, Ticket
 from tests.browser.test_foundation_journey import sign_in
 
 
-def test_partner_deflects_then_opens_follows_and_confirms(page, partner):
+def test_partner_deflects_then_opens_follows_and_confirms(page, partner, send_solution):
     text = kb_services.ArticleText(
         "Los subtítulos no se muestran",
         "Activa los subtítulos en el menú de audio.",
@@ -52,7 +51,7 @@ def test_partner_deflects_then_opens_follows_and_confirms(page, partner):
     page.get_by_role("link", name="Todos mis tickets").click()
     expect(page.locator("#ticket-list")).to_contain_text(ticket.reference)
 
-    conversation.mark_solved(None, ticket, "Actualiza la app a la versión 3.2.2.")
+    send_solution(ticket, "Actualiza la app a la versión 3.2.2.")
     page.goto(f"/tickets/{ticket.id}")
     expect(page.get_by_role("heading", name="¿Esto resolvió tu problema?")).to_be_visible()
     page.get_by_role("button", name="Sí, ciérralo").click()
