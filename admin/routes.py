@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -14,7 +16,7 @@ from auth.models import ROLE_LABELS, Organization, Role, User
 from auth.permissions import require_role, require_staff
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
-from portal.core.web import database_id, page_number, paginate, render, show_form_error
+from portal.core.web import database_id, page_number, paginate, render, render_list, show_form_error
 from portal.integrations import outbox
 from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
@@ -32,6 +34,25 @@ SEARCH_MAX = 100  # longer terms name nothing; very long ones exceed SQLite's LI
 def index():
     """The staff home: the screens this role can use."""
     return render("admin/index.html", administers=current_user.role_enum in ADMINISTRATORS)
+
+
+def _saved(message: str, list_endpoint: str):
+    """The answer to a change made without htmx: back to the list, with `message`."""
+    flash(message, "success")
+    return redirect(url_for(list_endpoint))
+
+
+def _edit(form, save: Callable[[], str], list_endpoint: str, template: str, **context):
+    """An edit page: a valid submission is saved (`save()` says what was saved) and leads back to
+    the list; otherwise the page is shown, with a refused submission's errors on its fields (422)."""
+    if form.validate_on_submit():
+        try:
+            message = save()
+        except InvalidInput as error:
+            show_form_error(form, error)
+        else:
+            return _saved(message, list_endpoint)
+    return render(template, status_code=422 if form.is_submitted() else 200, form=form, **context)
 
 
 # Organizations -------------------------------------------------------------
@@ -68,8 +89,7 @@ def create_organization():
         else:
             message = _("Organization %(name)s created.", name=organization.name)
             if not request.htmx:
-                flash(message, "success")
-                return redirect(url_for("admin.organizations"))
+                return _saved(message, "admin.organizations")
             response = render(
                 "admin/organizations.html",
                 "admin/_organization_form.html",
@@ -88,20 +108,14 @@ def edit_organization(organization_id: int):
     """Edit an organization's name, Zendesk link and status."""
     organization = db.get_or_404(Organization, organization_id)
     form = OrganizationForm(obj=organization)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth_services.update_organization(
-                current_user, organization, form.name.data, form.zendesk_organization_id.data, form.active.data
-            )
-        except InvalidInput as error:
-            show_form_error(form, error)
-        else:
-            flash(_("Organization %(name)s saved.", name=organization.name), "success")
-            return redirect(url_for("admin.organizations"))
-    if form.is_submitted():
-        status = 422
-    return render("admin/organization_edit.html", status_code=status, form=form, organization=organization)
+
+    def save() -> str:
+        auth_services.update_organization(
+            current_user, organization, form.name.data, form.zendesk_organization_id.data, form.active.data
+        )
+        return _("Organization %(name)s saved.", name=organization.name)
+
+    return _edit(form, save, "admin.organizations", "admin/organization_edit.html", organization=organization)
 
 
 @bp.post("/organizations/<int:organization_id>/active")
@@ -112,8 +126,7 @@ def set_organization_active(organization_id: int):
     auth_services.set_organization_active(current_user, organization, request.form.get("active") == "1")
     if request.htmx:
         return render("admin/organizations.html", "admin/_organization_row.html", organization=organization)
-    flash(_("Organization %(name)s saved.", name=organization.name), "success")
-    return redirect(url_for("admin.organizations"))
+    return _saved(_("Organization %(name)s saved.", name=organization.name), "admin.organizations")
 
 
 # Users ---------------------------------------------------------------------------
@@ -148,8 +161,10 @@ def _users_context(form: UserForm | None = None, **extra) -> dict:
     return context
 
 
-def _organization_choice(form: UserForm) -> Organization | None:
-    return db.session.get(Organization, form.organization_id.data) if form.organization_id.data else None
+def _user_fields(form: UserForm) -> tuple:
+    """The form's values in the order the account services take them: e-mail, name, role, organization, language."""
+    organization = db.session.get(Organization, form.organization_id.data) if form.organization_id.data else None
+    return form.email.data, form.name.data, form.role.data, organization, form.language.data
 
 
 @bp.get("/users")
@@ -166,14 +181,7 @@ def create_user():
     form = _user_form(request.form)
     if form.validate_on_submit():
         try:
-            user, password = auth_services.create_user(
-                current_user,
-                form.email.data,
-                form.name.data,
-                form.role.data,
-                _organization_choice(form),
-                form.language.data,
-            )
+            user, password = auth_services.create_user(current_user, *_user_fields(form))
         except InvalidInput as error:
             show_form_error(form, error)
         else:
@@ -193,26 +201,12 @@ def edit_user(user_id: int):
         obj=user,
         organization_id=user.organization_id or 0,
     )
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth_services.update_user(
-                current_user,
-                user,
-                form.email.data,
-                form.name.data,
-                form.role.data,
-                _organization_choice(form),
-                form.language.data,
-            )
-        except InvalidInput as error:
-            show_form_error(form, error)
-        else:
-            flash(_("User %(name)s saved.", name=user.name), "success")
-            return redirect(url_for("admin.users"))
-    if form.is_submitted():
-        status = 422
-    return render("admin/user_edit.html", status_code=status, form=form, user=user)
+
+    def save() -> str:
+        auth_services.update_user(current_user, user, *_user_fields(form))
+        return _("User %(name)s saved.", name=user.name)
+
+    return _edit(form, save, "admin.users", "admin/user_edit.html", user=user)
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -229,8 +223,7 @@ def set_user_active(user_id: int):
         return redirect(url_for("admin.users"))
     if request.htmx:
         return render("admin/users.html", "admin/_user_row.html", user=user)
-    flash(_("User %(name)s saved.", name=user.name), "success")
-    return redirect(url_for("admin.users"))
+    return _saved(_("User %(name)s saved.", name=user.name), "admin.users")
 
 
 @bp.post("/users/<int:user_id>/password-reset")
@@ -249,17 +242,10 @@ def reset_password(user_id: int):
 @require_admin
 def audit_log():
     """The append-only audit log, newest first, filterable by action and target."""
-    action = request.args.get("action", "")
-    target_type = request.args.get("target_type", "")
+    action, target_type = request.args.get("action", ""), request.args.get("target_type", "")
     statement = admin_services.audit_entries(action, target_type)
-    return render(
-        "admin/audit.html",
-        "admin/_audit_list.html",
-        page=paginate(statement, page_number(), per_page=50),
-        action=action,
-        target_type=target_type,
-        actions=admin_services.audit_actions(),
-    )
+    filters = {"action": action, "target_type": target_type, "actions": admin_services.audit_actions()}
+    return render_list("admin/audit.html", "admin/_audit_list.html", statement, per_page=50, **filters)
 
 
 # Integrations ------------------------------------------------------------------------------

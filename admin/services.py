@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from auth.models import Organization
+from auth.models import Organization, Role, User
 from portal.core.audit import AuditEntry
 from portal.core.extensions import db
 
@@ -12,6 +12,13 @@ from portal.core.extensions import db
 def all_organizations() -> list[Organization]:
     """Every organization by name, for pickers and filters."""
     return list(db.session.scalars(select(Organization).order_by(func.lower(Organization.name))))
+
+
+def active_users(role: Role) -> list[User]:
+    """The active users holding `role`, by name (to choose an agent)."""
+    return list(
+        db.session.scalars(select(User).where(User.role == role.value, User.active.is_(True)).order_by(User.name))
+    )
 
 
 def audit_entries(action: str = "", target_type: str = ""):

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from auth import services, throttling
 from auth.forms import ChangePasswordForm, LoginForm
 from auth.login import start_session
-from auth.throttling import LoginLimit
+from auth.throttling import LoginLimit, account_address_key, account_key
 from portal.core.errors import InvalidInput
 from portal.core.extensions import limiter
 from portal.core.limits import client_address, setting, user_key
@@ -19,27 +19,22 @@ from portal.core.web import error_page, is_safe_redirect, render, show_form_erro
 bp = Blueprint("auth", __name__)
 
 
+def _sign_in_limit(limit: LoginLimit, setting_name: str, key_func, *, failures_only: bool = False):
+    """A limit on sign-in attempts (POST) counting every attempt or, with `failures_only`, the failed
+    ones; administrators are told (once per lockout) when it refuses them."""
+    return limiter.limit(
+        setting(setting_name),
+        key_func=key_func,
+        methods=["POST"],
+        deduct_when=throttling.failed if failures_only else None,
+        on_breach=throttling.record_lockout(limit),
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    setting("LOGIN_LIMIT_PER_IP"),
-    key_func=client_address,
-    methods=["POST"],
-    on_breach=throttling.record_lockout(LoginLimit.ADDRESS),
-)
-@limiter.limit(
-    setting("LOGIN_LIMIT_PER_ACCOUNT_ADDRESS"),
-    key_func=throttling.account_address_key,
-    methods=["POST"],
-    deduct_when=throttling.failed,
-    on_breach=throttling.record_lockout(LoginLimit.ACCOUNT_ADDRESS),
-)
-@limiter.limit(
-    setting("LOGIN_LIMIT_PER_ACCOUNT"),
-    key_func=throttling.account_key,
-    methods=["POST"],
-    deduct_when=throttling.failed,
-    on_breach=throttling.record_lockout(LoginLimit.ACCOUNT),
-)
+@_sign_in_limit(LoginLimit.ADDRESS, "LOGIN_LIMIT_PER_IP", client_address)
+@_sign_in_limit(LoginLimit.ACCOUNT_ADDRESS, "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", account_address_key, failures_only=True)
+@_sign_in_limit(LoginLimit.ACCOUNT, "LOGIN_LIMIT_PER_ACCOUNT", account_key, failures_only=True)
 def login():
     """Sign in with e-mail and password; failures get one generic message."""
     form = LoginForm(next=request.args.get("next", ""))

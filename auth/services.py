@@ -121,6 +121,14 @@ def set_language(user: User | None, language: str) -> None:
         db.session.commit()
 
 
+def _record_changes(actor: User, action: str, target: Organization | User, before: dict) -> None:
+    """Audit and commit an update of `target`, whose snapshot was `before`, if it changed anything."""
+    after = target.audit_snapshot()
+    if after != before:
+        audit.record(actor, action, target, before=before, after=after)
+        db.session.commit()
+
+
 # Organizations -------------------------------------------------------------
 
 
@@ -178,10 +186,7 @@ def update_organization(
         for partner in organization.users:
             partner.session_token = new_session_token()
     organization.active = active
-    after = organization.audit_snapshot()
-    if after != before:
-        audit.record(actor, "organization.updated", organization, before=before, after=after)
-        db.session.commit()
+    _record_changes(actor, "organization.updated", organization, before)
     return organization
 
 
@@ -292,10 +297,7 @@ def update_user(
         user.session_token = new_session_token()
     user.email, user.name, user.role = email, name, role_enum.value
     user.organization, user.language = organization, language
-    after = user.audit_snapshot()
-    if after != before:
-        audit.record(actor, "user.updated", user, before=before, after=after)
-        db.session.commit()
+    _record_changes(actor, "user.updated", user, before)
     return user
 
 

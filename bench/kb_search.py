@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +24,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serving import portal_environment, served  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.core.extensions import db  # noqa: E402
@@ -138,14 +136,14 @@ def load_database(app, articles) -> None:
         db.create_all()
         article_rows, revision_rows = [], []
         for number, item in enumerate(articles, start=1):
+            # Revisions carry the metadata too (it is versioned with the text).
+            metadata = {"category": item["category"], "tags": item["tags"], "visibility": item["visibility"]}
             article_rows.append(
                 {
                     "id": number,
                     "slug": item["slug"],
                     "language": item["language"],
-                    "category": item["category"],
-                    "tags": item["tags"],
-                    "visibility": item["visibility"],
+                    **metadata,
                     "status": "published",
                     "latest_revision_number": 1,
                     "created_at": now,
@@ -163,6 +161,7 @@ def load_database(app, articles) -> None:
                     "created_at": now,
                     "note": "benchmark",
                     "state": "published",
+                    **metadata,
                 }
             )
         db.session.execute(db.insert(Article), article_rows)
@@ -199,39 +198,9 @@ def in_process_latency(app, queries, with_snippets: bool) -> list[float]:
     return timings
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http_latency(env: dict, queries) -> list[float]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
+    with served("wsgi:app", env, probe="/healthz") as base:
         session = requests.Session()
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                session.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         headers = {"HX-Request": "true"}
         for text, language in queries[:20]:
             session.get(f"{base}/kb/search", params={"q": text, "lang": language}, headers=headers)
@@ -242,9 +211,6 @@ def http_latency(env: dict, queries) -> list[float]:
             timings.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200
         return timings
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
 
 
 def run(size: int, query_count: int) -> dict:
@@ -264,15 +230,7 @@ def run(size: int, query_count: int) -> dict:
     queries = benchmark_queries(rng, query_count)
     in_process = in_process_latency(app, queries, with_snippets=True)
     in_process_plain = in_process_latency(app, queries, with_snippets=False)
-    env = dict(
-        os.environ,
-        SECRET_KEY="bench",
-        DATABASE_URL=database_url,
-        SEARCH_INDEX_DIR=str(index_dir),
-        LOG_LEVEL="WARNING",
-        RATELIMIT_ENABLED="false",
-    )
-    over_http = http_latency(env, queries)
+    over_http = http_latency(portal_environment(database_url, index_dir), queries)
     result = {
         "articles": size,
         "queries": len(queries),

@@ -30,7 +30,8 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def seed(count: int, rng: random.Random) -> float:
     from auth import services as auth_services
-    from portal.tickets.models import Ticket
+    from portal.sla.models import RequestType, SlaState
+    from portal.tickets.models import Status, Ticket, TicketForm
 
     organizations = [auth_services.create_organization(None, f"Bench org {n}") for n in range(20)]
     requester, _ = auth_services.create_user(
@@ -43,16 +44,16 @@ def seed(count: int, rng: random.Random) -> float:
         for n in range(12)
     ]
     statuses = [
-        "new",
-        "assigned_l1",
-        "assigned_l2",
-        "escalated_l3",
-        "awaiting_confirmation",
-        "closed",
-        "closed",
-        "closed",
+        Status.NEW,
+        Status.ASSIGNED_L1,
+        Status.ASSIGNED_L2,
+        Status.ESCALATED_L3,
+        Status.AWAITING_CONFIRMATION,
+        Status.CLOSED,
+        Status.CLOSED,
+        Status.CLOSED,
     ]
-    types = ["day_to_day", "technical", "marketing_business"]
+    types = list(RequestType)
     started = time.perf_counter()
     table = Ticket.__table__
     for start in range(0, count, 20_000):
@@ -66,18 +67,18 @@ def seed(count: int, rng: random.Random) -> float:
                     "reference": f"EDY-{number + 1:07d}",
                     "organization_id": rng.choice(organizations).id,
                     "requester_id": requester.id,
-                    "form": "technical",
+                    "form": TicketForm.TECHNICAL.value,
                     "subject": "Benchmark",
                     "description": "d",
                     "details": {},
-                    "status": rng.choice(statuses),
-                    "request_type": rng.choice(types),
+                    "status": rng.choice(statuses).value,
+                    "request_type": rng.choice(types).value,
                     "priority": "normal",
                     "tier": rng.choice([1, 1, 1, 2, 3]),
                     "created_at": created,
                     "updated_at": created,
                     "sla_due_at": due,
-                    "sla_state": "on_track",
+                    "sla_state": SlaState.ON_TRACK.value,
                     "first_response_at": responded,
                     "first_responder_id": rng.choice(agents).id if responded else None,
                     "assignee_id": rng.choice(agents).id,

@@ -13,17 +13,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
+from serving import ROOT, portal_environment, served
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGES = {
     "kb_article": "/kb/es/subtitulos-no-se-muestran",
     "search_results": "/kb/search?q=subtitulos+no+aparecen",
@@ -31,46 +28,6 @@ PAGES = {
 }
 TARGETS = {"kb_article": 0.30, "search_results": 0.10, "ticket_list": 0.25}
 USER_AGENT = "edye-pages-bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve(app: str, env: dict, cwd: Path):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            app,
-        ],
-        cwd=cwd,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(base + "/", timeout=1)
-            return process, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{app} did not start")
-
-
-def stop(process) -> None:
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=10)
 
 
 def wrk(url: str, seconds: int, cookie: str | None = None) -> float:
@@ -85,14 +42,7 @@ def wrk(url: str, seconds: int, cookie: str | None = None) -> float:
 
 
 def prepare_portal(workdir: Path) -> dict:
-    env = dict(
-        os.environ,
-        SECRET_KEY="bench",
-        DATABASE_URL=f"sqlite:///{workdir / 'portal.sqlite3'}",
-        SEARCH_INDEX_DIR=str(workdir / "index"),
-        LOG_LEVEL="WARNING",
-        RATELIMIT_ENABLED="false",
-    )
+    env = portal_environment(f"sqlite:///{workdir / 'portal.sqlite3'}", workdir / "index")
     for command in (["db", "upgrade"], ["demo", "seed"]):
         subprocess.run(
             [sys.executable, "-m", "flask", "--app", "wsgi", *command],
@@ -128,17 +78,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="pages-bench-"))
     try:
         env = prepare_portal(workdir)
-        hello, hello_base = serve("hello:app", dict(os.environ), ROOT / "bench")
-        try:
+        with served("hello:app", dict(os.environ), ROOT / "bench") as hello_base:
             reference = wrk(hello_base + "/", args.seconds)
-        finally:
-            stop(hello)
-        portal, base = serve("wsgi:app", env, ROOT)
-        try:
+        with served("wsgi:app", env) as base:
             cookie = partner_cookie(base)
             results = {name: wrk(base + path, args.seconds, cookie) for name, path in PAGES.items()}
-        finally:
-            stop(portal)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report = {"hello_world_rps": round(reference, 1)}

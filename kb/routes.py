@@ -19,7 +19,7 @@ from portal.core.i18n import LANGUAGES
 from portal.core.limits import client_address, setting, typing_limit, user_key
 from portal.core.markdown import render_markdown
 from portal.core.text import clean_line
-from portal.core.web import database_id, page_number, paginate, render, show_form_error
+from portal.core.web import database_id, page_number, render, render_list, show_form_error
 
 bp = Blueprint("kb", __name__, url_prefix="/kb")
 LANGUAGE = f"<any({','.join(LANGUAGES)}):language>"
@@ -355,13 +355,8 @@ def manage():
         language = ""
     query = clean_line(request.args.get("q", ""))[: services.MAX_SLUG_LENGTH]
     statement = services.staff_article_list(language or None, status or None, query)
-    return render(
-        "kb/manage.html",
-        "kb/_manage_list.html",
-        page=paginate(statement, page_number(), per_page=50),
-        status=status,
-        language=language,
-        query=query,
+    return render_list(
+        "kb/manage.html", "kb/_manage_list.html", statement, per_page=50, status=status, language=language, query=query
     )
 
 

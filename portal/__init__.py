@@ -47,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
     _register_outbox_handlers()
+    _register_template_vocabularies(app)
     return app
 
 
@@ -65,6 +66,21 @@ def _register_outbox_handlers() -> None:
 
     zendesk.register_handlers()
     notifications.register_handlers()
+
+
+def _register_template_vocabularies(app: Flask) -> None:
+    """Templates compare with the vocabularies' members, never with their strings."""
+    from kb.models import ArticleStatus, RevisionState
+    from portal.sla.models import Applies, TargetKind
+    from portal.tickets.models import EventKind
+
+    app.jinja_env.globals.update(
+        Applies=Applies,
+        ArticleStatus=ArticleStatus,
+        EventKind=EventKind,
+        RevisionState=RevisionState,
+        TargetKind=TargetKind,
+    )
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -157,6 +157,27 @@ def login(client, email, password="correct horse battery", **extra):
     return client.post("/login", data={"email": email, "password": password, **extra})
 
 
+def change_password(client, current, new):
+    """Post the password-change form, the new password typed twice."""
+    return client.post(
+        "/account/password", data={"current_password": current, "new_password": new, "confirm_password": new}
+    )
+
+
+def run_cli(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def create_user_command(app, role, email, name, password=None, organization=None, input=None):
+    """`flask users create`; without `password` the command prompts for one (answered from `input`)."""
+    options = ["--role", role, "--email", email, "--name", name]
+    if password is not None:
+        options += ["--password", password]
+    if organization is not None:
+        options += ["--org", organization]
+    return run_cli(app, "users", "create", *options, input=input)
+
+
 @pytest.fixture
 def login_as(client, make_user):
     """Create a user of `role` and sign the test client in as them."""
@@ -198,23 +219,31 @@ def count_queries(app):
     return counting
 
 
+def serving_fake(app, fake, **settings):
+    """Run `fake` on 127.0.0.1 for the test, with the portal's `settings` (which point at it)."""
+    with fake:
+        app.config.update(settings)
+        yield fake
+
+
+# Outbox timing for tests against fakes: short timeouts and retries.
+QUICK_OUTBOX = {
+    "OUTBOX_CONNECT_TIMEOUT": 0.5,
+    "OUTBOX_READ_TIMEOUT": 0.3,
+    "OUTBOX_RETRY_BASE_SECONDS": 1.0,
+    "OUTBOX_RETRY_MAX_SECONDS": 30.0,
+    "OUTBOX_RATE_LIMIT_PAUSE_SECONDS": 5.0,
+}
+
+
 @pytest.fixture
 def fake_zendesk(app):
     """A fake Zendesk on 127.0.0.1, configured as the portal's Zendesk, with short timeouts."""
     from tests.fakes.zendesk import FakeZendesk
 
-    with FakeZendesk() as fake:
-        app.config.update(
-            ZENDESK_BASE_URL=fake.url,
-            ZENDESK_EMAIL=fake.email,
-            ZENDESK_API_TOKEN=fake.token,
-            OUTBOX_CONNECT_TIMEOUT=0.5,
-            OUTBOX_READ_TIMEOUT=0.3,
-            OUTBOX_RETRY_BASE_SECONDS=1.0,
-            OUTBOX_RETRY_MAX_SECONDS=30.0,
-            OUTBOX_RATE_LIMIT_PAUSE_SECONDS=5.0,
-        )
-        yield fake
+    fake = FakeZendesk()
+    zendesk = {"ZENDESK_BASE_URL": fake.url, "ZENDESK_EMAIL": fake.email, "ZENDESK_API_TOKEN": fake.token}
+    yield from serving_fake(app, fake, **zendesk, **QUICK_OUTBOX)
 
 
 @pytest.fixture
@@ -277,31 +306,30 @@ def send_solution(staff):
     return send
 
 
+MONDAY_BOARD = {
+    "MONDAY_BOARD_ID": "4242",
+    "MONDAY_GROUP_ID": "topics",
+    "MONDAY_COLUMNS": {
+        "reference": "text_ref",
+        "status": "status",
+        "tier": "numbers_tier",
+        "assignee": "text_assignee",
+        "sla_due": "text_sla_due",
+    },
+}
+
+
 @pytest.fixture
 def fake_monday(app):
     from tests.fakes.monday import FakeMonday
 
-    with FakeMonday() as fake:
-        app.config.update(
-            MONDAY_API_URL=fake.url,
-            MONDAY_API_TOKEN=fake.token,
-            MONDAY_BOARD_ID="4242",
-            MONDAY_GROUP_ID="topics",
-            MONDAY_COLUMNS={
-                "reference": "text_ref",
-                "status": "status",
-                "tier": "numbers_tier",
-                "assignee": "text_assignee",
-                "sla_due": "text_sla_due",
-            },
-        )
-        yield fake
+    fake = FakeMonday()
+    yield from serving_fake(app, fake, MONDAY_API_URL=fake.url, MONDAY_API_TOKEN=fake.token, **MONDAY_BOARD)
 
 
 @pytest.fixture
 def fake_slack(app):
     from tests.fakes.slack import FakeSlack
 
-    with FakeSlack() as fake:
-        app.config["SLACK_WEBHOOK_URL"] = fake.url
-        yield fake
+    fake = FakeSlack()
+    yield from serving_fake(app, fake, SLACK_WEBHOOK_URL=fake.url)

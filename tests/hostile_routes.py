@@ -24,7 +24,9 @@ ROUTE_MODULES = [
     "kb/routes.py",
     "portal/tickets/routes.py",
     "admin/routes.py",
-    "admin/workflow/routes.py",
+    "admin/workflow/queues.py",
+    "admin/workflow/workspace.py",
+    "admin/workflow/reports.py",
 ]
 
 _serial = count(1)
@@ -222,11 +224,18 @@ LINKED = {"new_password": "confirm_password"}
 
 # Names the code reads from request.args / request.form (directly or through the routes' helpers).
 _READ = re.compile(r"""(?:request\.(?:args|form)\.(?:get|getlist)|_form|_user)\(\s*f?["']([^"']+)["']""")
+# Route modules that read their fields through the forms of another module: every field declared there.
+FORMS_READ_BY = {"admin/workflow/workspace.py": "admin/workflow/forms.py"}
+_DECLARED_FIELD = re.compile(r"^    (\w+) = (?:_text|_select|\w+Field)\(", re.MULTILINE)
 
 
 def names_read_in_code() -> dict[str, set[str]]:
-    """Route module → every parameter name its code reads by name (f-string parts as patterns)."""
-    return {module: set(_READ.findall((ROOT / module).read_text(encoding="utf-8"))) for module in ROUTE_MODULES}
+    """Route module → every parameter name its code reads by name (f-string parts as patterns), and
+    the fields of the forms it reads through."""
+    names = {module: set(_READ.findall((ROOT / module).read_text(encoding="utf-8"))) for module in ROUTE_MODULES}
+    for module, forms in FORMS_READ_BY.items():
+        names[module] |= set(_DECLARED_FIELD.findall((ROOT / forms).read_text(encoding="utf-8")))
+    return names
 
 
 def module_of(app, endpoint: str) -> str:

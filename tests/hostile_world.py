@@ -132,6 +132,13 @@ class World:
         db.session.commit()
 
 
+def technical_ticket(owner: User, subject: str, description: str = "Every episode stops after ten seconds.") -> Ticket:
+    """A technical ticket of `owner` with the fewest details the form takes."""
+    return intake.create_ticket(
+        owner, "technical", subject, description, {"service": "app", "region": "MX", "impact": "some"}
+    )
+
+
 def build_world() -> World:
     """Users of every role, two organizations, tickets (enough for second pages of every queue), an
     article with two revisions, public articles for a second search page, a dead outbox message."""
@@ -180,16 +187,7 @@ def build_world() -> World:
     for number in range(PAGE_ROWS):
         auth_services.create_organization(None, f"Org {number:02d}")
     owner = ticket.requester
-    tickets = [
-        intake.create_ticket(
-            owner,
-            "technical",
-            f"Playback fails {n}",
-            "Every episode stops after ten seconds.",
-            {"service": "app", "region": "MX", "impact": "some"},
-        )
-        for n in range(3 * PAGE_ROWS)
-    ]
+    tickets = [technical_ticket(owner, f"Playback fails {n}") for n in range(3 * PAGE_ROWS)]
     queues = [("assigned_l1", 1, callers["agent_l1"].id), ("escalated_l3", 3, None)]
     for (status, tier, assignee), chunk in zip(
         queues, (tickets[:PAGE_ROWS], tickets[PAGE_ROWS : 2 * PAGE_ROWS]), strict=False
@@ -199,13 +197,7 @@ def build_world() -> World:
             .where(Ticket.id.in_([t.id for t in chunk]))
             .values(status=status, tier=tier, assignee_id=assignee)
         )
-    work = intake.create_ticket(
-        owner,
-        "technical",
-        "Work ticket",
-        "The ticket the staff actions act on.",
-        {"service": "app", "region": "MX", "impact": "some"},
-    )
+    work = technical_ticket(owner, "Work ticket", "The ticket the staff actions act on.")
     db.session.commit()
     hits, token = intake.suggest(callers["partner"], "roku guía", None)
     ids = {

@@ -7,7 +7,7 @@ import pytest
 from auth import services
 from auth.models import User
 from portal.core.extensions import db
-from tests.conftest import login
+from tests.conftest import change_password, login
 
 
 def test_login_success_redirects_home_and_records_time(client, make_user):
@@ -130,29 +130,9 @@ def test_remember_me_sets_a_persistent_cookie(client, make_user):
 
 def test_change_password(client, login_as):
     user = login_as("partner")
-    wrong = client.post(
-        "/account/password",
-        data={
-            "current_password": "nope",
-            "new_password": "a brand new secret",
-            "confirm_password": "a brand new secret",
-        },
-    )
-    assert wrong.status_code == 422
-    short = client.post(
-        "/account/password",
-        data={"current_password": "correct horse battery", "new_password": "short", "confirm_password": "short"},
-    )
-    assert short.status_code == 422
-    ok = client.post(
-        "/account/password",
-        data={
-            "current_password": "correct horse battery",
-            "new_password": "a brand new secret",
-            "confirm_password": "a brand new secret",
-        },
-    )
-    assert ok.status_code == 302
+    assert change_password(client, "nope", "a brand new secret").status_code == 422
+    assert change_password(client, "correct horse battery", "short").status_code == 422
+    assert change_password(client, "correct horse battery", "a brand new secret").status_code == 302
     assert client.get("/account/password").status_code == 200
     client.post("/logout")
     assert login(client, user.email).status_code == 401
@@ -164,14 +144,7 @@ def test_password_change_ends_other_sessions(app, make_user):
     first, second = app.test_client(), app.test_client()
     login(first, user.email)
     login(second, user.email)
-    first.post(
-        "/account/password",
-        data={
-            "current_password": "correct horse battery",
-            "new_password": "another long secret",
-            "confirm_password": "another long secret",
-        },
-    )
+    change_password(first, "correct horse battery", "another long secret")
     assert first.get("/account/password").status_code == 200
     assert second.get("/account/password").status_code == 302
 
@@ -186,14 +159,7 @@ def test_temporary_password_must_be_changed_first(client, make_user):
     assert forced.status_code == 302 and forced.headers["Location"] == "/account/password"
     htmx = client.get("/kb/", headers={"HX-Request": "true"})
     assert htmx.headers["HX-Redirect"] == "/account/password"
-    client.post(
-        "/account/password",
-        data={
-            "current_password": temporary,
-            "new_password": "my own new secret",
-            "confirm_password": "my own new secret",
-        },
-    )
+    change_password(client, temporary, "my own new secret")
     assert client.get("/kb/").status_code == 200
 
 

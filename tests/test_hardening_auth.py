@@ -24,7 +24,7 @@ from auth.passwords import COMMON_PASSWORDS_MIN_LENGTH, MIN_PASSWORD_LENGTH, com
 from portal.core.audit import AuditEntry
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
-from tests.conftest import login
+from tests.conftest import change_password, create_user_command, login
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -249,24 +249,18 @@ def test_two_processes_share_the_per_account_counter_in_redis(database_url, tmp_
 # Item 5: the password-change form is limited per user -------------------------------------------------
 
 
-def change(client, current, new):
-    return client.post(
-        "/account/password", data={"current_password": current, "new_password": new, "confirm_password": new}
-    )
-
-
 def test_password_change_limit_counts_wrong_current_passwords(app, client, login_as, make_user):
     user = login_as("partner", language="en")
     for _ in range(5):  # PASSWORD_CHANGE_LIMIT defaults to 5 per 15 minutes
-        assert change(client, "not my password", "a fresh long secret").status_code == 422
-    blocked = change(client, PASSWORD, "a fresh long secret")
+        assert change_password(client, "not my password", "a fresh long secret").status_code == 422
+    blocked = change_password(client, PASSWORD, "a fresh long secret")
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert "Too many attempts. Try again in" in blocked.get_data(as_text=True)
     assert login(app.test_client(), user.email).status_code == 302  # the password did not change
     other_client = app.test_client()
     other = make_user("partner")
     login(other_client, other.email)
-    assert change(other_client, PASSWORD, "a fresh long secret").status_code == 302
+    assert change_password(other_client, PASSWORD, "a fresh long secret").status_code == 302
 
 
 class TestShortWindows:
@@ -277,10 +271,10 @@ class TestShortWindows:
     def test_the_password_form_opens_again_when_the_window_passes(self, client, login_as):
         login_as("partner")
         for _ in range(2):
-            change(client, "not my password", "a fresh long secret")
-        assert change(client, PASSWORD, "a fresh long secret").status_code == 429
+            change_password(client, "not my password", "a fresh long secret")
+        assert change_password(client, PASSWORD, "a fresh long secret").status_code == 429
         time.sleep(2.1)
-        assert change(client, PASSWORD, "a fresh long secret").status_code == 302
+        assert change_password(client, PASSWORD, "a fresh long secret").status_code == 302
 
     def test_each_lockout_is_audited_once(self, client, make_user):
         owner = make_user("partner", email="owner@example.test")
@@ -297,8 +291,8 @@ class TestShortWindows:
 def test_refused_new_passwords_do_not_count_against_the_limit(client, login_as):
     login_as("partner")
     for _ in range(6):
-        assert change(client, PASSWORD, "short").status_code == 422
-    assert change(client, PASSWORD, "a fresh long secret").status_code == 302
+        assert change_password(client, PASSWORD, "short").status_code == 422
+    assert change_password(client, PASSWORD, "a fresh long secret").status_code == 302
 
 
 # Item 13: password rules ------------------------------------------------------------------------------------
@@ -322,7 +316,7 @@ def test_refused_new_passwords_do_not_count_against_the_limit(client, login_as):
 def test_password_rules_on_change(client, make_user, new_password, message):
     user = make_user("partner", email="ramona-q@andes.test", name="Ramona Quispe", language="en")
     login(client, user.email)
-    response = change(client, PASSWORD, new_password)
+    response = change_password(client, PASSWORD, new_password)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert login(client.application.test_client(), user.email).status_code == 302
@@ -331,7 +325,7 @@ def test_password_rules_on_change(client, make_user, new_password, message):
 def test_a_password_without_personal_or_common_words_is_accepted(client, make_user):
     user = make_user("partner", email="ramona-q@andes.test", name="Ramona Quispe")
     login(client, user.email)
-    assert change(client, PASSWORD, "tangerine orbit lamp 42").status_code == 302
+    assert change_password(client, PASSWORD, "tangerine orbit lamp 42").status_code == 302
 
 
 def test_common_password_list_is_loaded_once_and_covers_the_length_rule():
@@ -344,41 +338,14 @@ def test_common_password_list_is_loaded_once_and_covers_the_length_rule():
 
 
 def test_password_rules_apply_to_users_created_with_a_password(app):
-    runner = app.test_cli_runner()
-    refused = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--role",
-            "partner",
-            "--email",
-            "luz.marina@andes.test",
-            "--name",
-            "Luz Marina",
-            "--password",
-            "marina rocks 2025",
-            "--org",
-            "Andes",
-        ]
+    refused = create_user_command(
+        app, "partner", "luz.marina@andes.test", "Luz Marina", "marina rocks 2025", organization="Andes"
     )
     assert refused.exit_code == 1 and any(
         message in refused.output for message in ("name or the e-mail address", "nombre ni el correo electrónico")
     )
     assert db.session.scalar(select(func.count(Organization.id))) == 0  # nothing half-created
-    common = runner.invoke(
-        args=[
-            "users",
-            "create",
-            "--role",
-            "vp",
-            "--email",
-            "v@edye.test",
-            "--name",
-            "V",
-            "--password",
-            "passwordpassword",
-        ]
-    )
+    common = create_user_command(app, "vp", "v@edye.test", "V", "passwordpassword")
     assert common.exit_code == 1 and any(message in common.output for message in ("most commonly used", "más usadas"))
     with pytest.raises(InvalidInput) as refused_by_service:
         services.create_user(None, "luz.marina@edye.test", "Luz Marina", "agent_l1", password="LUZMARINA-2025!")

@@ -17,24 +17,15 @@ from kb.content import parse
 from kb.models import Article, ArticleFeedback, SearchLogEntry
 from portal.core.extensions import db
 from portal.core.markdown import ID_PREFIX, render_markdown
-from tests.test_kb import ROOT, edit, make_article, run_cli, write  # noqa: F401  (fixture)
+from tests.conftest import run_cli
+from tests.test_kb import ROOT, edit, make_article, write  # noqa: F401  (fixture)
 
 
 def test_a_draft_changes_nothing_readers_see_until_published(client, app, login_as, make_article):
     article = make_article(slug="interno", visibility="internal", category="drm", tags=("secreto",))
     login_as("agent_l1")
-    response = edit(
-        client,
-        article,
-        1,
-        "Texto interno nuevo",
-        action="draft",
-        note="",
-        visibility="public",
-        category="playback",
-        tags="abierto",
-    )
-    assert response.status_code == 302
+    new_metadata = {"visibility": "public", "category": "playback", "tags": "abierto"}
+    assert edit(client, article, 1, "Texto interno nuevo", action="draft", note="", **new_metadata).status_code == 302
 
     article = db.session.get(Article, article.id)
     assert (article.visibility, article.category, article.tags) == ("internal", "drm", ["secreto"])

@@ -16,6 +16,7 @@ from kb.content import MalformedFile, import_folder, parse
 from kb.models import Article, ArticleFeedback, ArticleRevision, RevisionIsImmutable, SearchLogEntry
 from portal.core.extensions import db
 from portal.core.i18n import LANGUAGES
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -439,10 +440,6 @@ def write(folder: Path, relative: str, text: str) -> Path:
     return path
 
 
-def run_cli(app, *args, input=None):
-    return app.test_cli_runner().invoke(args=list(args), input=input)
-
-
 def test_import_is_idempotent_and_only_versions_real_changes(app, tmp_path):
     write(tmp_path, "es/guia-roku.md", VALID)
     first = run_cli(app, "kb", "import", str(tmp_path))
@@ -463,36 +460,23 @@ def test_import_is_idempotent_and_only_versions_real_changes(app, tmp_path):
     assert search.search("encuentra", ["es"], ["public"]).found == 1
 
 
+def broken(slug: str, old: str, new: str) -> str:
+    """VALID with `old` replaced by `new`, under its own slug."""
+    return VALID.replace(old, new).replace("guia-roku", slug)
+
+
 MALFORMED = {
     "no-front-matter.md": ("Solo texto.\n", "missing front matter"),
     "unclosed.md": ("---\ntitle: x\n", "not closed"),
     "bad-yaml.md": ("---\ntitle: [unclosed\n---\n\nTexto\n", "not valid YAML"),
-    "missing-key.md": (
-        VALID.replace("category: devices-apps\n", "").replace("guia-roku", "missing-key"),
-        "missing keys: category",
-    ),
-    "extra-key.md": (
-        VALID.replace("tags:", "author: yo\ntags:").replace("guia-roku", "extra-key"),
-        "unknown keys: author",
-    ),
-    "bad-language.md": (
-        VALID.replace("language: es", "language: fr").replace("guia-roku", "bad-language"),
-        "language must be",
-    ),
-    "bad-visibility.md": (
-        VALID.replace("visibility: public", "visibility: secret").replace("guia-roku", "bad-visibility"),
-        "visibility must be",
-    ),
-    "bad-category.md": (
-        VALID.replace("devices-apps", "cooking").replace("guia-roku", "bad-category"),
-        "unknown category",
-    ),
+    "missing-key.md": (broken("missing-key", "category: devices-apps\n", ""), "missing keys: category"),
+    "extra-key.md": (broken("extra-key", "tags:", "author: yo\ntags:"), "unknown keys: author"),
+    "bad-language.md": (broken("bad-language", "language: es", "language: fr"), "language must be"),
+    "bad-visibility.md": (broken("bad-visibility", "visibility: public", "visibility: secret"), "visibility must be"),
+    "bad-category.md": (broken("bad-category", "devices-apps", "cooking"), "unknown category"),
     "Bad Slug.md": (VALID.replace("slug: guia-roku", "slug: Bad Slug"), "slug must use"),
     "empty-body.md": (VALID.split("## Instalar")[0].replace("guia-roku", "empty-body"), "no text"),
-    "tags-not-list.md": (
-        VALID.replace("tags: [roku, app]", "tags: roku").replace("guia-roku", "tags-not-list"),
-        "tags must be a list",
-    ),
+    "tags-not-list.md": (broken("tags-not-list", "tags: [roku, app]", "tags: roku"), "tags must be a list"),
 }
 
 

@@ -289,22 +289,22 @@ def test_contacts_page_renders_the_matrix(client, login_as, matrix):
     assert "2–3 horas hábiles" in page and "48 horas" in page
 
 
+MATRIX_ROW_FIELDS = (
+    "target_kind warn_hours due_hours area contact_name contact_role contact_email contact_phone channel"
+)
+
+
+def matrix_row_form(*values: str) -> dict:
+    """The form the SLA screen posts for a matrix row, its values in the order of MATRIX_ROW_FIELDS."""
+    return dict(zip(MATRIX_ROW_FIELDS.split(), values, strict=True))
+
+
 def test_admin_edits_a_row_and_the_calendar_audited(client, login_as, matrix):
     from portal.core.audit import AuditEntry
 
     login_as("ticket_admin")
     row = matrix["marketing_business"]
-    data = {
-        "target_kind": "elapsed",
-        "warn_hours": "0",
-        "due_hours": "12",
-        "area": "Mercadeo",
-        "contact_name": "M. V.",
-        "contact_role": "VP",
-        "contact_email": "mv@hitn.org",
-        "contact_phone": "+1 305",
-        "channel": "Slack",
-    }
+    data = matrix_row_form("elapsed", "0", "12", "Mercadeo", "M. V.", "VP", "mv@hitn.org", "+1 305", "Slack")
     assert client.post(f"/admin/sla/rows/{row.id}", data=data).status_code == 302
     assert row.due_hours == 12 and row.warn_hours == 9 and row.contact_name == "M. V."
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "sla.row_updated"))
@@ -375,17 +375,7 @@ def test_business_hours_that_make_no_sense_are_refused_on_their_field(english_ad
 )
 def test_matrix_rows_that_make_no_sense_are_refused_on_their_field(english_admin, matrix, change, field):
     row = matrix["technical_business_hours"]
-    values = {
-        "target_kind": "business_hours",
-        "warn_hours": "2",
-        "due_hours": "3",
-        "area": "Soporte",
-        "contact_name": "C. C.",
-        "contact_role": "Ops",
-        "contact_email": "cc@edye.com",
-        "contact_phone": "+1",
-        "channel": "Slack",
-    }
+    values = matrix_row_form("business_hours", "2", "3", "Soporte", "C. C.", "Ops", "cc@edye.com", "+1", "Slack")
     response = english_admin.post(f"/admin/sla/rows/{row.id}", data={**values, **change})
     page = response.get_data(as_text=True)
     assert response.status_code == 422

@@ -240,29 +240,17 @@ def test_level_three_external_provider(clients, staff, open_ticket):
     ticket = open_ticket()
     ticket.status, ticket.tier = "escalated_l3", 3
     db.session.commit()
-    bad = clients["vp"].post(
-        f"/staff/tickets/{ticket.id}/decision",
-        data={
-            "priority": "high",
-            "impact": "Many",
-            "resources": "Budget",
-            "decision": "external_provider",
-            "provider_name": "CDN Experts",
-        },
-    )
+    decision = {
+        "priority": "high",
+        "impact": "Many",
+        "resources": "Budget",
+        "decision": "external_provider",
+        "provider_name": "CDN Experts",
+    }
+    bad = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data=decision)
     assert bad.status_code == 422
-    good = clients["vp"].post(
-        f"/staff/tickets/{ticket.id}/decision",
-        data={
-            "priority": "high",
-            "impact": "Many",
-            "resources": "Budget",
-            "decision": "external_provider",
-            "provider_name": "CDN Experts",
-            "provider_contact": "ops@cdn.example",
-            "provider_scope": "Fix edge cache",
-        },
-    )
+    provider = {"provider_contact": "ops@cdn.example", "provider_scope": "Fix edge cache"}
+    good = clients["vp"].post(f"/staff/tickets/{ticket.id}/decision", data={**decision, **provider})
     assert good.status_code == 302 and ticket.status == "external_provider"
     assert clients["vp"].post(f"/staff/tickets/{ticket.id}/result", data={"result": "Cache purged"}).status_code == 302
     assert ticket.status == "resolved_by_agent"

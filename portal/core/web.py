@@ -129,6 +129,12 @@ def page_number() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
 
+def render_list(page_template: str, fragment_template: str, select, /, per_page: int = 25, **context):
+    """A list screen: the page of `select` the `page` query argument asks for, rendered as `page`
+    (the fragment alone for htmx, as `render` decides) beside the rest of `context`."""
+    return render(page_template, fragment_template, page=paginate(select, page_number(), per_page), **context)
+
+
 ERROR_TITLES = {
     400: lambda: _("Bad request"),
     401: lambda: _("Please log in"),

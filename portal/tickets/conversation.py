@@ -13,16 +13,16 @@ from auth.models import User
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.integrations import outbox
-from portal.integrations.models import Target
-from portal.sla import services as sla
+from portal.tickets import policy, sla_clock
 from portal.tickets.models import (
     Comment,
+    EventKind,
     Status,
     Ticket,
 )
-from portal.tickets.outbound import zendesk_status
-from portal.tickets.states import TransitionRefused, move, role_of
+from portal.tickets.outbound import zendesk_comment, zendesk_status
+from portal.tickets.policy import Action
+from portal.tickets.states import move
 from portal.tickets.validation import (
     COMMENT_MAX,
     NOTE_MAX,
@@ -32,68 +32,47 @@ from portal.tickets.validation import (
 
 
 def add_comment(user: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
-    """A public comment from the partner (or staff), sent on to Zendesk."""
+    """A public comment from the partner (or a reply from staff), sent on to Zendesk."""
+    policy.check(user, ticket, Action.REPLY if user.is_staff else Action.COMMENT)
     body = text_block(body, "body", COMMENT_MAX, _("Write a message first."))
-    if ticket.status == Status.CLOSED:
-        raise TransitionRefused(ticket, Status.CLOSED, role_of(user))
     now = now or utcnow()
-    comment = Comment(
-        ticket_id=ticket.id, author_id=user.id, author_name=user.name, body=body, public=True, created_at=now
-    )
-    db.session.add(comment)
+    comment = Comment.written(user, ticket, body, public=True, now=now)
     if user.is_staff:
-        sla.record_first_response(ticket, user, now)
+        sla_clock.record_first_response(ticket, user, now)
     db.session.flush()
     ticket.updated_at = now
-    outbox.enqueue(
-        Target.ZENDESK,
-        "update_ticket",
-        {"ticket": {"comment": {"body": f"{user.name}:\n\n{body}", "public": True}}, "comment_id": comment.id},
-        f"zendesk:comment:{comment.id}",
-        ticket_id=ticket.id,
-    )
+    zendesk_comment(ticket, comment)
     db.session.commit()
     return comment
 
 
 def add_internal_note(staff: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
     """A note for staff only: never shown to partners, never sent to Zendesk as public."""
+    policy.check(staff, ticket, Action.NOTE)
     body = text_block(body, "body", NOTE_MAX, _("Write a message first."))
-    note = Comment(
-        ticket_id=ticket.id,
-        author_id=staff.id,
-        author_name=staff.name,
-        body=body,
-        public=False,
-        created_at=now or utcnow(),
-    )
-    db.session.add(note)
+    note = Comment.written(staff, ticket, body, public=False, now=now or utcnow())
     db.session.commit()
     return note
 
 
-def mark_solved(actor: User | None, ticket: Ticket, message: str = "", now: datetime | None = None) -> Ticket:
-    """The solution goes to the partner, who is asked to confirm it."""
-    message = text_block(message, "message", COMMENT_MAX)
-    event = move(ticket, Status.AWAITING_CONFIRMATION, actor, "solution_sent", {"message": message}, now=now)
-    db.session.flush()
-    zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message or None, key=str(event.id))
-    db.session.commit()
-    return ticket
-
-
 def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: datetime | None = None) -> Ticket:
     """The partner's answer: solved (closed, accepted) or not (reopened, back to its agent)."""
+    policy.check(user, ticket, Action.CONFIRM)
     reason = text_block(reason, "reason", REASON_MAX)
     if solved:
-        event = move(ticket, Status.CLOSED, user, "confirmed", {"accepted": True}, now=now)
+        event = move(ticket, Status.CLOSED, user, EventKind.CONFIRMED, {"accepted": True}, now=now)
         db.session.flush()
         zendesk_status(ticket, Status.CLOSED, key=str(event.id))
     else:
         if not reason:
             raise InvalidInput(_("Tell us what still fails, so the agent can continue."), "reason")
         event = move(
-            ticket, Status.REOPENED, user, "reopened", {"reason": reason, "assignee_id": ticket.assignee_id}, now=now
+            ticket,
+            Status.REOPENED,
+            user,
+            EventKind.REOPENED,
+            {"reason": reason, "assignee_id": ticket.assignee_id},
+            now=now,
         )
         db.session.flush()
         zendesk_status(
@@ -120,7 +99,7 @@ def auto_close(now: datetime | None = None) -> int:
             ticket,
             Status.CLOSED,
             None,
-            "auto_closed",
+            EventKind.AUTO_CLOSED,
             {"accepted": True, "hours": current_app.config["AUTO_CLOSE_AFTER_HOURS"]},
             now=now,
         )

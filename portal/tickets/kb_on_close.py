@@ -11,10 +11,10 @@ from kb import services as kb_services
 from kb.models import Article, ArticleRevision
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
-from portal.tickets.models import (
-    Ticket,
-    TicketForm,
-)
+from portal.core.i18n import LANGUAGES, Language
+from portal.tickets import policy
+from portal.tickets.models import Ticket, TicketForm
+from portal.tickets.policy import Action
 
 
 def linked_article(agent: User, ticket: Ticket, article_id: int | None, no_kb_reason: str):
@@ -39,7 +39,8 @@ def linked_article(agent: User, ticket: Ticket, article_id: int | None, no_kb_re
 
 def kb_draft_for(agent: User, ticket: Ticket):
     """A KB draft prefilled from the ticket, for the agent to complete and link on resolving."""
-    language = ticket.requester.language if ticket.requester.language in ("es", "en") else "es"
+    policy.check(agent, ticket, Action.RESOLVE)
+    language = ticket.requester.language if ticket.requester.language in LANGUAGES else Language.ES.value
     base = slug = ticket.reference.lower()
     number = 1
     while db.session.scalar(select(Article.id).where(Article.language == language, Article.slug == slug)):

@@ -222,6 +222,15 @@ class Comment(db.Model):
     source: Mapped[str] = mapped_column(String(10), default="portal")
     zendesk_comment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
+    @classmethod
+    def written(cls, author: User, ticket: Ticket, body: str, public: bool, now: datetime) -> Comment:
+        """A comment a portal user wrote on `ticket`, added to the session."""
+        comment = cls(
+            ticket_id=ticket.id, author_id=author.id, author_name=author.name, body=body, public=public, created_at=now
+        )
+        db.session.add(comment)
+        return comment
+
 
 class DeflectionOutcome(StrEnum):
     PENDING = "pending"  # suggestions shown, nothing decided yet

@@ -4,7 +4,8 @@ Each `Rule` says which roles may take an action, in which statuses, under which 
 which statuses the action may move the ticket to. Everything else asks this module: the state
 machine's door (`states.move`) refuses moves no rule (and no system event) allows; services call
 `check()` before they change anything; routes derive their role lists from `roles_for()` and
-answer 403 or 409 from `check()`; templates show `actions_for()`.
+answer 403 or 409 from `check()`; templates show `actions_for()`. The staff queues (`Queue`) list
+the tickets in the statuses where their people have a step to take.
 
 Conditions come in two kinds, because they are answered differently: *whose* ticket it is
 (an agent's own assignment, a partner's own organization) is a matter of permission (403); *when*
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from auth.models import STAFF_ROLES, Role
 from portal.tickets.models import Status
@@ -49,6 +51,10 @@ class ActionRefused(Exception):
         super().__init__(message)
         self.message = message
         self.forbidden = forbidden
+
+    @property
+    def http_status(self) -> int:
+        return 403 if self.forbidden else 409
 
 
 Condition = Callable[[object, object], bool]
@@ -176,3 +182,52 @@ def may_move(current: Status, target: Status, role: Role) -> bool:
     """Whether some rule lets `role` move a ticket from `current` to `target`, whatever its
     conditions: the state machine's own refusal, under every service."""
     return any(role in rule.roles and current in rule.statuses and target in rule.moves_to for rule in RULES)
+
+
+class Queue(StrEnum):
+    """The staff queues (each value is its screen's endpoint in the staff blueprint)."""
+
+    TRIAGE = "triage"
+    MY_WORK = "my_work"
+    LEVEL_THREE = "level_three"
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        """Who works this queue (and may open it)."""
+        return QUEUE_ROLES[self]
+
+    @property
+    def statuses(self) -> tuple[Status, ...]:
+        """The statuses it lists, in the order of the procedure."""
+        return QUEUE_STATUSES[self]
+
+    @property
+    def own_tickets_only(self) -> bool:
+        """Whether it lists only the tickets assigned to the person reading it."""
+        return self is Queue.MY_WORK
+
+    @property
+    def label(self) -> str:
+        return str(QUEUE_LABELS[self])
+
+
+QUEUE_ROLES: dict[Queue, frozenset[Role]] = {
+    Queue.TRIAGE: frozenset({ADMIN}),
+    Queue.MY_WORK: frozenset(AGENTS),
+    Queue.LEVEL_THREE: frozenset({VP}),
+}
+QUEUE_LABELS = {Queue.TRIAGE: _l("Triage"), Queue.MY_WORK: _l("My work"), Queue.LEVEL_THREE: _l("Level 3")}
+
+
+def _statuses_with_a_step(roles: frozenset[Role]) -> tuple[Status, ...]:
+    """The statuses in which one of `roles` has an action that moves the ticket on."""
+    found = {status for rule in RULES if rule.moves_to and rule.roles & roles for status in rule.statuses}
+    return tuple(status for status in Status if status in found)
+
+
+QUEUE_STATUSES = {queue: _statuses_with_a_step(roles) for queue, roles in QUEUE_ROLES.items()}
+
+
+def queue_for(user) -> Queue | None:
+    """The queue `user` works, if any."""
+    return next((queue for queue in Queue if user.role_enum in queue.roles), None)

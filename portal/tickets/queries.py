@@ -12,14 +12,7 @@ from sqlalchemy.orm import joinedload
 from auth.models import User
 from portal.core.extensions import db
 from portal.tickets import states
-from portal.tickets.models import (
-    Comment,
-    Status,
-    StatusReport,
-    Ticket,
-    TicketEvent,
-    TicketForm,
-)
+from portal.tickets.models import Comment, EventKind, Status, StatusReport, Ticket, TicketEvent, TicketForm
 
 
 def ticket_for(user: User, ticket_id: int) -> Ticket | None:
@@ -84,17 +77,6 @@ def expected_first_response(ticket: Ticket) -> str:
     return _("within 2–3 business hours (24 hours outside business hours)")
 
 
-STAFF_QUEUE_STATUSES = (
-    Status.NEW,
-    Status.TRIAGED,
-    Status.REOPENED,
-    Status.CANNOT_RESOLVE,
-    Status.RESOLVED_BY_AGENT,
-    Status.EXTERNAL_PROVIDER,
-    Status.ALTERNATIVE_MEASURE,
-)
-
-
 def staff_queue(
     statuses,
     request_type: str = "",
@@ -142,3 +124,32 @@ def status_reports(ticket: Ticket):
 def event_data_text(data: dict) -> str:
     """An event's data as `key=value` pairs, for exports."""
     return "; ".join(f"{key}={value}" for key, value in sorted((data or {}).items()) if value not in (None, ""))
+
+
+def last_summary(ticket: Ticket) -> str:
+    """The latest solution summary (an agent's, or level 3's result): the start of the message to the partner."""
+    event = db.session.scalar(
+        select(TicketEvent)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.kind.in_([EventKind.RESOLVED.value, EventKind.LEVEL_THREE_RESULT.value]),
+        )
+        .order_by(TicketEvent.id.desc())
+    )
+    return event.data.get("summary", "") if event else ""
+
+
+def tickets_with_ids(ids) -> list[Ticket]:
+    """The tickets among `ids` that exist, by id (a staff selection)."""
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
+
+
+def ticket_audit():
+    """Every ticket event with its ticket's reference, oldest first: the ticket audit."""
+    return db.session.execute(
+        select(TicketEvent, Ticket.reference)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .order_by(TicketEvent.created_at, TicketEvent.id)
+    )

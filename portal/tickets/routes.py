@@ -16,20 +16,21 @@ from portal.core.limits import comment_limit, organization_key, setting, succeed
 from portal.core.markdown import render_markdown
 from portal.core.text import clean_block, clean_line
 from portal.core.types import utcnow
-from portal.core.web import database_id, page_number, paginate, render, show_form_error
+from portal.core.web import database_id, render, render_list, show_form_error
 from portal.integrations.zendesk import webhook_is_authentic
-from portal.tickets import conversation, intake, queries, states, zendesk
+from portal.sla import services as sla
+from portal.sla.models import REQUEST_TYPE_LABELS
+from portal.tickets import conversation, intake, policy, queries, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
 from portal.tickets.models import (
     DETAIL_LABELS,
     FORM_LABELS,
     MARKETING_DETAILS,
     PARTNER_STATUS_FILTERS,
-    REQUEST_TYPE_LABELS,
     TECHNICAL_DETAILS,
-    Status,
     TicketForm,
 )
+from portal.tickets.policy import Action
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
@@ -45,6 +46,14 @@ def _ticket_or_404(ticket_id: int):
     return ticket
 
 
+def _may(ticket, action: Action) -> None:
+    """Go on only if the policy lets the signed-in user take `action` on `ticket` now (else 403 or 409)."""
+    try:
+        policy.check(current_user, ticket, action)
+    except policy.ActionRefused as refused:
+        abort(refused.http_status, description=refused.message)
+
+
 @bp.get("/")
 @login_required
 def index():
@@ -52,13 +61,8 @@ def index():
     status = request.args.get("status", "")
     query = request.args.get("q", "")[:100]
     statement = queries.ticket_list(current_user, status, query)
-    return render(
-        "tickets/list.html",
-        "tickets/_list.html",
-        page=paginate(statement, page_number()),
-        status=status,
-        query=query,
-        filters=PARTNER_STATUS_FILTERS,
+    return render_list(
+        "tickets/list.html", "tickets/_list.html", statement, status=status, query=query, filters=PARTNER_STATUS_FILTERS
     )
 
 
@@ -169,7 +173,8 @@ def _detail_context(ticket, comment_form=None, confirmation_form=None) -> dict:
         "comment_form": comment_form or CommentForm(formdata=None),
         "confirmation_form": confirmation_form or ConfirmationForm(formdata=None),
         "detail_labels": DETAIL_LABELS,
-        "can_confirm": current_user.role == Role.PARTNER and ticket.status == Status.AWAITING_CONFIRMATION,
+        "can_comment": policy.allows(current_user, ticket, Action.COMMENT),
+        "can_confirm": policy.allows(current_user, ticket, Action.CONFIRM),
     }
 
 
@@ -182,19 +187,18 @@ def detail(ticket_id: int):
 
 
 @bp.post("/<int:ticket_id>/comments")
-@login_required
+@require_role(*policy.roles_for(Action.COMMENT))
 @comment_limit
 def comment(ticket_id: int):
     """Add a public comment (also sent to Zendesk)."""
     ticket = _ticket_or_404(ticket_id)
+    _may(ticket, Action.COMMENT)
     form = CommentForm()
     if form.validate_on_submit():
         try:
             conversation.add_comment(current_user, ticket, form.body.data)
         except InvalidInput as error:
             show_form_error(form, error)
-        except states.TransitionRefused as error:
-            abort(409, description=error.message)
         else:
             if request.htmx:
                 return render("tickets/detail.html", "tickets/_conversation.html", **_detail_context(ticket))
@@ -208,18 +212,17 @@ def comment(ticket_id: int):
 
 
 @bp.post("/<int:ticket_id>/confirm")
-@require_partner
+@require_role(*policy.roles_for(Action.CONFIRM))
 def confirm(ticket_id: int):
     """The partner confirms the solution (closed) or says it persists (reopened, with the reason)."""
     ticket = _ticket_or_404(ticket_id)
+    _may(ticket, Action.CONFIRM)
     form = ConfirmationForm()
     if form.validate_on_submit():
         try:
             conversation.confirm(current_user, ticket, form.answer.data == "yes", form.reason.data)
         except InvalidInput as error:
             show_form_error(form, error)
-        except states.TransitionRefused as error:
-            abort(409, description=error.message)
         else:
             return redirect(url_for("tickets.detail", ticket_id=ticket.id))
     return render("tickets/detail.html", status_code=422, **_detail_context(ticket, confirmation_form=form))
@@ -262,8 +265,6 @@ def zendesk_webhook():
 @login_required
 def contacts():
     """Contacts and response times: the escalation matrix, as partners see it."""
-    from portal.sla import services as sla
-
     return render(
         "tickets/contacts.html",
         rows=sla.rows(),

@@ -13,25 +13,20 @@ from auth.models import Role, User
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.sla import services as sla
+from portal.sla.models import RequestType
+from portal.tickets import policy, sla_clock
 from portal.tickets.kb_on_close import linked_article
-from portal.tickets.models import (
-    PRIORITY_LABELS,
-    Comment,
-    RequestType,
-    Status,
-    StatusReport,
-    Ticket,
-    TicketEvent,
-)
+from portal.tickets.models import PRIORITY_LABELS, Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
 from portal.tickets.outbound import record_in_monday, to_slack, zendesk_status
-from portal.tickets.states import TransitionRefused, move, record_event, role_of
+from portal.tickets.policy import Action
+from portal.tickets.states import move, record_event
 from portal.tickets.validation import (
     COMMENT_MAX,
     DECISION_FIELD_MAX,
     PROVIDER_FIELD_MAX,
     REASON_MAX,
     REPORT_FIELD_MAX,
+    REPORT_MINUTES_MAX,
     SUMMARY_MAX,
     text_block,
     text_line,
@@ -79,6 +74,7 @@ def classify_and_assign(
     admin: User, ticket: Ticket, request_type: str, priority: str, agent: User | None, now: datetime | None = None
 ) -> Ticket:
     """Classify a new ticket (request type, priority) and assign it to a level-1 agent, in one step."""
+    policy.check(admin, ticket, Action.ASSIGN)
     if request_type not in {r.value for r in RequestType}:
         raise InvalidInput(_("Choose a request type."), "request_type")
     if priority not in PRIORITY_LABELS:
@@ -87,12 +83,12 @@ def classify_and_assign(
     reclassified = ticket.request_type != request_type
     ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
     if reclassified:
-        sla.assign_deadline(ticket)
+        sla_clock.assign_deadline(ticket)
     _staff_step(
         ticket,
         Status.ASSIGNED_L1,
         admin,
-        "assigned",
+        EventKind.ASSIGNED,
         {"request_type": request_type, "priority": priority, "assignee": agent.name, "tier": 1},
         f"Assigned to {agent.name} (level 1), {request_type}, priority {priority}.",
         now=now,
@@ -112,11 +108,14 @@ def file_status_report(
     now: datetime | None = None,
 ):
     """The procedure's status report (actions, time, relevant information), also posted to Monday."""
+    policy.check(agent, ticket, Action.REPORT)
     actions_taken = text_block(actions_taken, "actions_taken", REPORT_FIELD_MAX, _("Say what you did."))
     relevant_information = text_block(relevant_information, "relevant_information", REPORT_FIELD_MAX)
     next_step = text_block(next_step, "next_step", REPORT_FIELD_MAX)
-    if minutes_spent is None or not 0 < minutes_spent <= 24 * 60:
-        raise InvalidInput(_("Time spent is between 1 and 1440 minutes."), "minutes_spent")
+    if minutes_spent is None or not 0 < minutes_spent <= REPORT_MINUTES_MAX:
+        raise InvalidInput(
+            _("Time spent is between 1 and %(maximum)d minutes.", maximum=REPORT_MINUTES_MAX), "minutes_spent"
+        )
     report = StatusReport(
         ticket_id=ticket.id,
         author_id=agent.id,
@@ -130,7 +129,12 @@ def file_status_report(
     db.session.add(report)
     db.session.flush()
     event = record_event(
-        ticket, agent, "status_report", data={"report_id": report.id, "minutes": minutes_spent}, public=False, now=now
+        ticket,
+        agent,
+        EventKind.STATUS_REPORT,
+        data={"report_id": report.id, "minutes": minutes_spent},
+        public=False,
+        now=now,
     )
     db.session.flush()
     record_in_monday(
@@ -152,6 +156,7 @@ def resolve(
     now: datetime | None = None,
 ) -> Ticket:
     """The agent (or the administrator) solved it: summary plus the KB-on-close rule."""
+    policy.check(agent, ticket, Action.RESOLVE)
     summary = text_block(summary, "summary", SUMMARY_MAX, _("Summarize the solution."))
     no_kb_reason = text_block(no_kb_reason, "no_kb_reason", REASON_MAX)
     article = linked_article(agent, ticket, kb_article_id, no_kb_reason)
@@ -162,7 +167,13 @@ def resolve(
         "no_kb_reason": no_kb_reason if not article else "",
     }
     _staff_step(
-        ticket, Status.RESOLVED_BY_AGENT, agent, "resolved", data, f"Resolved by {agent.name}: {summary}", now=now
+        ticket,
+        Status.RESOLVED_BY_AGENT,
+        agent,
+        EventKind.RESOLVED,
+        data,
+        f"Resolved by {agent.name}: {summary}",
+        now=now,
     )
     db.session.commit()
     return ticket
@@ -170,12 +181,13 @@ def resolve(
 
 def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | None = None) -> Ticket:
     """The agent cannot offer a solution: back to the administrator, with the reason."""
+    policy.check(agent, ticket, Action.CANNOT_RESOLVE)
     reason = text_block(reason, "reason", REASON_MAX, _("Say why it cannot be resolved at this level."))
     _staff_step(
         ticket,
         Status.CANNOT_RESOLVE,
         agent,
-        "cannot_resolve",
+        EventKind.CANNOT_RESOLVE,
         {"reason": reason, "tier": ticket.tier},
         f"{agent.name} cannot resolve it: {reason}",
         now=now,
@@ -187,19 +199,11 @@ def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | Non
 def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | None = None) -> Ticket:
     """Send the solution to the partner (public Zendesk comment), record it in Monday, and ask
     the partner to confirm."""
+    policy.check(admin, ticket, Action.NOTIFY)
     message = text_block(message, "message", COMMENT_MAX, _("Write the message for the partner."))
-    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, "solution_sent", {"message": message}, now=now)
-    db.session.add(
-        Comment(
-            ticket_id=ticket.id,
-            author_id=admin.id,
-            author_name=admin.name,
-            body=message,
-            public=True,
-            created_at=now or utcnow(),
-        )
-    )
-    sla.record_first_response(ticket, admin, now)
+    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, EventKind.SOLUTION_SENT, {"message": message}, now=now)
+    Comment.written(admin, ticket, message, public=True, now=now or utcnow())
+    sla_clock.record_first_response(ticket, admin, now)
     db.session.flush()
     zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id))
     record_in_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
@@ -211,18 +215,17 @@ def reassign_to_level_two(
     admin: User, ticket: Ticket, agent: User | None, channels: list[str], now: datetime | None = None
 ) -> Ticket:
     """Level 1 could not solve it: a level-2 agent takes over, told through Monday, Slack or both."""
+    policy.check(admin, ticket, Action.REASSIGN)
     agent = _require_agent(agent, Role.AGENT_L2)
     channels = [channel for channel in channels if channel in CHANNELS]
     if not channels:
         raise InvalidInput(_("Choose Monday, Slack or both."), "channels")
-    if ticket.tier != 1:
-        raise TransitionRefused(ticket, Status.ASSIGNED_L2, role_of(admin))
     ticket.assignee, ticket.tier = agent, 2
     _staff_step(
         ticket,
         Status.ASSIGNED_L2,
         admin,
-        "assigned",
+        EventKind.ASSIGNED,
         {"assignee": agent.name, "tier": 2, "channels": channels},
         f"Reassigned to {agent.name} (level 2).",
         monday="monday" in channels,
@@ -235,15 +238,14 @@ def reassign_to_level_two(
 
 def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: datetime | None = None) -> Ticket:
     """Level 2 could not solve it either: the VP and the tech team analyse it."""
+    policy.check(admin, ticket, Action.ESCALATE)
     note = text_block(note, "note", REASON_MAX)
-    if ticket.tier != 2:
-        raise TransitionRefused(ticket, Status.ESCALATED_L3, role_of(admin))
     ticket.tier, ticket.assignee = 3, None
     _staff_step(
         ticket,
         Status.ESCALATED_L3,
         admin,
-        "escalated",
+        EventKind.ESCALATED,
         {"tier": 3, "note": note},
         f"Escalated to level 3 (VP and tech team). {note}".strip(),
         slack=True,
@@ -266,6 +268,7 @@ def decide(
     now: datetime | None = None,
 ) -> Ticket:
     """Level 3's analysis and decision: an external provider, or an alternative measure."""
+    policy.check(vp, ticket, Action.DECISION)
     if priority not in PRIORITY_LABELS:
         raise InvalidInput(_("Choose a priority."), "priority")
     impact = text_block(
@@ -296,19 +299,20 @@ def decide(
     else:
         raise InvalidInput(_("Choose a decision."), "decision")
     ticket.priority = priority
-    _staff_step(ticket, target, vp, "decision", data, update, slack=True, now=now)
+    _staff_step(ticket, target, vp, EventKind.DECISION, data, update, slack=True, now=now)
     db.session.commit()
     return ticket
 
 
 def record_level_three_result(actor: User, ticket: Ticket, result: str, now: datetime | None = None) -> Ticket:
     """The provider's result, or the measure applied, goes back to the administrator."""
+    policy.check(actor, ticket, Action.RESULT)
     result = text_block(result, "result", SUMMARY_MAX, _("Describe the result."))
     _staff_step(
         ticket,
         Status.RESOLVED_BY_AGENT,
         actor,
-        "level_three_result",
+        EventKind.LEVEL_THREE_RESULT,
         {"summary": result},
         f"Level 3 result: {result}",
         now=now,

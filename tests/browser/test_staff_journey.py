@@ -19,13 +19,26 @@ def stored(ticket_id):
     return db.session.get(Ticket, ticket_id)
 
 
-def log_out(page):
+def sign_in_again(page, user, path):
+    """Leave the previous user's session, sign in as `user` and open `path`."""
     page.context.clear_cookies()
+    sign_in(page, user.email, "correct horse battery")
+    page.goto(path)
+
+
+def expect_status(page, label):
+    expect(page.locator(".workspace .badge").first).to_have_text(label)
+
+
+def open_action(page, title):
+    """Unfold the workspace action called `title`; returns it."""
+    action = page.locator("details.action", has=page.get_by_text(title, exact=True))
+    action.locator("summary").click()
+    return action
 
 
 def act(page, title, fields: dict, button):
-    action = page.locator("details.action", has=page.get_by_text(title, exact=True))
-    action.locator("summary").click()
+    action = open_action(page, title)
     for label, value in fields.items():
         control = action.get_by_label(label).first
         if control.evaluate("e => e.tagName") == "SELECT":
@@ -45,6 +58,7 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     details = {key: TECHNICAL[key] for key in TECHNICAL_DETAILS}
     ticket = intake.create_ticket(partner, "technical", "Playback fails on Roku", TECHNICAL["description"], details)
 
+    workspace = f"/staff/tickets/{ticket.id}"
     sign_in(page, admin.email, "correct horse battery")
     page.get_by_role("link", name="Clasificación").click()
     page.get_by_role("link", name=ticket.reference).click()
@@ -55,11 +69,9 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
         {"Tipo de solicitud": "technical", "Agente nivel 1": str(l1.id)},
         "Asignar",
     )
-    expect(page.locator(".workspace .badge").first).to_have_text("Asignado a nivel 1")
-    log_out(page)
+    expect_status(page, "Asignado a nivel 1")
 
-    sign_in(page, l1.email, "correct horse battery")
-    page.goto(f"/staff/tickets/{ticket.id}")
+    sign_in_again(page, l1, workspace)
     act(
         page,
         "Registrar un reporte de estado",
@@ -68,44 +80,32 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     )
     expect(page.locator(".reports")).to_contain_text("Reproducido en Roku")
     act(page, "No se puede resolver", {"Motivo": "Hace falta acceso a los logs"}, "Devolver al administrador")
-    expect(page.locator(".workspace .badge").first).to_have_text("El agente no puede resolverlo")
-    log_out(page)
+    expect_status(page, "El agente no puede resolverlo")
 
-    sign_in(page, admin.email, "correct horse battery")
-    page.goto(f"/staff/tickets/{ticket.id}")
-    action = page.locator("details.action", has=page.get_by_text("Reasignar a nivel 2", exact=True))
-    action.locator("summary").click()
+    sign_in_again(page, admin, workspace)
+    action = open_action(page, "Reasignar a nivel 2")
     action.get_by_label("Monday").uncheck()
     action.get_by_label("Slack").check()
     action.get_by_role("button", name="Reasignar").click()
-    expect(page.locator(".workspace .badge").first).to_have_text("Asignado a nivel 2")
-    log_out(page)
+    expect_status(page, "Asignado a nivel 2")
 
-    sign_in(page, l2.email, "correct horse battery")
-    page.goto(f"/staff/tickets/{ticket.id}")
+    sign_in_again(page, l2, workspace)
     act(page, "No se puede resolver", {"Motivo": "Regresión de la versión 3.2.1"}, "Devolver al administrador")
-    log_out(page)
 
-    sign_in(page, admin.email, "correct horse battery")
-    page.goto(f"/staff/tickets/{ticket.id}")
+    sign_in_again(page, admin, workspace)
     act(page, "Escalar a nivel 3", {}, "Escalar")
-    expect(page.locator(".workspace .badge").first).to_have_text("Escalado a nivel 3")
-    log_out(page)
+    expect_status(page, "Escalado a nivel 3")
 
-    sign_in(page, vp.email, "correct horse battery")
-    page.goto(f"/staff/tickets/{ticket.id}")
-    action = page.locator("details.action", has=page.get_by_text("Análisis y decisión", exact=True))
-    action.locator("summary").click()
+    sign_in_again(page, vp, workspace)
+    action = open_action(page, "Análisis y decisión")
     action.get_by_label(re.compile("^Impacto")).fill("Todos los usuarios de Roku")
     action.get_by_label("Recursos disponibles").fill("Equipo de releases")
     action.get_by_label("Medida alternativa", exact=True).check()
     action.locator("select[name=measure]").select_option("revert_version")
     action.get_by_role("button", name="Registrar la decisión").click()
-    expect(page.locator(".workspace .badge").first).to_have_text("Medida alternativa")
-    log_out(page)
+    expect_status(page, "Medida alternativa")
 
-    sign_in(page, admin.email, "correct horse battery")
-    page.goto(f"/staff/tickets/{ticket.id}")
+    sign_in_again(page, admin, workspace)
     act(
         page,
         "Registrar el resultado del nivel 3",
@@ -118,11 +118,9 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
         {"Mensaje para el partner (público, a través de Zendesk)": "Revertimos la app a 3.2.0."},
         "Enviar y pedir confirmación",
     )
-    expect(page.locator(".workspace .badge").first).to_have_text("Esperando confirmación del partner")
-    log_out(page)
+    expect_status(page, "Esperando confirmación del partner")
 
-    sign_in(page, partner.email, "correct horse battery")
-    page.goto(f"/tickets/{ticket.id}")
+    sign_in_again(page, partner, f"/tickets/{ticket.id}")
     expect(page.locator(".timeline")).to_contain_text("Revertimos la app a 3.2.0.")
     page.get_by_role("button", name="Sí, ciérralo").click()
     expect(page.locator(".ticket-head .badge")).to_have_text("Cerrado")

@@ -1,0 +1,123 @@
+"""Figures and exports for staff: the metrics dashboard, each of its figures as CSV, and the ticket
+audit (every ticket event) as CSV."""
+
+from __future__ import annotations
+
+from flask import abort, request
+from flask_babel import gettext as _
+
+from admin import charts, metrics
+from admin import services as admin_services
+from admin.workflow.blueprint import bp, query_id
+from admin.workflow.csv_export import csv_response
+from auth.permissions import require_role, require_staff
+from portal.core.web import render
+from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
+from portal.tickets import queries
+from portal.tickets.policy import Queue
+
+
+def _days() -> int:
+    return 90 if request.args.get("days") == "90" else 30
+
+
+@bp.get("/metrics")
+@require_staff
+def metrics_dashboard():
+    """Tickets per day, SLA met per agent/type/week, response times, backlog, reopen rate,
+    deflection and searches without results."""
+    days = _days()
+    organization_id = query_id("organization_id")
+    per_day = metrics.tickets_per_day(days, organization_id)
+    weekly = metrics.sla_per_agent_week(12)
+    by_week: dict = {}
+    for row in weekly:
+        counts = by_week.setdefault(row.week, [0, 0])
+        counts[0] += row.met
+        counts[1] += row.breached
+    weeks = sorted(by_week)
+    return render(
+        "workflow/metrics.html",
+        days=days,
+        organization_id=organization_id,
+        organizations=admin_services.all_organizations(),
+        per_day=per_day,
+        per_day_chart=charts.stacked_bars(
+            "per-day",
+            _("Tickets received per day"),
+            [f"{d.day:%d/%m}" for d in per_day],
+            {str(REQUEST_TYPE_LABELS[RequestType(t)]): [d.by_type[t] for d in per_day] for t in metrics.REQUEST_TYPES},
+        ),
+        weekly=weekly,
+        weekly_chart=charts.stacked_bars(
+            "weekly",
+            _("First responses on time and late, per week"),
+            [f"{w:%d/%m}" for w in weeks],
+            {_("Met"): [by_week[w][0] for w in weeks], _("Breached"): [by_week[w][1] for w in weeks]},
+        ),
+        response_times=metrics.first_response_times(days),
+        backlog=metrics.backlog(),
+        reopen=metrics.reopen_rate(days),
+        deflection=metrics.deflection(days),
+        zero_results=metrics.zero_result_searches(days),
+        request_types=REQUEST_TYPE_LABELS,
+    )
+
+
+@bp.get("/metrics/<name>.csv")
+@require_staff
+def metrics_csv(name: str):
+    """A dashboard figure as CSV."""
+    days = _days()
+    if name == "tickets-per-day":
+        data = metrics.tickets_per_day(days, query_id("organization_id"))
+        return csv_response(
+            name,
+            ["day", *metrics.REQUEST_TYPES, "total"],
+            [[d.day.isoformat(), *[d.by_type[t] for t in metrics.REQUEST_TYPES], d.total] for d in data],
+        )
+    if name == "sla-per-agent-week":
+        return csv_response(
+            name,
+            ["week", "agent", "request_type", "met", "breached", "met_share"],
+            [
+                [r.week.isoformat(), r.agent, r.request_type, r.met, r.breached, round(r.share, 3)]
+                for r in metrics.sla_per_agent_week(12)
+            ],
+        )
+    if name == "first-response-times":
+        return csv_response(
+            name,
+            ["request_type", "tickets", "median_hours", "p90_hours"],
+            [[r.request_type, r.count, r.median_hours, r.p90_hours] for r in metrics.first_response_times(days)],
+        )
+    if name == "backlog":
+        return csv_response(
+            name,
+            ["tier", "< 1 d", "1–3 d", "3–7 d", "> 7 d"],
+            [[tier, *ages.values()] for tier, ages in metrics.backlog().items()],
+        )
+    abort(404)
+
+
+@bp.get("/audit.csv")
+@require_role(*Queue.TRIAGE.roles)
+def audit_csv():
+    """Every ticket event (the ticket audit) as CSV, for whoever works triage (where it is offered)."""
+    return csv_response(
+        "ticket-audit",
+        ["time", "ticket", "actor", "event", "from", "to", "public", "data"],
+        (
+            [
+                event.created_at.isoformat(),
+                reference,
+                event.actor_label or "system",
+                event.kind,
+                event.from_status or "",
+                event.to_status or "",
+                "yes" if event.public else "no",
+                queries.event_data_text(event.data),
+            ]
+            for event, reference in queries.ticket_audit()
+        ),
+    )
