@@ -71,11 +71,10 @@ def _register_outbox_handlers() -> None:
 def _register_template_vocabularies(app: Flask) -> None:
     """Templates compare with the vocabularies' members, never with their strings."""
     from kb.models import ArticleStatus, RevisionState
-    from portal.sla.models import Applies, TargetKind
+    from portal.sla.models import TargetKind
     from portal.tickets.models import EventKind
 
     app.jinja_env.globals.update(
-        Applies=Applies,
         ArticleStatus=ArticleStatus,
         EventKind=EventKind,
         RevisionState=RevisionState,

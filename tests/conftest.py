@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -262,6 +263,16 @@ def partner(make_user):
     return make_user("partner", email="pablo@andes.test", name="Pablo Partner")
 
 
+@pytest.fixture
+def clients(app, staff, partner):
+    """A signed-in test client for each staff member (by `staff` key) and the partner."""
+    made = {}
+    for name, user in [*staff.items(), ("partner", partner)]:
+        made[name] = app.test_client()
+        assert login(made[name], user.email).status_code == 302
+    return made
+
+
 TECHNICAL = {
     "subject": "Playback fails on Roku",
     "description": "Since this morning every episode stops after 10 seconds on our Roku app.",
@@ -333,3 +344,12 @@ def fake_slack(app):
 
     fake = FakeSlack()
     yield from serving_fake(app, fake, SLACK_WEBHOOK_URL=fake.url)
+
+
+@pytest.fixture
+def matrix(app):
+    """The shipped escalation matrix, loaded; its rows by key."""
+    from portal.sla import services as sla
+
+    sla.import_matrix(Path(__file__).resolve().parent.parent / "content" / "escalation_matrix.yaml")
+    return {row.key: row for row in sla.rows()}

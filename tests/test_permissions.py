@@ -87,7 +87,12 @@ MATRIX = {
     ("tickets.deflect", "POST"): ("/tickets/deflect", {}, partner_only(422)),
     ("tickets.created", "GET"): ("/tickets/{ticket}/created", {}, signed_in(200)),
     ("tickets.detail", "GET"): ("/tickets/{ticket}", {}, signed_in(200)),
-    ("tickets.comment", "POST"): ("/tickets/{ticket}/comments", {"body": "Hola"}, signed_in(302)),
+    # The sample ticket is assigned to nobody: only the administrator answers the partner (§6.1).
+    ("tickets.comment", "POST"): (
+        "/tickets/{ticket}/comments",
+        {"body": "Hola"},
+        {**signed_in(302), "agent_l1": 403, "agent_l2": 403, "vp": 403},
+    ),
     ("tickets.confirm", "POST"): ("/tickets/{ticket}/confirm", {"answer": "yes"}, partner_only(409)),
     ("zendesk_webhook.zendesk_webhook", "POST"): ("/integrations/zendesk/webhook", {}, everyone(401)),
     ("staff.triage", "GET"): ("/staff/triage", {}, admin_only(200)),
@@ -107,7 +112,7 @@ MATRIX = {
     ("staff.audit_csv", "GET"): ("/staff/audit.csv", {}, admin_only(200)),
     ("staff.bulk_assign", "POST"): ("/staff/triage/bulk-assign", {}, admin_only(422)),
     ("staff.note", "POST"): ("/staff/tickets/{ticket}/note", {}, staff_only(422)),
-    ("staff.reply", "POST"): ("/staff/tickets/{ticket}/reply", {}, staff_only(422)),
+    ("staff.reply", "POST"): ("/staff/tickets/{ticket}/reply", {}, {**staff_only(403), "ticket_admin": 422}),
     ("staff.assign", "POST"): ("/staff/tickets/{ticket}/assign", {}, admin_only(422)),
     ("staff.report", "POST"): ("/staff/tickets/{ticket}/reports", {}, {**staff_only(403), "vp": 409}),
     ("staff.resolve", "POST"): ("/staff/tickets/{ticket}/resolve", {}, {**staff_only(403), "ticket_admin": 422}),

@@ -62,11 +62,22 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
 
 VARIANTS = {Action.DECISION: ("external_provider", "alternative_measure"), Action.CONFIRM: ("solved", "not_solved")}
 ZENDESK = "zendesk"  # a step by Zendesk rather than a person: solved or closed there
+AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2}
+TRIAGE_DECISIONS = {Action.RESOLVE, Action.ASSIGN, Action.REASSIGN, Action.ESCALATE}
+
+
+def _role_of(user_id, people: dict):
+    return next((role for role, user in people.items() if user_id is not None and user.id == user_id), None)
 
 
 def _signature(ticket: Ticket, people: dict) -> tuple:
-    holder = next((role for role, user in people.items() if user.id == ticket.assignee_id), None)
-    return Status(ticket.status), ticket.tier, holder
+    """(status, tier, holder, resolver): the resolver (the agent whose solution is pending, see
+    `conversation.agent_who_resolved`) is part of the state, since a reopened ticket goes back to them."""
+    resolver = None
+    if Status(ticket.status) in (Status.RESOLVED_BY_AGENT, Status.AWAITING_CONFIRMATION):
+        agent = conversation.agent_who_resolved(ticket)
+        resolver = _role_of(agent.id if agent else None, people)
+    return Status(ticket.status), ticket.tier, _role_of(ticket.assignee_id, people), resolver
 
 
 @pytest.fixture
@@ -81,9 +92,10 @@ def people(staff, partner):
 
 
 def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, people, fake_zendesk):
-    """Breadth-first over (status, tier, holder): every state before `closed` offers some role an
-    action that changes the status, every offered action succeeds, and the states that used to be
-    dead ends are reached and have a way out."""
+    """Breadth-first over (status, tier, holder, resolver): every state before `closed` offers some
+    role an action that changes the status, every offered action succeeds, a reopened ticket goes
+    to the agent who resolved it or, when none did, unassigned to the administrator, and the states
+    that used to be dead ends are reached and have a way out."""
     counter = iter(range(1, 10_000))
 
     def replay(path) -> Ticket:
@@ -128,15 +140,23 @@ def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, pe
             ticket = replay(path)
             step(ticket, role, action, variant)  # an offered action never fails
             after = _signature(ticket, people)
+            if after[0] is Status.REOPENED:
+                resolver = state[3]
+                assert after[2] == resolver, f"reopened after {path}: held by {after[2]}, resolved by {resolver}"
+                assert after[1] == (AGENT_TIERS[resolver] if resolver else state[1]), (path, after)
             if after not in seen:
                 seen[after] = [*path, (role, action, variant)]
                 queue.append(seen[after])
 
-    reopened = {(tier, holder) for status, tier, holder in seen if status is Status.REOPENED}
-    assert (1, None) in reopened, "reopened after the administrator resolved it directly"
+    reopened = {(tier, holder) for status, tier, holder, _ in seen if status is Status.REOPENED}
+    assert (1, None) in reopened and (2, None) in reopened, "reopened after the administrator resolved it directly"
     assert (3, None) in reopened, "reopened after level 3"
     assert (1, Role.AGENT_L1) in reopened and (2, Role.AGENT_L2) in reopened, "reopened after the agent's solution"
-    assert {status for status, _, _ in seen} >= set(Status) - {Status.TRIAGED}
+    unassigned = [state for state in seen if state[0] is Status.REOPENED and state[2] is None]
+    for state in unassigned:  # the administrator decides again, as in triage
+        ticket = replay(seen[state])
+        assert policy.actions_for(people[Role.TICKET_ADMIN], ticket) >= TRIAGE_DECISIONS, state
+    assert {status for status, *_ in seen} >= set(Status) - {Status.TRIAGED}
     assert len(seen) >= 20
 
 
@@ -180,3 +200,58 @@ def test_check_says_whose_and_when(open_ticket, people, make_user):
     assert Action.ESCALATE not in policy.actions_for(admin, ticket), "level 3 comes after level 2"
     assert policy.roles_for(Action.ESCALATE) == {Role.TICKET_ADMIN}
     assert policy.roles_for(Action.REPORT) == {Role.AGENT_L1, Role.AGENT_L2, Role.VP}
+
+
+def _reopen(ticket: Ticket, people: dict) -> Ticket:
+    admin, partner = people[Role.TICKET_ADMIN], people[Role.PARTNER]
+    workflow.notify_partner(admin, ticket, "Reinstall the app, please.")
+    conversation.confirm(partner, ticket, False, "Still fails.")
+    db.session.refresh(ticket)
+    return ticket
+
+
+def test_a_reopened_ticket_goes_back_to_the_agent_who_resolved_it(open_ticket, people):
+    """Level 2's agent resolved it: reopened, it is theirs again at tier 2, with their steps."""
+    admin, l1, l2 = people[Role.TICKET_ADMIN], people[Role.AGENT_L1], people[Role.AGENT_L2]
+    ticket = open_ticket()
+    workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    workflow.cannot_resolve(l1, ticket, "Needs level 2.")
+    workflow.reassign_to_level_two(admin, ticket, l2, ["slack"])
+    workflow.resolve(l2, ticket, "Cleared the CDN cache.", None, NO_KB)
+    ticket = _reopen(ticket, people)
+    assert (Status(ticket.status), ticket.tier, ticket.assignee_id) == (Status.REOPENED, 2, l2.id)
+    assert policy.actions_for(l2, ticket) >= {Action.RESOLVE, Action.CANNOT_RESOLVE, Action.REPORT, Action.REPLY}
+    assert not policy.actions_for(admin, ticket) & TRIAGE_DECISIONS, "it is the agent's, not the triage's"
+    assert Action.RESOLVE not in policy.actions_for(l1, ticket)
+    # The same agent gives up this time: the administrator takes it to level 3 as usual.
+    workflow.cannot_resolve(l2, ticket, "Needs the tech team.")
+    assert Action.ESCALATE in policy.actions_for(admin, ticket)
+
+
+def test_a_reopened_ticket_no_agent_resolved_goes_to_the_administrator(open_ticket, people):
+    """The administrator resolved a "cannot resolve" ticket directly: reopened, it is nobody's,
+    although a level-1 agent was assigned before, and the administrator has every triage decision."""
+    admin, l1, l2 = people[Role.TICKET_ADMIN], people[Role.AGENT_L1], people[Role.AGENT_L2]
+    ticket = open_ticket()
+    workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    workflow.cannot_resolve(l1, ticket, "Needs level 2.")
+    workflow.resolve(admin, ticket, "A known outage, over now.", None, NO_KB)
+    ticket = _reopen(ticket, people)
+    assert (Status(ticket.status), ticket.tier, ticket.assignee_id) == (Status.REOPENED, 1, None)
+    assert policy.actions_for(admin, ticket) >= TRIAGE_DECISIONS
+    assert not {Action.RESOLVE, Action.REPLY} & policy.actions_for(l1, ticket), "no longer theirs"
+    workflow.reassign_to_level_two(admin, ticket, l2, ["monday"])
+    assert (Status(ticket.status), ticket.tier, ticket.assignee_id) == (Status.ASSIGNED_L2, 2, l2.id)
+
+
+def test_an_inactive_resolver_does_not_get_the_ticket_back(open_ticket, people):
+    """An agent deactivated since could not take it: the administrator gets it instead."""
+    admin, l1 = people[Role.TICKET_ADMIN], people[Role.AGENT_L1]
+    ticket = open_ticket()
+    workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    workflow.resolve(l1, ticket, "Fixed by reinstalling.", None, NO_KB)
+    auth_services.set_user_active(admin, l1, False)
+    ticket = _reopen(ticket, people)
+    assert ticket.assignee_id is None and policy.actions_for(admin, ticket) >= TRIAGE_DECISIONS
+    workflow.escalate_to_level_three(admin, ticket, "Recurring.")
+    assert (Status(ticket.status), ticket.tier, ticket.assignee_id) == (Status.ESCALATED_L3, 3, None)

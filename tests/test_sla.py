@@ -16,7 +16,9 @@ from portal.core.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
-from portal.tickets import conversation, sla_clock, workflow
+from portal.tickets import conversation, intake, sla_clock, workflow
+from portal.tickets.models import TECHNICAL_DETAILS
+from tests.conftest import TECHNICAL
 
 ROOT = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")
@@ -29,12 +31,6 @@ def local(text: str) -> datetime:
 @pytest.fixture
 def calendar():
     return BusinessCalendar.from_settings("America/New_York", DEFAULT_HOURS, [{"date": "2026-12-24", "name": "x"}])
-
-
-@pytest.fixture
-def matrix(app):
-    sla.import_matrix(ROOT / "content" / "escalation_matrix.yaml")
-    return {row.key: row for row in sla.rows()}
 
 
 @pytest.mark.parametrize(
@@ -119,7 +115,16 @@ def test_what_counts_as_business_time(calendar, moment, business):
 def test_sla_due_command(app, matrix, category, received, row, warn, due):
     result = app.test_cli_runner().invoke(args=["sla", "due", "--category", category, "--received", received, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"row": row, "warn_at": warn, "due_at": due}
+    out_of_hours = row == "technical_out_of_hours_first"
+    second_due = datetime.fromisoformat(received) + timedelta(hours=48)
+    assert json.loads(result.output) == {
+        "row": row,
+        "warn_at": warn,
+        "due_at": due,
+        # Out of hours, the second contact's deadline is 48 h from reception (§10); else none.
+        "second_contact_due_at": second_due.astimezone(NY).isoformat() if out_of_hours else None,
+        "second_contact": "Agustín Gomez Vega" if out_of_hours else None,
+    }
 
 
 def test_sla_due_refuses_naive_or_bad_times(app, matrix):
@@ -189,7 +194,8 @@ def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
     assert len(texts) == 2 and "SLA at risk" in texts[0] and "SLA breached" in texts[1]
 
 
-def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket, make_user):
+def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket, make_user, app):
+    app.config["PORTAL_URL"] = "https://support.example.test/"
     ticket = open_ticket()
     received = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday
     make_overdue(ticket, "technical_out_of_hours_first", received)
@@ -197,11 +203,68 @@ def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket
     escalation = received + timedelta(hours=24, minutes=1)
     assert sla_clock.check(now=escalation)["second_contact"] == 1
     assert ticket.sla_row_key == "technical_out_of_hours_second" and ticket.second_contact_at == escalation
-    assert ticket.sla_due_at == escalation + timedelta(hours=48) and ticket.sla_state == "on_track"
+    # 48 h from reception, not from the escalation (§10), and the ticket is at level 2 now.
+    assert ticket.sla_due_at == received + timedelta(hours=48) and ticket.sla_state == "on_track"
+    assert ticket.tier == 2
     assert sla_clock.check(now=escalation + timedelta(minutes=5))["second_contact"] == 0
     text = slack_texts()[-1]
     assert "Agustín Gomez Vega" in text and "agustin@edye.com" in text and "+1 (786) 329-9448" in text
-    assert sla_clock.check(now=escalation + timedelta(hours=48, minutes=1))["breached"] == 1
+    assert ticket.subject in text and f"https://support.example.test/staff/tickets/{ticket.id}" in text
+    assert sla_clock.check(now=received + timedelta(hours=36, minutes=1))["at_risk"] == 1, (
+        "the second deadline's warning"
+    )
+    assert sla_clock.check(now=received + timedelta(hours=48, minutes=1))["breached"] == 1
+
+
+@pytest.mark.parametrize(
+    ("received", "first_due", "second_due"),
+    [
+        # Saturday 03:00 New York: first contact Sunday 03:00, second Monday 03:00 (outside
+        # business hours: elapsed hours count around the clock).
+        ("2026-02-07T03:00:00-05:00", "2026-02-08T03:00:00-05:00", "2026-02-09T03:00:00-05:00"),
+        # Across the change to summer time (Sunday 8 March 2026): hours are real hours.
+        ("2026-03-07T03:00:00-05:00", "2026-03-08T04:00:00-04:00", "2026-03-09T04:00:00-04:00"),
+    ],
+)
+def test_out_of_hours_deadlines_count_from_reception(matrix, received, first_due, second_due):
+    moment = datetime.fromisoformat(received)
+    first = sla.due("technical", moment)
+    second = sla.second_contact_due("technical", moment)
+    zone = NY
+    assert first.row.key == "technical_out_of_hours_first"
+    assert first.due_at.astimezone(zone).isoformat() == first_due
+    assert second.row.key == "technical_out_of_hours_second"
+    assert second.due_at.astimezone(zone).isoformat() == second_due
+    assert sla.second_contact_due("technical", datetime(2026, 3, 4, 10, 0, tzinfo=zone)) is None, "business hours"
+
+
+def test_the_first_contact_hears_of_an_out_of_hours_ticket_at_reception(matrix, partner):
+    details = {key: TECHNICAL[key] for key in TECHNICAL_DETAILS}
+    saturday = datetime(2026, 2, 7, 8, 0, tzinfo=UTC)  # 03:00 New York
+    ticket = intake.create_ticket(partner, "technical", "Night outage", "Nothing plays.", details, now=saturday)
+    notice = slack_texts()
+    assert len(notice) == 1 and "received outside business hours" in notice[0]
+    assert "Constantine Costopoulos" in notice[0] and "2026-02-08 08:00 UTC" in notice[0]
+    assert ticket.sla_row_key == "technical_out_of_hours_first"
+    tuesday = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)  # 10:00 New York
+    intake.create_ticket(partner, "technical", "Day question", "A question.", details, now=tuesday)
+    assert len(slack_texts()) == 1, "in business hours the deadline is hours away: no notice"
+
+
+def test_a_problem_that_persists_goes_to_the_second_contact_at_once(matrix, open_ticket):
+    ticket = open_ticket()
+    received = datetime(2026, 2, 7, 8, 0, tzinfo=UTC)  # Saturday 03:00 New York
+    make_overdue(ticket, "technical_out_of_hours_first", received)
+    hour_ten = received + timedelta(hours=10)
+    assert sla_clock.escalate_when_the_problem_persists(ticket, hour_ten)
+    db.session.commit()
+    assert ticket.second_contact_at == hour_ten and ticket.sla_row_key == "technical_out_of_hours_second"
+    assert ticket.sla_due_at == received + timedelta(hours=48) and ticket.tier == 2
+    assert "the partner says the problem persists" in slack_texts()[-1]
+    assert not sla_clock.escalate_when_the_problem_persists(ticket, hour_ten), "once"
+    business = open_ticket(subject="In business hours")
+    make_overdue(business, "technical_business_hours", datetime(2026, 3, 4, 15, 0, tzinfo=UTC))
+    assert not sla_clock.escalate_when_the_problem_persists(business), "only out-of-hours tickets"
 
 
 def test_monitor_notifies_once_with_two_workers(app, matrix, open_ticket):

@@ -28,7 +28,7 @@ def ticket_count() -> int:
     return db.session.scalar(select(func.count(Ticket.id)))
 
 
-def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_in_partner):
+def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_in_partner, matrix):
     response = client.post("/tickets/new/technical", data=TECHNICAL)
     assert response.status_code == 302
     ticket = db.session.scalar(select(Ticket))
@@ -42,12 +42,13 @@ def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_i
     assert payload["requester"] == {"name": "Pablo Partner", "email": "pablo@andes.test"}
     assert "EDY-4031" in payload["comment"]["body"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert ticket.reference in page and "2–3" in page
+    promised = "2–3 horas hábiles" if ticket.sla_row_key == "technical_business_hours" else "24 horas"
+    assert ticket.reference in page and promised in page
     listing = client.get("/tickets/").get_data(as_text=True)
     assert ticket.reference in listing and "Playback fails on Roku" in listing
 
 
-def test_marketing_form(client, signed_in_partner):
+def test_marketing_form(client, signed_in_partner, matrix):
     response = client.post(
         "/tickets/new/marketing_business",
         data={

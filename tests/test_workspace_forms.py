@@ -120,7 +120,7 @@ CASES = {
     ),
     "reply": (
         "l1",
-        ("new", 1, None),
+        ("assigned_l1", 1, "l1"),
         "reply",
         {"body": "We are looking into it " + "b" * 20_000},
         "body",

@@ -150,8 +150,12 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "MONDAY_GROUP_ID": os.environ.get("MONDAY_GROUP_ID", ""),
         "MONDAY_COLUMNS": _json_object("MONDAY_COLUMNS"),
         "SLACK_WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", ""),
+        # Where the portal is served (e.g. https://support.example.com): links in Slack and Monday texts.
+        "PORTAL_URL": os.environ.get("PORTAL_URL", ""),
         "ZENDESK_CUSTOM_FIELDS": _json_object("ZENDESK_CUSTOM_FIELDS"),
         "AUTO_CLOSE_AFTER_HOURS": _int("AUTO_CLOSE_AFTER_HOURS", 72),
+        # Partners read staff replies as from "EDYE Support" unless this shows the staff member's name.
+        "SHOW_STAFF_NAMES_TO_PARTNERS": _bool(os.environ.get("SHOW_STAFF_NAMES_TO_PARTNERS"), False),
         "OUTBOX_CONNECT_TIMEOUT": _float("OUTBOX_CONNECT_TIMEOUT", 3.05),
         "OUTBOX_READ_TIMEOUT": _float("OUTBOX_READ_TIMEOUT", 15.0),
         "OUTBOX_RETRY_BASE_SECONDS": _float("OUTBOX_RETRY_BASE_SECONDS", 5.0),

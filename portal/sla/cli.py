@@ -34,15 +34,20 @@ def due_command(category: str, received: str, as_json: bool):
     if deadline is None:
         raise click.ClickException("the escalation matrix has no row for this request type")
     zone = services.calendar().timezone
+    second = services.second_contact_due(category, moment)
     result = {
         "row": deadline.row.key,
         "warn_at": deadline.warn_at.astimezone(zone).isoformat(),
         "due_at": deadline.due_at.astimezone(zone).isoformat(),
+        "second_contact_due_at": second.due_at.astimezone(zone).isoformat() if second else None,
+        "second_contact": second.row.contact_name if second else None,
     }
     if as_json:
         click.echo(json.dumps(result))
     else:
         click.echo(f"row:  {result['row']}\nwarn: {result['warn_at']}\ndue:  {result['due_at']}")
+        if second:
+            click.echo(f"second contact: {result['second_contact']}, due {result['second_contact_due_at']}")
 
 
 @sla_cli.command("import-matrix")

@@ -120,6 +120,32 @@ def rows() -> list[EscalationRow]:
     return list(db.session.scalars(select(EscalationRow).order_by(EscalationRow.position, EscalationRow.id)))
 
 
+def row(key: str | None) -> EscalationRow | None:
+    return db.session.scalar(select(EscalationRow).where(EscalationRow.key == key)) if key else None
+
+
+def promised_rows(request_type: str) -> list[EscalationRow]:
+    """The rows whose first-response time partners are promised for `request_type` (the second
+    contact is an internal escalation, not a promise)."""
+    return [row for row in rows() if row.request_type == request_type and row.applies != Applies.SECOND_CONTACT.value]
+
+
+def response_time(row: EscalationRow) -> str:
+    """A row's first-response target in words, e.g. "2–3 business hours" or "24 hours"."""
+    if row.target_kind == TargetKind.BUSINESS_HOURS:
+        return _("%(warn)g–%(due)g business hours", warn=row.warn_hours, due=row.due_hours)
+    return _("%(hours)g hours", hours=row.due_hours)
+
+
+def when_applies(row: EscalationRow) -> str:
+    """When a row applies, in words (empty for a row that always applies)."""
+    return {
+        Applies.BUSINESS_HOURS: _("in business hours"),
+        Applies.OUT_OF_HOURS: _("outside business hours (first contact)"),
+        Applies.SECOND_CONTACT: _("outside business hours (second contact)"),
+    }.get(Applies(row.applies), "")
+
+
 def choose_row(request_type: str, received: datetime, cal: BusinessCalendar, matrix: list[EscalationRow]):
     """The matrix row for a request received at `received`: technical requests depend on whether
     they arrived in business hours."""
@@ -138,6 +164,17 @@ def choose_row(request_type: str, received: datetime, cal: BusinessCalendar, mat
 def second_contact_row(matrix: list[EscalationRow]) -> EscalationRow | None:
     """The row for out-of-hours requests still unanswered at their due time."""
     return next((row for row in matrix if row.applies == Applies.SECOND_CONTACT), None)
+
+
+def second_contact_due(request_type: str, received: datetime) -> Deadline | None:
+    """For a request received outside business hours, the second contact's deadline, counted from
+    reception (§10: "los tiempos se expresan en horas desde la recepción del ticket"); None when
+    the request's row is not the out-of-hours first contact or the matrix has no second contact."""
+    matrix, cal = rows(), calendar()
+    first, second = choose_row(request_type, received, cal, matrix), second_contact_row(matrix)
+    if first is None or second is None or first.applies != Applies.OUT_OF_HOURS:
+        return None
+    return deadline_for(second, received, cal)
 
 
 def deadline_for(row: EscalationRow, start: datetime, cal: BusinessCalendar) -> Deadline:

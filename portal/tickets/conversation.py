@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from auth.models import User
+from auth.models import Role, User
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
@@ -19,8 +19,9 @@ from portal.tickets.models import (
     EventKind,
     Status,
     Ticket,
+    TicketEvent,
 )
-from portal.tickets.outbound import zendesk_comment, zendesk_status
+from portal.tickets.outbound import record_in_monday, zendesk_comment, zendesk_status
 from portal.tickets.policy import Action
 from portal.tickets.states import move
 from portal.tickets.validation import (
@@ -55,8 +56,60 @@ def add_internal_note(staff: User, ticket: Ticket, body: str, now: datetime | No
     return note
 
 
+AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2}
+
+
+def agent_who_resolved(ticket: Ticket) -> User | None:
+    """The active level-1 or level-2 agent whose solution the partner is answering: the actor of the
+    ticket's latest move to "resolved" since it was last reopened. None when the administrator
+    resolved it, level 3 did, or Zendesk solved it without a portal resolution."""
+    latest = db.session.scalar(
+        select(TicketEvent)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            or_(
+                TicketEvent.to_status == Status.RESOLVED_BY_AGENT.value,
+                TicketEvent.kind == EventKind.REOPENED.value,
+            ),
+        )
+        .order_by(TicketEvent.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.kind != EventKind.RESOLVED or latest.actor is None:
+        return None
+    agent = latest.actor
+    return agent if agent.active and agent.role_enum in AGENT_TIERS else None
+
+
+def _reopen(user: User, ticket: Ticket, reason: str, now: datetime | None) -> None:
+    """Back to the agent who resolved it (at that agent's tier), or, when no agent did, unassigned
+    to the administrator's triage, who may then assign, reassign, escalate or resolve it."""
+    agent = agent_who_resolved(ticket)
+    ticket.assignee = agent
+    if agent is not None:
+        ticket.tier = AGENT_TIERS[agent.role_enum]
+    event = move(
+        ticket,
+        Status.REOPENED,
+        user,
+        EventKind.REOPENED,
+        {"reason": reason, "assignee_id": agent.id if agent else None, "tier": ticket.tier},
+        now=now,
+    )
+    db.session.flush()
+    zendesk_status(
+        ticket,
+        Status.REOPENED,
+        _("The partner says the problem persists: %(reason)s", reason=reason),
+        key=str(event.id),
+    )
+    back_to = f"back to {agent.name} (level {ticket.tier})" if agent else "back to the administrator's triage"
+    record_in_monday(ticket, f"Reopened by the partner, {back_to}: {reason}", str(event.id))
+
+
 def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: datetime | None = None) -> Ticket:
-    """The partner's answer: solved (closed, accepted) or not (reopened, back to its agent)."""
+    """The partner's answer: solved (closed, accepted) or not (reopened, back to the agent who
+    resolved it, or to the administrator)."""
     policy.check(user, ticket, Action.CONFIRM)
     reason = text_block(reason, "reason", REASON_MAX)
     if solved:
@@ -66,21 +119,8 @@ def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: dat
     else:
         if not reason:
             raise InvalidInput(_("Tell us what still fails, so the agent can continue."), "reason")
-        event = move(
-            ticket,
-            Status.REOPENED,
-            user,
-            EventKind.REOPENED,
-            {"reason": reason, "assignee_id": ticket.assignee_id},
-            now=now,
-        )
-        db.session.flush()
-        zendesk_status(
-            ticket,
-            Status.REOPENED,
-            _("The partner says the problem persists: %(reason)s", reason=reason),
-            key=str(event.id),
-        )
+        _reopen(user, ticket, reason, now)
+        sla_clock.escalate_when_the_problem_persists(ticket, now)
     db.session.commit()
     return ticket
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -124,6 +125,10 @@ class Ticket(db.Model):
     first_responder: Mapped[User | None] = relationship(foreign_keys=[first_responder_id])
 
     @property
+    def is_closed(self) -> bool:
+        return self.status == Status.CLOSED
+
+    @property
     def partner_status_label(self) -> str:
         return str(PARTNER_STATUS_LABELS.get(Status(self.status), IN_PROGRESS_LABEL))
 
@@ -197,6 +202,10 @@ class TicketEvent(db.Model):
 
     actor: Mapped[User | None] = relationship()
 
+    def actor_shown_to(self, viewer: User) -> str:
+        """Who took this step, as `viewer` may see it (see `name_shown_to`)."""
+        return name_shown_to(viewer, self.actor, self.actor_label)
+
 
 @event.listens_for(TicketEvent, "before_update")
 @event.listens_for(TicketEvent, "before_delete")
@@ -205,6 +214,21 @@ def _events_are_history(mapper, connection, ticket_event):
 
 
 AUTHOR_NAME_MAX = 200
+# What partners see instead of a staff member's name (unless SHOW_STAFF_NAMES_TO_PARTNERS).
+SUPPORT_TEAM_NAME = _l("EDYE Support")
+
+
+def name_for_partners(person: User | None, name: str) -> str:
+    """`name` as partners read it: staff answer as the support team, never by their internal
+    names, unless SHOW_STAFF_NAMES_TO_PARTNERS; partners and Zendesk agents keep theirs."""
+    if person is not None and person.is_staff and not current_app.config["SHOW_STAFF_NAMES_TO_PARTNERS"]:
+        return str(SUPPORT_TEAM_NAME)
+    return name
+
+
+def name_shown_to(viewer: User, person: User | None, name: str) -> str:
+    """Staff screens always show real names; partners get `name_for_partners`."""
+    return name if viewer.is_staff else name_for_partners(person, name)
 
 
 class Comment(db.Model):
@@ -222,11 +246,17 @@ class Comment(db.Model):
     source: Mapped[str] = mapped_column(String(10), default="portal")
     zendesk_comment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
+    # Loaded with the comments (one query for a whole timeline): partners see staff by role.
+    author: Mapped[User | None] = relationship(lazy="selectin")
+
+    def author_shown_to(self, viewer: User) -> str:
+        return name_shown_to(viewer, self.author, self.author_name)
+
     @classmethod
     def written(cls, author: User, ticket: Ticket, body: str, public: bool, now: datetime) -> Comment:
         """A comment a portal user wrote on `ticket`, added to the session."""
         comment = cls(
-            ticket_id=ticket.id, author_id=author.id, author_name=author.name, body=body, public=public, created_at=now
+            ticket_id=ticket.id, author=author, author_name=author.name, body=body, public=public, created_at=now
         )
         db.session.add(comment)
         return comment

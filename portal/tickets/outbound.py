@@ -8,13 +8,14 @@ find theirs, so the keys' shapes never change.
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from auth.models import User
 from portal.core.extensions import db
 from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
-from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket
+from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket, name_for_partners
 
 ZENDESK_STATUS = {Status.AWAITING_CONFIRMATION: "solved", Status.CLOSED: "closed", Status.REOPENED: "open"}
 MONDAY_ITEM_NAME_MAX = 250
@@ -59,13 +60,16 @@ def zendesk_create(ticket: Ticket, requester: User) -> None:
 
 
 def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
-    """A public comment written in the portal, signed with its author's name (its Zendesk id is
-    remembered on delivery, so the webhook's echo is not shown twice)."""
+    """A public comment written in the portal, signed as the partner reads it (staff as the support
+    team, in the requester's language, unless SHOW_STAFF_NAMES_TO_PARTNERS). Its Zendesk id is
+    remembered on delivery, so the webhook's echo is not shown twice."""
+    with force_locale(ticket.requester.language):
+        signature = name_for_partners(comment.author, comment.author_name)
     outbox.enqueue(
         Target.ZENDESK,
         "update_ticket",
         {
-            "ticket": {"comment": {"body": f"{comment.author_name}:\n\n{comment.body}", "public": True}},
+            "ticket": {"comment": {"body": f"{signature}:\n\n{comment.body}", "public": True}},
             "comment_id": comment.id,
         },
         f"zendesk:comment:{comment.id}",

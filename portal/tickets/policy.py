@@ -107,10 +107,17 @@ RULES: tuple[Rule, ...] = (
     _rule(Action.ESCALATE, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ESCALATED_L3], when=at_tier(2)),
     _rule(Action.NOTIFY, [ADMIN], [Status.RESOLVED_BY_AGENT], [Status.AWAITING_CONFIRMATION]),
     _rule(Action.RESULT, [ADMIN, VP], LEVEL_THREE_WORK, [Status.RESOLVED_BY_AGENT]),
-    # A reopened ticket nobody holds (resolved by the administrator directly, or after level 3)
-    # comes back to the administrator, or it would have no way forward.
-    _rule(Action.ASSIGN, [ADMIN], [Status.REOPENED], [Status.ASSIGNED_L1], when=unassigned),
-    _rule(Action.RESOLVE, [ADMIN], [Status.REOPENED], [Status.RESOLVED_BY_AGENT], when=unassigned),
+    # A reopened ticket no agent resolved (the administrator did, or level 3, or Zendesk) comes
+    # back unassigned to the administrator, who decides again as in triage: any level, or solve it.
+    *(
+        _rule(action, [ADMIN], [Status.REOPENED], [target], when=unassigned)
+        for action, target in (
+            (Action.ASSIGN, Status.ASSIGNED_L1),
+            (Action.RESOLVE, Status.RESOLVED_BY_AGENT),
+            (Action.REASSIGN, Status.ASSIGNED_L2),
+            (Action.ESCALATE, Status.ESCALATED_L3),
+        )
+    ),
     # Agents work the tickets assigned to them, at their own level or reopened.
     *(
         _rule(action, [agent], [queue, Status.REOPENED], moves_to, whose=assigned_to_them)
@@ -124,10 +131,17 @@ RULES: tuple[Rule, ...] = (
     # Level 3 analyses, decides and reports.
     _rule(Action.DECISION, [VP], [Status.ESCALATED_L3], LEVEL_THREE_WORK),
     _rule(Action.REPORT, [VP], [Status.ESCALATED_L3, *LEVEL_THREE_WORK]),
-    # Every staff member may write on any ticket that is not closed.
+    # Every staff member may add internal notes; the partner hears from the administrator, or
+    # from the staff member the ticket is assigned to (§6.1: the administrator is the channel).
     _rule(Action.NOTE, STAFF_ROLES, NOT_CLOSED),
-    _rule(Action.REPLY, STAFF_ROLES, NOT_CLOSED),
-    _rule(Action.COMMENT, STAFF_ROLES, NOT_CLOSED),
+    *(
+        rule
+        for action in (Action.REPLY, Action.COMMENT)
+        for rule in (
+            _rule(action, [ADMIN], NOT_CLOSED),
+            _rule(action, [*AGENTS, VP], NOT_CLOSED, whose=assigned_to_them),
+        )
+    ),
     # The partner writes on their organization's tickets and answers the solution.
     _rule(Action.COMMENT, [PARTNER], NOT_CLOSED, whose=their_organization),
     _rule(

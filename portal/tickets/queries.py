@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import case, or_, select
 from sqlalchemy.orm import joinedload
 
 from auth.models import User
 from portal.core.extensions import db
 from portal.tickets import states
-from portal.tickets.models import Comment, EventKind, Status, StatusReport, Ticket, TicketEvent, TicketForm
+from portal.tickets.models import Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
 
 
 def ticket_for(user: User, ticket_id: int) -> Ticket | None:
@@ -68,13 +67,6 @@ def timeline(ticket: Ticket, include_internal: bool) -> list[TimelineEntry]:
         )
         entries += [TimelineEntry(at=r.created_at, report=r) for r in db.session.scalars(shared)]
     return sorted(entries, key=lambda entry: (entry.at, entry.event is None))
-
-
-def expected_first_response(ticket: Ticket) -> str:
-    """The first-response target partners are promised for this kind of request."""
-    if ticket.form == TicketForm.MARKETING_BUSINESS:
-        return _("within 24 hours")
-    return _("within 2–3 business hours (24 hours outside business hours)")
 
 
 def staff_queue(

@@ -20,7 +20,7 @@ from portal.core.web import database_id, render, render_list, show_form_error
 from portal.integrations.zendesk import webhook_is_authentic
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS
-from portal.tickets import conversation, intake, policy, queries, zendesk
+from portal.tickets import conversation, intake, policy, queries, sla_clock, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
 from portal.tickets.models import (
     DETAIL_LABELS,
@@ -34,6 +34,9 @@ from portal.tickets.policy import Action
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
+# A matrix row's promise in words, wherever partners read one.
+bp.add_app_template_filter(sla.response_time, "response_time")
+bp.add_app_template_filter(sla.when_applies, "when_applies")
 FORM_KIND = "<any(technical,marketing_business):form_kind>"
 require_partner = require_role(Role.PARTNER)
 UNCHECKED_FIELDS = ("csrf_token", "deflection_token")
@@ -69,8 +72,10 @@ def index():
 @bp.get("/new")
 @require_partner
 def choose_form():
-    """Pick the form: technical errors and questions, or marketing and business."""
-    return render("tickets/choose.html", forms=FORM_LABELS)
+    """Pick the form: technical errors and questions, or marketing and business, each with the
+    first-response times the matrix promises for it."""
+    promises = {form: sla.promised_rows(request_type) for form, request_type in sla_clock.FORM_REQUEST_TYPES.items()}
+    return render("tickets/choose.html", forms=FORM_LABELS, promises=promises)
 
 
 def _details(form) -> dict:
@@ -161,7 +166,7 @@ def deflect():
 def created(ticket_id: int):
     """The confirmation page after sending a ticket."""
     ticket = _ticket_or_404(ticket_id)
-    return render("tickets/created.html", ticket=ticket, expected=queries.expected_first_response(ticket))
+    return render("tickets/created.html", ticket=ticket, expected=sla_clock.expected_first_response(ticket))
 
 
 def _detail_context(ticket, comment_form=None, confirmation_form=None) -> dict:
@@ -169,7 +174,7 @@ def _detail_context(ticket, comment_form=None, confirmation_form=None) -> dict:
         "ticket": ticket,
         "description": render_markdown(ticket.description),
         "entries": queries.timeline(ticket, include_internal=current_user.is_staff),
-        "expected": queries.expected_first_response(ticket),
+        "expected": sla_clock.expected_first_response(ticket),
         "comment_form": comment_form or CommentForm(formdata=None),
         "confirmation_form": confirmation_form or ConfirmationForm(formdata=None),
         "detail_labels": DETAIL_LABELS,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from portal.core.extensions import db
@@ -12,12 +14,21 @@ from portal.core.types import utcnow
 from portal.sla import services as sla
 from portal.sla.models import Applies, EscalationRow, RequestType, SlaState
 from portal.tickets.models import Ticket, TicketForm
-from portal.tickets.outbound import sla_alert
+from portal.tickets.outbound import sla_alert, to_slack
 from portal.tickets.states import OPEN_STATUSES
 
 # The thresholds the monitor counts; each is notified once per ticket.
 AT_RISK, BREACHED, SECOND_CONTACT = SlaState.AT_RISK.value, SlaState.BREACHED.value, "second_contact"
 STILL_RUNNING = (SlaState.ON_TRACK.value, SlaState.AT_RISK.value)
+# The matrix calls the out-of-hours second contact level 2 (the Head of Technology).
+SECOND_CONTACT_TIER = 2
+
+
+# The request type each intake form stands for until the administrator classifies the ticket.
+FORM_REQUEST_TYPES = {
+    TicketForm.TECHNICAL: RequestType.TECHNICAL,
+    TicketForm.MARKETING_BUSINESS: RequestType.MARKETING_BUSINESS,
+}
 
 
 def request_type_of(ticket: Ticket) -> RequestType:
@@ -25,7 +36,16 @@ def request_type_of(ticket: Ticket) -> RequestType:
     the form's."""
     if ticket.request_type:
         return RequestType(ticket.request_type)
-    return RequestType.MARKETING_BUSINESS if ticket.form == TicketForm.MARKETING_BUSINESS else RequestType.TECHNICAL
+    return FORM_REQUEST_TYPES[TicketForm(ticket.form)]
+
+
+def expected_first_response(ticket: Ticket) -> str:
+    """What the partner is promised for this ticket, from its matrix row ("within 24 hours"); empty
+    when the ticket has no deadline (no matrix loaded) or has been answered."""
+    row = sla.row(ticket.sla_row_key)
+    if row is None or ticket.first_response_at is not None:
+        return ""
+    return _("within %(time)s", time=sla.response_time(row))
 
 
 def assign_deadline(ticket: Ticket) -> None:
@@ -38,6 +58,21 @@ def assign_deadline(ticket: Ticket) -> None:
     ticket.sla_row_key, ticket.sla_warn_at, ticket.sla_due_at = deadline.row.key, deadline.warn_at, deadline.due_at
     ticket.second_contact_at = None
     ticket.sla_state = SlaState.ON_TRACK.value
+
+
+def tell_the_first_contact(ticket: Ticket) -> None:
+    """A technical request received outside business hours: its first contact hears of it in
+    Slack at reception (§10), not when its deadline is near; the caller commits."""
+    row = sla.row(ticket.sla_row_key)
+    if row is None or row.applies != Applies.OUT_OF_HOURS:
+        return
+    to_slack(
+        ticket,
+        f"{ticket.subject} — received outside business hours: first contact {row.contact_name} "
+        f"({row.contact_role}, {row.contact_email}, {row.contact_phone}); first response due "
+        f"{ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({row.due_hours:g} h from reception).{staff_link(ticket)}",
+        "first-contact",
+    )
 
 
 def record_first_response(ticket: Ticket, responder, now: datetime | None = None) -> None:
@@ -69,7 +104,8 @@ def check(now: datetime | None = None) -> dict[str, int]:
     for ticket in list(candidates):
         row = matrix.get(ticket.sla_row_key)
         if ticket.sla_due_at <= now and row is not None and row.applies == Applies.OUT_OF_HOURS and second is not None:
-            crossed = _escalate_to_second_contact(ticket, row, second, now)
+            reason = f"no first response after {row.due_hours:g} h"
+            crossed = _escalate_to_second_contact(ticket, second, now, reason, unanswered_only=True)
         else:
             crossed = _mark(ticket, BREACHED if ticket.sla_due_at <= now else AT_RISK)
         if crossed:
@@ -78,19 +114,37 @@ def check(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def _escalate_to_second_contact(ticket: Ticket, row: EscalationRow, second: EscalationRow, now: datetime) -> str:
-    """An out-of-hours ticket unanswered at its due time goes to the second contact, with a new
-    deadline; returns the threshold when this worker made the change."""
-    deadline = sla.deadline_for(second, now, sla.calendar())
+def escalate_when_the_problem_persists(ticket: Ticket, now: datetime | None = None) -> bool:
+    """The partner says an out-of-hours ticket's solution did not work: the second contact gets it
+    at once (§10), with the deadline counted from reception; the caller commits."""
+    matrix = sla.rows()
+    row = next((row for row in matrix if row.key == ticket.sla_row_key), None)
+    second = sla.second_contact_row(matrix)
+    if row is None or second is None or row.applies != Applies.OUT_OF_HOURS:
+        return False
+    return bool(_escalate_to_second_contact(ticket, second, now or utcnow(), "the partner says the problem persists"))
+
+
+def _escalate_to_second_contact(
+    ticket: Ticket, second: EscalationRow, now: datetime, reason: str, unanswered_only: bool = False
+) -> str:
+    """Give the ticket to the second contact (level 2 in the matrix) with the deadline the matrix
+    sets from reception, and tell them; returns the threshold when this worker made the change
+    (`unanswered_only`: the monitor's case, which a first response arriving meanwhile cancels)."""
+    deadline = sla.deadline_for(second, ticket.created_at, sla.calendar())
+    # Unanswered, the clock runs again towards the new deadline; answered, its result stands.
+    still_due = [Ticket.first_response_at.is_(None)] if unanswered_only else []
+    running = {"sla_state": SlaState.ON_TRACK.value} if unanswered_only else {}
     claimed = db.session.execute(
         update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.second_contact_at.is_(None), Ticket.first_response_at.is_(None))
+        .where(Ticket.id == ticket.id, Ticket.second_contact_at.is_(None), *still_due)
         .values(
             second_contact_at=now,
             sla_row_key=second.key,
             sla_warn_at=deadline.warn_at,
             sla_due_at=deadline.due_at,
-            sla_state=SlaState.ON_TRACK.value,
+            tier=max(ticket.tier, SECOND_CONTACT_TIER),
+            **running,
         )
     ).rowcount
     if not claimed:
@@ -98,12 +152,21 @@ def _escalate_to_second_contact(ticket: Ticket, row: EscalationRow, second: Esca
     db.session.refresh(ticket)
     sla_alert(
         ticket,
-        f"no first response after {row.due_hours:g} h: second contact "
-        f"{second.contact_name} ({second.contact_role}, {second.contact_email}, "
-        f"{second.contact_phone}); new deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC.",
+        f"{ticket.subject} — {reason}: second contact {second.contact_name} ({second.contact_role}, "
+        f"{second.contact_email}, {second.contact_phone}); deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC "
+        f"({second.due_hours:g} h from reception).{staff_link(ticket)}",
         "second-contact",
     )
     return SECOND_CONTACT
+
+
+def staff_link(ticket: Ticket) -> str:
+    """The ticket's workspace address after a space, when PORTAL_URL says where the portal is
+    served (the worker has no request to take it from); empty otherwise."""
+    base = current_app.config["PORTAL_URL"].rstrip("/")
+    if not base:
+        return ""
+    return " " + base + current_app.url_map.bind("portal").build("staff.workspace", {"ticket_id": ticket.id})
 
 
 def _mark(ticket: Ticket, state: str) -> str:
@@ -119,7 +182,9 @@ def _mark(ticket: Ticket, state: str) -> str:
         return ""
     db.session.refresh(ticket)
     label = "SLA at risk" if state == AT_RISK else "SLA breached"
+    # The second contact's deadline crosses the same thresholds again: its alerts are other messages.
+    key = state if ticket.second_contact_at is None else f"second-contact-{state}"
     sla_alert(
-        ticket, f"{label}: first response due {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({ticket.sla_row_key}).", state
+        ticket, f"{label}: first response due {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({ticket.sla_row_key}).", key
     )
     return state

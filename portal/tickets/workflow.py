@@ -214,7 +214,8 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
 def reassign_to_level_two(
     admin: User, ticket: Ticket, agent: User | None, channels: list[str], now: datetime | None = None
 ) -> Ticket:
-    """Level 1 could not solve it: a level-2 agent takes over, told through Monday, Slack or both."""
+    """Level 1 could not solve it (or the administrator sends a reopened ticket there): a level-2
+    agent takes over, told through Monday, Slack or both."""
     policy.check(admin, ticket, Action.REASSIGN)
     agent = _require_agent(agent, Role.AGENT_L2)
     channels = [channel for channel in channels if channel in CHANNELS]
@@ -237,7 +238,8 @@ def reassign_to_level_two(
 
 
 def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: datetime | None = None) -> Ticket:
-    """Level 2 could not solve it either: the VP and the tech team analyse it."""
+    """Level 2 could not solve it either (or the administrator sends a reopened ticket there): the
+    VP and the tech team analyse it."""
     policy.check(admin, ticket, Action.ESCALATE)
     note = text_block(note, "note", REASON_MAX)
     ticket.tier, ticket.assignee = 3, None
