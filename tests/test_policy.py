@@ -1,5 +1,5 @@
 """The ticket policy as a property: walking every status a ticket can reach through the real
-services (people's actions, Zendesk solving or closing it, the partner's answers), someone can
+services (people's actions, Zendesk solving or reopening it, the partner's answers), someone can
 always move it on until it is closed, and everything the policy offers the services accept."""
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
 
 
 VARIANTS = {Action.DECISION: ("external_provider", "alternative_measure"), Action.CONFIRM: ("solved", "not_solved")}
-ZENDESK = "zendesk"  # a step by Zendesk rather than a person: solved or closed there
+ZENDESK = "zendesk"  # a step by Zendesk rather than a person: solved or reopened there
 AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2}
 TRIAGE_DECISIONS = {Action.RESOLVE, Action.ASSIGN, Action.REASSIGN, Action.ESCALATE}
+PARTNER_ANSWER = (Role.PARTNER, Action.COMMENT)  # while a solution awaits confirmation, it reopens the ticket
 
 
 def _role_of(user_id, people: dict):
@@ -130,17 +131,21 @@ def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, pe
             if any(action is rule.action and rule.moves_to for rule in policy.RULES)
         ]
         assert moving, f"dead end: {state} after {path}: nobody can move it on"
-        for role, actions in offered.items():  # writing on a ticket changes no status
-            for action in sorted(actions - {move for _, move in moving}):
+        # Writing on a ticket changes no status, except the partner's comment on a solution: an answer (§9.8).
+        answers = [PARTNER_ANSWER] if state[0] is Status.AWAITING_CONFIRMATION else []
+        for role, actions in offered.items():
+            for action in sorted(actions - {move for _, move in moving} - {a for r, a in answers if r == role}):
                 step(ticket, role, action, "")
                 assert _signature(ticket, people) == state, (role, action)
         steps = [(role, action, variant) for role, action in moving for variant in VARIANTS.get(action, ("",))]
-        steps.append((ZENDESK, None, "SOLVED"))
+        steps += [(role, action, "") for role, action in answers]
+        steps += [(ZENDESK, None, "SOLVED"), (ZENDESK, None, "OPEN")]
         for role, action, variant in steps:
             ticket = replay(path)
             step(ticket, role, action, variant)  # an offered action never fails
             after = _signature(ticket, people)
-            if after[0] is Status.REOPENED:
+            assert (role, action) not in answers or after[0] is Status.REOPENED, (path, role, action)
+            if after[0] is Status.REOPENED and state[0] is not Status.REOPENED:
                 resolver = state[3]
                 assert after[2] == resolver, f"reopened after {path}: held by {after[2]}, resolved by {resolver}"
                 assert after[1] == (AGENT_TIERS[resolver] if resolver else state[1]), (path, after)

@@ -51,7 +51,7 @@ def status_event(ticket, status="SOLVED", event_id="evt-1"):
     }
 
 
-def comment_event(ticket, body, public=True, comment_id=7001, event_id="evt-c1"):
+def comment_event(ticket, body, public=True, comment_id=7001, event_id="evt-c1", is_staff=True, author="Zoe Zendesk"):
     return {
         "type": "zen:event-type:ticket.comment_added",
         "id": event_id,
@@ -63,7 +63,7 @@ def comment_event(ticket, body, public=True, comment_id=7001, event_id="evt-c1")
                 "id": comment_id,
                 "body": body,
                 "is_public": public,
-                "author": {"id": 99, "name": "Zoe Zendesk", "is_staff": True},
+                "author": {"id": 99, "name": author, "is_staff": is_staff},
             }
         },
     }

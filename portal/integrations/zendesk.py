@@ -47,7 +47,7 @@ class ZendeskClient:
         self.session.headers["Content-Type"] = "application/json"
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, body: dict, idempotency_key: str | None = None) -> ZendeskResponse:
+    def _call(self, method: str, path: str, body: dict | None, idempotency_key: str | None = None) -> ZendeskResponse:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         response = send(self.session, method, f"{self.base_url}{path}", self.timeout, json=body, headers=headers)
         remaining = response.headers.get("X-Rate-Limit-Remaining")
@@ -58,6 +58,10 @@ class ZendeskClient:
     def create_ticket(self, ticket: dict, idempotency_key: str) -> ZendeskResponse:
         """POST /api/v2/tickets.json; the key makes a retry return the ticket already created."""
         return self._call("POST", "/api/v2/tickets.json", {"ticket": ticket}, idempotency_key)
+
+    def show_ticket(self, zendesk_id: int) -> ZendeskResponse:
+        """GET /api/v2/tickets/{id}.json: `{"ticket": {..., "status": ...}}` ("Show Ticket")."""
+        return self._call("GET", f"/api/v2/tickets/{zendesk_id}.json", None)
 
     def update_ticket(self, zendesk_id: int, ticket: dict) -> ZendeskResponse:
         """PUT /api/v2/tickets/{id}.json (comments, status)."""

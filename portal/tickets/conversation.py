@@ -21,7 +21,7 @@ from portal.tickets.models import (
     Ticket,
     TicketEvent,
 )
-from portal.tickets.outbound import record_in_monday, zendesk_comment, zendesk_status
+from portal.tickets.outbound import record_in_monday, zendesk_close_if_solved, zendesk_comment, zendesk_status
 from portal.tickets.policy import Action
 from portal.tickets.states import move
 from portal.tickets.validation import (
@@ -43,6 +43,8 @@ def add_comment(user: User, ticket: Ticket, body: str, now: datetime | None = No
     db.session.flush()
     ticket.updated_at = now
     zendesk_comment(ticket, comment)
+    if not user.is_staff:
+        reopen_on_answer(user, ticket, body, now, tell_zendesk=True)
     db.session.commit()
     return comment
 
@@ -81,9 +83,19 @@ def agent_who_resolved(ticket: Ticket) -> User | None:
     return agent if agent.active and agent.role_enum in AGENT_TIERS else None
 
 
-def _reopen(user: User, ticket: Ticket, reason: str, now: datetime | None) -> None:
+def reopen(
+    user: User | None,
+    ticket: Ticket,
+    reason: str,
+    now: datetime | None,
+    zendesk_comment: str | None = None,
+    tell_zendesk: bool = True,
+    answered_as: str = "",
+) -> None:
     """Back to the agent who resolved it (at that agent's tier), or, when no agent did, unassigned
-    to the administrator's triage, who may then assign, reassign, escalate or resolve it."""
+    to the administrator's triage, who may then assign, reassign, escalate or resolve it. `user` is
+    None when the partner answered in Zendesk (`answered_as` names them); Zendesk, which reopened
+    its ticket itself then, is not told (`tell_zendesk`)."""
     agent = agent_who_resolved(ticket)
     ticket.assignee = agent
     if agent is not None:
@@ -95,16 +107,25 @@ def _reopen(user: User, ticket: Ticket, reason: str, now: datetime | None) -> No
         EventKind.REOPENED,
         {"reason": reason, "assignee_id": agent.id if agent else None, "tier": ticket.tier},
         now=now,
+        actor_label=answered_as,
     )
     db.session.flush()
-    zendesk_status(
-        ticket,
-        Status.REOPENED,
-        _("The partner says the problem persists: %(reason)s", reason=reason),
-        key=str(event.id),
-    )
+    if tell_zendesk:
+        zendesk_status(ticket, Status.REOPENED, zendesk_comment, key=str(event.id))
     back_to = f"back to {agent.name} (level {ticket.tier})" if agent else "back to the administrator's triage"
     record_in_monday(ticket, f"Reopened by the partner, {back_to}: {reason}", str(event.id))
+
+
+def reopen_on_answer(
+    user: User | None, ticket: Ticket, words: str, now: datetime, tell_zendesk: bool, answered_as: str = ""
+) -> None:
+    """Only silence is acceptance (§9.8): anything the partner says while a solution awaits their
+    confirmation stops the auto-close clock and reopens the ticket, their words as the reason
+    (the caller commits). Said at any other time, it changes no status."""
+    if ticket.status != Status.AWAITING_CONFIRMATION:
+        return
+    reason = words if len(words) <= REASON_MAX else words[: REASON_MAX - 1] + "…"
+    reopen(user, ticket, reason, now, tell_zendesk=tell_zendesk, answered_as=answered_as)
 
 
 def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: datetime | None = None) -> Ticket:
@@ -119,7 +140,7 @@ def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: dat
     else:
         if not reason:
             raise InvalidInput(_("Tell us what still fails, so the agent can continue."), "reason")
-        _reopen(user, ticket, reason, now)
+        reopen(user, ticket, reason, now, _("The partner says the problem persists: %(reason)s", reason=reason))
         sla_clock.escalate_when_the_problem_persists(ticket, now)
     db.session.commit()
     return ticket
@@ -144,6 +165,6 @@ def auto_close(now: datetime | None = None) -> int:
             now=now,
         )
         db.session.flush()
-        zendesk_status(ticket, Status.CLOSED, key=str(event.id))
+        zendesk_close_if_solved(ticket, key=str(event.id))
     db.session.commit()
     return len(due)

@@ -19,6 +19,7 @@ from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket, name_f
 
 ZENDESK_STATUS = {Status.AWAITING_CONFIRMATION: "solved", Status.CLOSED: "closed", Status.REOPENED: "open"}
 MONDAY_ITEM_NAME_MAX = 250
+CLOSE_IF_SOLVED = "close_if_solved"  # the outbox kind of the auto-close's message to Zendesk
 
 
 # Zendesk ------------------------------------------------------------------------------------
@@ -77,14 +78,20 @@ def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
     )
 
 
-def zendesk_status(ticket: Ticket, status: Status, comment: str | None = None, key: str = "") -> None:
+def zendesk_status(
+    ticket: Ticket, status: Status, comment: str | None = None, key: str = "", kind: str = "update_ticket"
+) -> None:
     """The Zendesk ticket's status follows the portal's, with the public comment that explains it."""
     body: dict = {"status": ZENDESK_STATUS[status]}
     if comment:
         body["comment"] = {"body": comment, "public": True}
-    outbox.enqueue(
-        Target.ZENDESK, "update_ticket", {"ticket": body}, f"zendesk:status:{ticket.id}:{key}", ticket_id=ticket.id
-    )
+    outbox.enqueue(Target.ZENDESK, kind, {"ticket": body}, f"zendesk:status:{ticket.id}:{key}", ticket_id=ticket.id)
+
+
+def zendesk_close_if_solved(ticket: Ticket, key: str) -> None:
+    """Closed by silence: Zendesk is told `closed` only if its ticket is still `solved` there (an
+    answer in Zendesk reopens it, and then the silence was not the partner's)."""
+    zendesk_status(ticket, Status.CLOSED, key=key, kind=CLOSE_IF_SOLVED)
 
 
 # Monday and Slack -----------------------------------------------------------------------------

@@ -17,11 +17,12 @@ SYSTEM = "system"  # the worker (auto-close) and Zendesk (webhook)
 
 # Support still owes the partner something: neither waiting for the partner's answer nor closed.
 OPEN_STATUSES = frozenset(Status) - {Status.AWAITING_CONFIRMATION, Status.CLOSED}
-# Status changes no person makes: Zendesk agents solve or close the Zendesk ticket (webhook), and
-# the worker closes a solution nobody answered. People's moves are the policy's rules.
+# Status changes no person makes: Zendesk agents solve or close the Zendesk ticket (webhook), the
+# partner's answer reaching Zendesk reopens a solution awaiting confirmation (webhook), and the
+# worker closes a solution nobody answered. People's moves are the policy's rules.
 SYSTEM_MOVES: dict[Status, frozenset[Status]] = {
     **{status: frozenset({Status.AWAITING_CONFIRMATION, Status.CLOSED}) for status in OPEN_STATUSES},
-    Status.AWAITING_CONFIRMATION: frozenset({Status.CLOSED}),
+    Status.AWAITING_CONFIRMATION: frozenset({Status.CLOSED, Status.REOPENED}),
 }
 
 
@@ -58,9 +59,11 @@ def move(
     data: dict | None = None,
     public: bool = True,
     now: datetime | None = None,
+    actor_label: str = "",
 ) -> TicketEvent:
     """Change the ticket's status if the state machine allows it, recording the event (the caller
-    commits, together with any outbox message)."""
+    commits, together with any outbox message). `actor_label` names who moved it when no portal
+    user did (the partner answering in Zendesk)."""
     now = now or utcnow()
     current = Status(ticket.status)
     if not allowed(current, target, role_of(actor)):
@@ -71,7 +74,7 @@ def move(
         ticket.awaiting_since = now
     if target is Status.CLOSED:
         ticket.closed_at = now
-    return record_event(ticket, actor, kind, current.value, target.value, data, public, now)
+    return record_event(ticket, actor, kind, current.value, target.value, data, public, now, actor_label)
 
 
 def record_event(
@@ -83,11 +86,12 @@ def record_event(
     data: dict | None = None,
     public: bool = True,
     now: datetime | None = None,
+    actor_label: str = "",
 ) -> TicketEvent:
     event = TicketEvent(
         ticket_id=ticket.id,
         actor_id=getattr(actor, "id", None),
-        actor_label=actor.name if actor is not None else "",
+        actor_label=actor.name if actor is not None else actor_label,
         kind=kind,
         from_status=from_status,
         to_status=to_status,

@@ -24,8 +24,9 @@ from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import EVENT_ID_MAX, Target, WebhookReceipt
 from portal.integrations.zendesk import parse_id
-from portal.tickets import sla_clock, states
+from portal.tickets import conversation, sla_clock, states
 from portal.tickets.models import AUTHOR_NAME_MAX, Comment, EventKind, Status, Ticket
+from portal.tickets.outbound import CLOSE_IF_SOLVED
 from portal.tickets.states import move, record_event
 
 log = logging.getLogger("portal.zendesk")
@@ -97,11 +98,42 @@ def deliver_new_ticket(message, client) -> outbox.HandlerResult:
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 
-def deliver_update(message, client) -> outbox.HandlerResult:
-    """Add a comment or change the status of the ticket in Zendesk."""
+def _still_solved(ticket: Ticket, client) -> tuple[bool, int | None]:
+    """Whether the Zendesk ticket is still "solved": an answer there reopens it, and then the
+    silence the portal saw was not the partner's."""
+    response = client.show_ticket(ticket.zendesk_id)
+    shown = response.data.get("ticket")
+    status = shown.get("status") if isinstance(shown, dict) else None
+    if status != "solved":
+        log.info(
+            "Zendesk ticket %s is %.20r, not solved: not closing it for portal ticket %s (closed by silence)",
+            ticket.zendesk_id,
+            status,
+            ticket.reference,
+        )
+        record_event(
+            ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": status, "close_sent": False}, public=False
+        )
+    return status == "solved", response.rate_limit_remaining
+
+
+def _ticket_in_zendesk(message) -> Ticket:
     ticket = db.session.get(Ticket, message.ticket_id)
     if ticket.zendesk_id is None:
         raise Rejected("the ticket was never created in Zendesk (its creation was discarded)")
+    return ticket
+
+
+def deliver_close_if_solved(message, client) -> outbox.HandlerResult:
+    """The close of a solution nobody answered: sent only while the Zendesk ticket is still solved;
+    otherwise nothing is sent (and the portal notes what Zendesk said)."""
+    solved, remaining = _still_solved(_ticket_in_zendesk(message), client)
+    return deliver_update(message, client) if solved else outbox.HandlerResult(remaining)
+
+
+def deliver_update(message, client) -> outbox.HandlerResult:
+    """Add a comment or change the status of the ticket in Zendesk."""
+    ticket = _ticket_in_zendesk(message)
     response = client.update_ticket(ticket.zendesk_id, message.payload["ticket"])
     comment_ids = _comment_ids(response.data.get("audit"))
     comment = db.session.get(Comment, message.payload["comment_id"]) if message.payload.get("comment_id") else None
@@ -114,6 +146,7 @@ def deliver_update(message, client) -> outbox.HandlerResult:
 def register_handlers() -> None:
     outbox.register(Target.ZENDESK, "create_ticket", deliver_new_ticket)
     outbox.register(Target.ZENDESK, "update_ticket", deliver_update)
+    outbox.register(Target.ZENDESK, CLOSE_IF_SOLVED, deliver_close_if_solved)
 
 
 # Webhook -----------------------------------------------------------------------------------
@@ -127,6 +160,7 @@ class NewComment:
     body: str
     public: bool
     author_name: str
+    by_staff: bool = True  # false: an end user wrote it (the partner, the ticket's requester)
 
 
 @dataclass(frozen=True)
@@ -201,6 +235,7 @@ def _parse_comment(comment) -> NewComment:
         clean_block(comment["body"]),
         comment.get("is_public") is True,
         clean_line(name)[:AUTHOR_NAME_MAX] or "Zendesk",
+        author.get("is_staff") is not False,
     )
 
 
@@ -267,16 +302,23 @@ def _ticket_for(event: ZendeskEvent) -> Ticket:
 
 
 # The Zendesk statuses the portal follows: the portal status, and the event that records the move.
+# "open" is followed only while a solution awaits confirmation (the one system move to "reopened"):
+# Zendesk reopens a solved ticket when its requester answers it.
 FOLLOWED_STATUSES = {
     "solved": (Status.AWAITING_CONFIRMATION, EventKind.ZENDESK_SOLVED),
     "closed": (Status.CLOSED, EventKind.ZENDESK_CLOSED),
+    "open": (Status.REOPENED, EventKind.REOPENED),
 }
+REOPENED_IN_ZENDESK = "Reopened in Zendesk"  # the reason when Zendesk reopens without the partner's words
 
 
 def _apply_status(ticket: Ticket, status: str, now: datetime) -> str:
     target, kind = FOLLOWED_STATUSES.get(status, (None, None))
     if target is not None and states.allowed(Status(ticket.status), target, states.SYSTEM):
-        move(ticket, target, None, kind, {"zendesk_status": status}, now=now)
+        if target is Status.REOPENED:
+            conversation.reopen(None, ticket, REOPENED_IN_ZENDESK, now, tell_zendesk=False, answered_as="Zendesk")
+        else:
+            move(ticket, target, None, kind, {"zendesk_status": status}, now=now)
         return f"status:{target.value}"
     record_event(ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": status}, public=False, now=now)
     return "noted"
@@ -302,6 +344,10 @@ def _apply_comment(ticket: Ticket, comment: NewComment, now: datetime) -> str:
         )
     )
     ticket.updated_at = now
-    if comment.public:
+    if comment.public and comment.by_staff:
         sla_clock.record_first_response(ticket, None, now)
+    if comment.public and not comment.by_staff:
+        conversation.reopen_on_answer(
+            None, ticket, comment.body, now, tell_zendesk=False, answered_as=comment.author_name
+        )
     return "comment:public" if comment.public else "comment:private"

@@ -1,4 +1,4 @@
-"""A fake Zendesk Support API (tickets create/update) with Zendesk's response shapes and faults
+"""A fake Zendesk Support API (tickets create/show/update) with Zendesk's response shapes and faults
 injected on demand: 500, 429 with Retry-After, slow answers (client timeouts), dropped connections.
 
 Ids are handed out as the real service does, so the portal meets 64-bit ids in every test:
@@ -11,6 +11,12 @@ Ids are handed out as the real service does, so the portal meets 64-bit ids in e
   (github.com/PipedreamHQ/pipedream issue 18260): comment and audit ids start at 30064117810589.
 - Ticket ids are per-account counters and usually small, but nothing keeps them below 2**31: the
   fake starts past 2**32 (FIRST_TICKET_ID), so an `integer` column anywhere would overflow.
+- Showing a ticket ("Show Ticket", GET /api/v2/tickets/{ticket_id}.json, developer.zendesk.com/
+  api-reference/ticketing/tickets/tickets/#show-ticket, as linked from pipedream.com/apps/zendesk/
+  actions/get-ticket-info) answers `{"ticket": {...}}` with the ticket's `status`, one of new, open,
+  pending, hold, solved, closed (help.okta.com's Zendesk "Read Ticket" card lists the same); an
+  unknown id is a 404 "RecordNotFound", as for updates. Tests set `tickets[id]["status"]` to play
+  what happened in Zendesk meanwhile.
 - Webhook ticket events ("Ticket events", developer.zendesk.com/api-reference/webhooks/event-types/
   ticket-events): `detail.external_id` is returned as a string; the event's comment carries the
   same comment id the audit gave.
@@ -95,6 +101,8 @@ class FakeZendesk(FakeService):
             self.requests.append((method, path, data))
         if method == "POST" and path == "/api/v2/tickets.json":
             status, response_headers, payload = self._create(data, headers.get("Idempotency-Key"))
+        elif method == "GET" and TICKET_PATH.match(path):
+            status, response_headers, payload = self._show(int(TICKET_PATH.match(path).group(1)))
         elif method == "PUT" and TICKET_PATH.match(path):
             status, response_headers, payload = self._update(int(TICKET_PATH.match(path).group(1)), data)
         else:
@@ -157,6 +165,13 @@ class FakeZendesk(FakeService):
             if key:
                 self.idempotency[key] = response
         return json_body(response, 201, Location=stored["url"], **self._headers())
+
+    def _show(self, ticket_id):
+        with self._lock:
+            stored = self.tickets.get(ticket_id)
+            if stored is None:
+                return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
+            return json_body({"ticket": dict(stored)}, 200, **self._headers())
 
     def _update(self, ticket_id, data):
         ticket = data.get("ticket") or {}
