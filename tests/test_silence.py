@@ -114,6 +114,14 @@ def test_zendesk_reopening_its_ticket_reopens_the_portal_ticket(client, awaiting
     assert post(client, status_event(awaiting, "OPEN", event_id="evt-open-2")).json["outcome"] == "noted"
 
 
+def test_a_late_open_from_an_older_change_does_not_reopen(client, awaiting):
+    """Webhooks can arrive late and out of order: "new → open" from before the solution was sent
+    says nothing about the solution."""
+    response = post(client, status_event(awaiting, "OPEN", event_id="evt-late", previous="NEW"))
+    assert response.status_code == 200 and response.json["outcome"] == "noted"
+    assert awaiting.status == Status.AWAITING_CONFIRMATION and reopened_event(awaiting) is None
+
+
 @pytest.mark.parametrize(
     "event",
     [

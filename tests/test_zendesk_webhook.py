@@ -39,7 +39,9 @@ def post(client, payload, secret=SECRET, timestamp=None, raw=None, signature=Non
     return client.post(URL, data=body, headers=headers)
 
 
-def status_event(ticket, status="SOLVED", event_id="evt-1"):
+def status_event(ticket, status="SOLVED", event_id="evt-1", previous=None):
+    """A status change; by default from "OPEN", or to "OPEN" from "SOLVED" (Zendesk reopening)."""
+    previous = previous or ("SOLVED" if status.upper() == "OPEN" else "OPEN")
     return {
         "type": "zen:event-type:ticket.status_changed",
         "id": event_id,
@@ -47,7 +49,7 @@ def status_event(ticket, status="SOLVED", event_id="evt-1"):
         "subject": f"zen:ticket:{ticket.zendesk_id or 0}",
         "account_id": 1,
         "detail": {"id": str(ticket.zendesk_id or ""), "external_id": ticket.reference, "status": status},
-        "event": {"current": status, "previous": "OPEN"},
+        "event": {"current": status, "previous": previous},
     }
 
 

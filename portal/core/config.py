@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from portal.core.i18n import LANGUAGES
+from portal.core.i18n import LANGUAGES, Language
 
 # The checkout: templates, static files, migrations and the shipped content live here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -58,6 +58,13 @@ def _json_object(name: str) -> dict:
         raise ConfigError(f"{name} must be a JSON object") from exc
     if not isinstance(value, dict):
         raise ConfigError(f"{name} must be a JSON object")
+    return value
+
+
+def _language(name: str) -> str:
+    value = os.environ.get(name, Language.ES.value)
+    if value not in LANGUAGES:
+        raise ConfigError(f"{name} must be one of {', '.join(LANGUAGES)}, got {value!r}")
     return value
 
 
@@ -156,6 +163,8 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "AUTO_CLOSE_AFTER_HOURS": _int("AUTO_CLOSE_AFTER_HOURS", 72),
         # Partners read staff replies as from "EDYE Support" unless this shows the staff member's name.
         "SHOW_STAFF_NAMES_TO_PARTNERS": _bool(os.environ.get("SHOW_STAFF_NAMES_TO_PARTNERS"), False),
+        # The language of what the team reads in Monday and Slack (the procedure's team writes Spanish).
+        "STAFF_LANGUAGE": _language("STAFF_LANGUAGE"),
         "OUTBOX_CONNECT_TIMEOUT": _float("OUTBOX_CONNECT_TIMEOUT", 3.05),
         "OUTBOX_READ_TIMEOUT": _float("OUTBOX_READ_TIMEOUT", 15.0),
         "OUTBOX_RETRY_BASE_SECONDS": _float("OUTBOX_RETRY_BASE_SECONDS", 5.0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from flask import Flask, current_app, has_request_context, session
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import force_locale, format_date, format_datetime, get_locale
 from flask_login import current_user
 
 
@@ -33,6 +33,13 @@ def select_locale() -> str:
     if chosen in languages:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def in_staff_language(text) -> str:
+    """`text` (a lazy string, or plain) as the team reads it: in STAFF_LANGUAGE, whoever's request
+    or job produced it."""
+    with force_locale(current_app.config["STAFF_LANGUAGE"]):
+        return str(text)
 
 
 def init_app(app: Flask) -> None:

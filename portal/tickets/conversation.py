@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from auth.models import Role, User
@@ -112,8 +113,16 @@ def reopen(
     db.session.flush()
     if tell_zendesk:
         zendesk_status(ticket, Status.REOPENED, zendesk_comment, key=str(event.id))
-    back_to = f"back to {agent.name} (level {ticket.tier})" if agent else "back to the administrator's triage"
-    record_in_monday(ticket, f"Reopened by the partner, {back_to}: {reason}", str(event.id))
+    if agent is not None:
+        update = _l(
+            "Reopened by the partner, back to %(name)s (level %(tier)d): %(reason)s",
+            name=agent.name,
+            tier=ticket.tier,
+            reason=reason,
+        )
+    else:
+        update = _l("Reopened by the partner, back to the administrator's triage: %(reason)s", reason=reason)
+    record_in_monday(ticket, update, str(event.id))
 
 
 def reopen_on_answer(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from auth.models import User
 from portal.core.extensions import db
+from portal.core.i18n import in_staff_language
 from portal.integrations import outbox
 from portal.integrations.models import OutboxMessage, Target
 from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket, name_for_partners
@@ -111,8 +112,9 @@ def _monday_columns(ticket: Ticket) -> dict:
     return {columns[key]: value for key, value in values.items() if key in columns}
 
 
-def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
-    """Record a step in Monday: the ticket's item (created once), an update, the changed columns."""
+def record_in_monday(ticket: Ticket, update, key: str) -> None:
+    """Record a step in Monday: the ticket's item (created once), an update (a lazy string, written
+    in the team's language), the changed columns."""
     exists_already = db.session.scalar(
         select(OutboxMessage.id).where(
             OutboxMessage.ticket_id == ticket.id,
@@ -134,7 +136,7 @@ def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
     outbox.enqueue(
         Target.MONDAY,
         "create_update",
-        {"body": f"[{ticket.reference}] {update}"},
+        {"body": f"[{ticket.reference}] {in_staff_language(update)}"},
         f"monday:update:{ticket.id}:{key}",
         ticket_id=ticket.id,
     )
@@ -147,7 +149,8 @@ def record_in_monday(ticket: Ticket, update: str, key: str) -> None:
     )
 
 
-def _slack_message(ticket: Ticket, text: str, idempotency_key: str) -> None:
+def _slack_message(ticket: Ticket, text, idempotency_key: str) -> None:
+    text = in_staff_language(text)
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}]
     outbox.enqueue(
         Target.SLACK,
@@ -158,12 +161,12 @@ def _slack_message(ticket: Ticket, text: str, idempotency_key: str) -> None:
     )
 
 
-def to_slack(ticket: Ticket, text: str, key: str) -> None:
-    """A workflow step the team hears of in Slack."""
+def to_slack(ticket: Ticket, text, key: str) -> None:
+    """A workflow step the team hears of in Slack (a lazy string, written in the team's language)."""
     _slack_message(ticket, text, f"slack:{ticket.id}:{key}")
 
 
-def sla_alert(ticket: Ticket, text: str, key: str) -> None:
+def sla_alert(ticket: Ticket, text, key: str) -> None:
     """A first-response deadline crossed (`key` names the threshold): Slack always, and Monday
     when the ticket is there already or Monday is configured."""
     _slack_message(ticket, text, f"slack:sla:{ticket.id}:{key}")

@@ -172,6 +172,7 @@ class ZendeskEvent:
     zendesk_ticket_id: int
     reference: str | None
     status: str = ""
+    previous: str = ""  # the status it left, when the event says (a status change's)
     comment: NewComment | None = None
 
 
@@ -212,7 +213,8 @@ def parse_event(payload) -> ZendeskEvent:
         status = _name(event.get("current"), NAME_MAX)
         if status is None:
             raise MalformedEvent("event.current must be a status name")
-        return replace(parsed, status=status.lower())
+        previous = _name(event.get("previous"), NAME_MAX) or ""
+        return replace(parsed, status=status.lower(), previous=previous.lower())
     if kind == COMMENT_ADDED:
         return replace(parsed, comment=_parse_comment(event.get("comment")))
     return parsed
@@ -259,7 +261,7 @@ def apply_event(payload, now: datetime | None = None) -> str:
         raise
     outcome = "ignored"
     if event.kind == STATUS_CHANGED:
-        outcome = _apply_status(ticket, event.status, now)
+        outcome = _apply_status(ticket, event, now)
     elif event.kind == COMMENT_ADDED:
         outcome = _apply_comment(ticket, event.comment, now)
     db.session.commit()
@@ -302,8 +304,9 @@ def _ticket_for(event: ZendeskEvent) -> Ticket:
 
 
 # The Zendesk statuses the portal follows: the portal status, and the event that records the move.
-# "open" is followed only while a solution awaits confirmation (the one system move to "reopened"):
-# Zendesk reopens a solved ticket when its requester answers it.
+# "open" is followed only while a solution awaits confirmation (the one system move to "reopened"),
+# and only when it leaves "solved": Zendesk reopens a solved ticket when its requester answers it,
+# while a late delivery of an older change (new → open) says nothing about the solution.
 FOLLOWED_STATUSES = {
     "solved": (Status.AWAITING_CONFIRMATION, EventKind.ZENDESK_SOLVED),
     "closed": (Status.CLOSED, EventKind.ZENDESK_CLOSED),
@@ -312,15 +315,17 @@ FOLLOWED_STATUSES = {
 REOPENED_IN_ZENDESK = "Reopened in Zendesk"  # the reason when Zendesk reopens without the partner's words
 
 
-def _apply_status(ticket: Ticket, status: str, now: datetime) -> str:
-    target, kind = FOLLOWED_STATUSES.get(status, (None, None))
+def _apply_status(ticket: Ticket, event: ZendeskEvent, now: datetime) -> str:
+    target, kind = FOLLOWED_STATUSES.get(event.status, (None, None))
+    if target is Status.REOPENED and event.previous not in ("", "solved"):
+        target = None
     if target is not None and states.allowed(Status(ticket.status), target, states.SYSTEM):
         if target is Status.REOPENED:
             conversation.reopen(None, ticket, REOPENED_IN_ZENDESK, now, tell_zendesk=False, answered_as="Zendesk")
         else:
-            move(ticket, target, None, kind, {"zendesk_status": status}, now=now)
+            move(ticket, target, None, kind, {"zendesk_status": event.status}, now=now)
         return f"status:{target.value}"
-    record_event(ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": status}, public=False, now=now)
+    record_event(ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": event.status}, public=False, now=now)
     return "noted"
 
 
