@@ -103,7 +103,7 @@ def test_every_rendering_varies_on_both_htmx_headers(client, login_as):
     }
     assert responses["error page"].status_code == 404
     for name, response in responses.items():
-        assert {"HX-Request", "HX-History-Restore-Request"} <= vary(response), f"{name}: Vary is {vary(response)}"
+        assert {"HX-Request", "HX-Boosted", "HX-History-Restore-Request"} <= vary(response), f"{name}: Vary is {vary(response)}"
     assert b"<html" in responses["restore"].data and b"<html" in responses["error page"].data
     assert b"<html" not in responses["fragment"].data
 
@@ -114,7 +114,7 @@ def test_the_public_search_restores_whole_for_anonymous_visitors(client):
     body = restored.get_data(as_text=True)
     assert restored.status_code == 200 and all(mark in body for mark in PAGE_MARKS)
     assert "Guía de Roku" in list_part(body, "search-results")
-    assert {"HX-Request", "HX-History-Restore-Request"} <= vary(restored)
+    assert {"HX-Request", "HX-Boosted", "HX-History-Restore-Request"} <= vary(restored)
 
 
 def lists_that_push_their_url() -> set[str]:

@@ -43,14 +43,14 @@ def render(page_template: str, fragment_template: str | None = None, /, status_c
 
     Boosted navigation (hx-boost) wants the whole page, and so does htmx restoring a
     pushed URL on Back or Forward (it replaces the whole body with the answer), so only
-    other htmx requests get the fragment. Responses always vary on both headers so
+    other htmx requests get the fragment. Responses vary on all three headers so
     caches keep the page and the fragment apart.
     """
     htmx = request.htmx
     wants_fragment = fragment_template is not None and htmx and not htmx.boosted and not htmx.history_restore_request
     body = render_template(fragment_template if wants_fragment else page_template, **context)
     response = Flask.response_class(body, status=status_code, mimetype="text/html")
-    response.vary.update(("HX-Request", "HX-History-Restore-Request"))
+    response.vary.update(("HX-Request", "HX-Boosted", "HX-History-Restore-Request"))
     return response
 
 
