@@ -39,9 +39,10 @@ def start_session(user: User, remember: bool) -> None:
 
 
 def unauthorized():
-    """Send anonymous visitors to the login page; htmx gets a 401 with HX-Redirect."""
+    """Send anonymous visitors to the login page; htmx gets a 401 with HX-Redirect, except when it
+    restores a page on Back or Forward: it ignores headers then, so it gets the login page itself."""
     login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
-    if request.htmx:
+    if request.htmx and not request.htmx.history_restore_request:
         response = Flask.response_class(status=401)
         response.headers["HX-Redirect"] = login_url
         response.vary.add("HX-Request")

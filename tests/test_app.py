@@ -116,6 +116,14 @@ def test_vary_on_hx_request_and_fragment_for_htmx(client, login_as):
     assert b"<html" not in fragment.data and b"<table" in fragment.data
 
 
+def test_back_after_signing_out_gets_the_login_page(client):
+    """htmx restoring a page on Back ignores HX-Redirect: it must be led to the login page itself."""
+    restore = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    response = client.get("/admin/users", headers=restore, follow_redirects=True)
+    assert response.status_code == 200 and response.request.path == "/login"
+    assert 'name="password"' in response.get_data(as_text=True)
+
+
 def test_htmx_request_without_login_gets_401_with_redirect(client):
     response = client.get("/admin/users", headers={"HX-Request": "true"})
     assert response.status_code == 401

@@ -94,3 +94,23 @@ def test_back_after_turning_a_page_shows_the_whole_page(page, make_user):
 
     expect_second_page()
     leave_and_come_back(page, expect_second_page)
+
+
+def test_back_after_signing_out_shows_the_login_form(page, make_user):
+    admin = make_user("ticket_admin")
+    sign_in(page, admin.email, "correct horse battery")
+    page.goto("/admin/organizations")
+    top_link(page, "Contactos").click()
+    expect(page).to_have_url(re.compile("/tickets/contacts$"))
+    page.locator("header.site-header summary").click()
+    page.get_by_role("button", name="Cerrar sesión").click()
+    expect(page.get_by_label(re.compile("^Contraseña"))).to_be_visible()
+    page.go_back()
+    expect(page).to_have_url(re.compile("/tickets/contacts$"))
+    expect(page.locator("main#main")).not_to_contain_text(admin.name)
+    # The login form htmx put in place brings them back to the page they went back to.
+    page.get_by_label(re.compile("Correo electrónico")).fill(admin.email)
+    page.get_by_label(re.compile("^Contraseña")).fill("correct horse battery")
+    page.get_by_role("button", name="Iniciar sesión").last.click()
+    expect(page).to_have_url(re.compile("/tickets/contacts$"))
+    expect(page.get_by_role("heading", level=1)).to_have_count(1)
