@@ -53,6 +53,7 @@ def _workspace(ticket: Ticket, status_code: int = 200, error: str | None = None,
         priorities=PRIORITY_LABELS,
         detail_labels=DETAIL_LABELS,
         error=error,
+        kb_follow_up=kb_on_close.follow_up_for(ticket),
     )
 
 
