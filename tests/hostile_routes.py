@@ -27,6 +27,7 @@ ROUTE_MODULES = [
     "admin/workflow/queues.py",
     "admin/workflow/workspace.py",
     "admin/workflow/reports.py",
+    "admin/workflow/kb_followup.py",
 ]
 
 _serial = count(1)
@@ -168,6 +169,7 @@ PARAMS: dict[tuple[str, str], Params] = {
         page="2",
     ),
     ("staff.metrics_dashboard", "GET"): get(days="90", organization_id="{partner_organization}"),
+    ("staff.kb_followup", "GET"): get(page="2"),
     ("staff.metrics_csv", "GET"): get(days="90", organization_id="{partner_organization}"),
     ("tickets.contacts", "GET"): get(),
     ("admin.sla_settings", "GET"): get(),

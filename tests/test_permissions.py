@@ -97,6 +97,7 @@ MATRIX = {
     ("zendesk_webhook.zendesk_webhook", "POST"): ("/integrations/zendesk/webhook", {}, everyone(401)),
     ("staff.triage", "GET"): ("/staff/triage", {}, admin_only(200)),
     ("staff.metrics_dashboard", "GET"): ("/staff/metrics", {}, staff_only(200)),
+    ("staff.kb_followup", "GET"): ("/staff/kb-follow-up", {}, staff_only(200)),
     ("staff.metrics_csv", "GET"): ("/staff/metrics/backlog.csv", {}, staff_only(200)),
     ("tickets.contacts", "GET"): ("/tickets/contacts", {}, signed_in(200)),
     ("admin.sla_settings", "GET"): ("/admin/sla", {}, admin_only(200)),
