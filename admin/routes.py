@@ -10,7 +10,7 @@ from flask_login import current_user
 from htmx_flask import make_response as htmx_response
 
 from admin import services as admin_services
-from admin.forms import OrganizationForm, UserForm
+from admin.forms import ContractForm, OrganizationForm, UserForm
 from auth import services as auth_services
 from auth.models import ROLE_LABELS, Organization, Role, User
 from auth.permissions import require_role, require_staff
@@ -22,6 +22,7 @@ from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS, EscalationRow
+from portal.sla.targets import contract, contract_field, targets, update_contract
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMINISTRATORS = frozenset({Role.TICKET_ADMIN})  # who manages accounts, integrations and the SLA matrix
@@ -102,10 +103,21 @@ def create_organization():
     )
 
 
+def _contract_context(organization: Organization, contract_form: ContractForm | None = None) -> dict:
+    """The organization page's contract section: a field per matrix row, with the matrix's time as
+    its hint."""
+    rows = sla.rows()
+    return {
+        "organization": organization,
+        "contract_form": contract_form or ContractForm.for_matrix(rows, contract(organization.id)),
+        "matrix_times": {contract_field(target.row.id): sla.response_time(target) for target in targets(rows)},
+    }
+
+
 @bp.route("/organizations/<int:organization_id>/edit", methods=["GET", "POST"])
 @require_admin
 def edit_organization(organization_id: int):
-    """Edit an organization's name, Zendesk link and status."""
+    """Edit an organization's name, Zendesk link and status; its contract response times below."""
     organization = db.get_or_404(Organization, organization_id)
     form = OrganizationForm(obj=organization)
 
@@ -115,7 +127,30 @@ def edit_organization(organization_id: int):
         )
         return _("Organization %(name)s saved.", name=organization.name)
 
-    return _edit(form, save, "admin.organizations", "admin/organization_edit.html", organization=organization)
+    return _edit(form, save, "admin.organizations", "admin/organization_edit.html", **_contract_context(organization))
+
+
+@bp.post("/organizations/<int:organization_id>/contract")
+@require_admin
+def update_organization_contract(organization_id: int):
+    """Set the organization's own first-response hours per matrix row (empty: the matrix's)."""
+    organization = db.get_or_404(Organization, organization_id)
+    rows = sla.rows()
+    form = ContractForm.for_matrix(rows, {}, request.form)
+    if form.validate_on_submit():
+        try:
+            update_contract(current_user, organization, form.typed_hours(rows))
+        except InvalidInput as error:
+            show_form_error(form, error)
+        else:
+            flash(_("Contract response times of %(name)s saved.", name=organization.name), "success")
+            return redirect(url_for("admin.edit_organization", organization_id=organization.id))
+    return render(
+        "admin/organization_edit.html",
+        status_code=422,
+        form=OrganizationForm(formdata=None, obj=organization),
+        **_contract_context(organization, form),
+    )
 
 
 @bp.post("/organizations/<int:organization_id>/active")

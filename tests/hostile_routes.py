@@ -125,6 +125,8 @@ PARAMS: dict[tuple[str, str], Params] = {
     ),
     ("admin.edit_organization", "GET"): get(),
     ("admin.edit_organization", "POST"): post(name="Target Org", zendesk_organization_id="77", active="y"),
+    # The contract form's fields (hours_<matrix row id>) are found on the organization's edit page.
+    ("admin.update_organization_contract", "POST"): post(),
     ("admin.set_organization_active", "POST"): post(active="1"),
     ("admin.users", "GET"): get(**USER_FILTERS),
     ("admin.create_user", "POST"): post(

@@ -64,6 +64,11 @@ MATRIX = {
     ("admin.create_organization", "POST"): ("/admin/organizations", {}, admin_only(422)),
     ("admin.edit_organization", "GET"): ("/admin/organizations/{organization}/edit", {}, admin_only(200)),
     ("admin.edit_organization", "POST"): ("/admin/organizations/{organization}/edit", {"name": ""}, admin_only(422)),
+    ("admin.update_organization_contract", "POST"): (
+        "/admin/organizations/{organization}/contract",
+        {},
+        admin_only(302),
+    ),
     ("admin.set_organization_active", "POST"): (
         "/admin/organizations/{organization}/active",
         {"active": "1"},

@@ -124,6 +124,7 @@ def test_sla_due_command(app, matrix, category, received, row, warn, due):
         # Out of hours, the second contact's deadline is 48 h from reception (§10); else none.
         "second_contact_due_at": second_due.astimezone(NY).isoformat() if out_of_hours else None,
         "second_contact": "Agustín Gomez Vega" if out_of_hours else None,
+        "contract": False,
     }
 
 

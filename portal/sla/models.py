@@ -1,12 +1,13 @@
 """The SLA vocabulary (request types, when a matrix row applies, kinds of target, a ticket's SLA
-state), the escalation matrix rows and the business-calendar settings."""
+state), the escalation matrix rows, the partners' contract targets and the business-calendar
+settings."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, CheckConstraint, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.extensions import db
@@ -97,6 +98,23 @@ class EscalationRow(db.Model):
     @property
     def name(self) -> str:
         return self.key
+
+
+class ContractTarget(db.Model):
+    """A partner organization's own first-response time for one matrix row, over the row's (§4: SLAs
+    "definidos internamente o mediante contratos con los partners"); the kind of hours stays the
+    row's. Organizations live in `auth`, which this room does not import: the key names their table."""
+
+    __tablename__ = "sla_contract_targets"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "row_id"),
+        CheckConstraint("due_hours > 0", name="hours_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    row_id: Mapped[int] = mapped_column(ForeignKey("sla_escalation_rows.id", ondelete="CASCADE"), index=True)
+    due_hours: Mapped[float]
 
 
 class SlaSettings(db.Model):

@@ -1,10 +1,9 @@
-"""The business calendar's settings, deadlines from the escalation matrix, and the matrix as data
-(import, edit). Tickets apply these deadlines (`portal.tickets.sla_clock`); nothing here knows
-tickets."""
+"""The business calendar's settings, deadlines from the escalation matrix (and the organization's
+contract, `portal.sla.targets`), and the matrix as data (import, edit). Tickets apply these
+deadlines (`portal.tickets.sla_clock`); nothing here knows tickets."""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,9 +20,9 @@ from portal.core.extensions import db
 from portal.core.text import clean_line
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
 from portal.sla.models import KEY_MAX, ROW_TEXTS, Applies, EscalationRow, RequestType, SlaSettings, TargetKind
+from portal.sla.targets import MAX_TARGET_HOURS, Target, target_for, target_hours, targets
 
 WARN_SHARE = 0.75  # elapsed-time targets warn at 75 % of the target
-MAX_TARGET_HOURS = 24 * 30
 HOUR = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 HOLIDAYS_MAX = 366
@@ -111,9 +110,13 @@ def _holiday(item) -> dict:
 
 @dataclass(frozen=True)
 class Deadline:
-    row: EscalationRow
+    target: Target
     warn_at: datetime
     due_at: datetime
+
+    @property
+    def row(self) -> EscalationRow:
+        return self.target.row
 
 
 def rows() -> list[EscalationRow]:
@@ -124,17 +127,21 @@ def row(key: str | None) -> EscalationRow | None:
     return db.session.scalar(select(EscalationRow).where(EscalationRow.key == key)) if key else None
 
 
-def promised_rows(request_type: str) -> list[EscalationRow]:
-    """The rows whose first-response time partners are promised for `request_type` (the second
-    contact is an internal escalation, not a promise)."""
-    return [row for row in rows() if row.request_type == request_type and row.applies != Applies.SECOND_CONTACT.value]
+def promised_targets(request_type: str, organization_id: int | None = None) -> list[Target]:
+    """The first-response times the organization is promised for `request_type`, one per matrix row
+    (the second contact is an internal escalation, not a promise)."""
+    promised = [row for row in rows() if row.request_type == request_type and row.applies != Applies.SECOND_CONTACT]
+    return targets(promised, organization_id)
 
 
-def response_time(row: EscalationRow) -> str:
-    """A row's first-response target in words, e.g. "2–3 business hours" or "24 hours"."""
-    if row.target_kind == TargetKind.BUSINESS_HOURS:
-        return _("%(warn)g–%(due)g business hours", warn=row.warn_hours, due=row.due_hours)
-    return _("%(hours)g hours", hours=row.due_hours)
+def response_time(target: Target) -> str:
+    """A target in words: the matrix's "2–3 business hours" or "24 hours", a contract's "4 business
+    hours" (a contract names one figure)."""
+    if target.kind != TargetKind.BUSINESS_HOURS:
+        return _("%(hours)g hours", hours=target.due_hours)
+    if target.contracted:
+        return _("%(hours)g business hours", hours=target.due_hours)
+    return _("%(warn)g–%(due)g business hours", warn=target.warn_hours, due=target.due_hours)
 
 
 def when_applies(row: EscalationRow) -> str:
@@ -166,33 +173,46 @@ def second_contact_row(matrix: list[EscalationRow]) -> EscalationRow | None:
     return next((row for row in matrix if row.applies == Applies.SECOND_CONTACT), None)
 
 
-def second_contact_due(request_type: str, received: datetime) -> Deadline | None:
+def told_on_arrival(row: EscalationRow) -> bool:
+    """Whether the row's contact hears of a request when it arrives: the out-of-hours first contact
+    (§10), and the marketing and business area, to which the procedure sends its requests (§8:
+    "se derivan al área de Mercadeo y Negocio")."""
+    return row.applies == Applies.OUT_OF_HOURS or row.request_type == RequestType.MARKETING_BUSINESS
+
+
+def second_contact_due(request_type: str, received: datetime, organization_id: int | None = None) -> Deadline | None:
     """For a request received outside business hours, the second contact's deadline, counted from
-    reception (§10: "los tiempos se expresan en horas desde la recepción del ticket"); None when
-    the request's row is not the out-of-hours first contact or the matrix has no second contact."""
+    reception (§10: "los tiempos se expresan en horas desde la recepción del ticket") with the
+    organization's contract hours when it has them; None when the request's row is not the
+    out-of-hours first contact or the matrix has no second contact."""
     matrix, cal = rows(), calendar()
     first, second = choose_row(request_type, received, cal, matrix), second_contact_row(matrix)
     if first is None or second is None or first.applies != Applies.OUT_OF_HOURS:
         return None
-    return deadline_for(second, received, cal)
+    return deadline_for(second, received, cal, organization_id)
 
 
-def deadline_for(row: EscalationRow, start: datetime, cal: BusinessCalendar) -> Deadline:
-    """Warn and due times: business hours count only business time; elapsed hours count every
-    second (86,400 per day, across DST changes), with the warning at 75 %."""
-    if row.target_kind == TargetKind.BUSINESS_HOURS:
+def deadline_for(
+    row: EscalationRow, start: datetime, cal: BusinessCalendar, organization_id: int | None = None
+) -> Deadline:
+    """Warn and due times of the row's target for the organization (its contract's, else the
+    matrix's): business hours count only business time; elapsed hours count every second (86,400
+    per day, across DST changes)."""
+    goal = target_for(row, organization_id)
+    if goal.kind == TargetKind.BUSINESS_HOURS:
         return Deadline(
-            row, cal.add_business_hours(start, row.warn_hours), cal.add_business_hours(start, row.due_hours)
+            goal, cal.add_business_hours(start, goal.warn_hours), cal.add_business_hours(start, goal.due_hours)
         )
     start = start.astimezone(UTC)
-    return Deadline(row, start + timedelta(hours=row.due_hours * WARN_SHARE), start + timedelta(hours=row.due_hours))
+    return Deadline(goal, start + timedelta(hours=goal.warn_hours), start + timedelta(hours=goal.due_hours))
 
 
-def due(request_type: str, received: datetime) -> Deadline | None:
-    """The deadline of a request of `request_type` received at `received` (None: no matrix row)."""
+def due(request_type: str, received: datetime, organization_id: int | None = None) -> Deadline | None:
+    """The deadline of a request of `request_type` received at `received` from the organization
+    (its contract's hours where it has them; None: no matrix row)."""
     cal = calendar()
     row = choose_row(request_type, received, cal, rows())
-    return deadline_for(row, received, cal) if row else None
+    return deadline_for(row, received, cal, organization_id) if row else None
 
 
 # The matrix as data ---------------------------------------------------------------------------
@@ -299,11 +319,11 @@ def update_row(actor, row: EscalationRow, values: dict) -> EscalationRow:
     kind = values.get("target_kind")
     if kind not in tuple(TargetKind):
         raise InvalidInput(_("Choose business hours or elapsed hours."), "target_kind")
-    due_hours = _target_hours(values.get("due_hours"), "due_hours")
+    due_hours = target_hours(values.get("due_hours"), "due_hours")
     if kind == TargetKind.ELAPSED:
         warn = due_hours * WARN_SHARE
     else:
-        warn = _target_hours(values.get("warn_hours"), "warn_hours")
+        warn = target_hours(values.get("warn_hours"), "warn_hours")
         if warn > due_hours:
             raise InvalidInput(_("Hours must be positive, the warning before the due time."), "warn_hours")
     texts = {name: clean_line(values.get(name)) for name in ROW_TEXTS}
@@ -319,20 +339,6 @@ def update_row(actor, row: EscalationRow, values: dict) -> EscalationRow:
     audit.record(actor, "sla.row_updated", row, before, row.audit_snapshot())
     db.session.commit()
     return row
-
-
-def _target_hours(value, field: str) -> float:
-    try:
-        hours = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(_("Hours must be numbers."), field) from None
-    if not math.isfinite(hours):
-        raise InvalidInput(_("Hours must be numbers."), field)
-    if hours <= 0:
-        raise InvalidInput(_("Hours must be positive, the warning before the due time."), field)
-    if hours > MAX_TARGET_HOURS:
-        raise InvalidInput(_("At most %(count)d hours.", count=MAX_TARGET_HOURS), field)
-    return hours
 
 
 def import_holidays(path: Path) -> int:

@@ -76,7 +76,7 @@ def create_ticket(
     db.session.flush()
     ticket.reference = f"EDY-{ticket.id:06d}"
     sla_clock.assign_deadline(ticket)
-    sla_clock.tell_the_first_contact(ticket)
+    sla_clock.tell_the_contact_on_arrival(ticket)
     record_event(
         ticket,
         user,

@@ -20,6 +20,7 @@ from portal.core.web import database_id, render, render_list, show_form_error
 from portal.integrations.zendesk import webhook_is_authentic
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS
+from portal.sla.targets import targets
 from portal.tickets import conversation, intake, policy, queries, sla_clock, zendesk
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
 from portal.tickets.models import (
@@ -73,8 +74,11 @@ def index():
 @require_partner
 def choose_form():
     """Pick the form: technical errors and questions, or marketing and business, each with the
-    first-response times the matrix promises for it."""
-    promises = {form: sla.promised_rows(request_type) for form, request_type in sla_clock.FORM_REQUEST_TYPES.items()}
+    first-response times the matrix (or the partner's contract) promises for it."""
+    promises = {
+        form: sla.promised_targets(request_type, current_user.organization_id)
+        for form, request_type in sla_clock.FORM_REQUEST_TYPES.items()
+    }
     return render("tickets/choose.html", forms=FORM_LABELS, promises=promises)
 
 
@@ -269,10 +273,11 @@ def zendesk_webhook():
 @bp.get("/contacts")
 @login_required
 def contacts():
-    """Contacts and response times: the escalation matrix, as partners see it."""
+    """Contacts and response times: the escalation matrix, as partners see it (with their
+    organization's contract times; staff see the matrix's)."""
     return render(
         "tickets/contacts.html",
-        rows=sla.rows(),
+        targets=targets(sla.rows(), current_user.organization_id),
         settings=sla.settings(),
         timezone=current_app.config["PORTAL_TIMEZONE"],
         request_types=REQUEST_TYPE_LABELS,

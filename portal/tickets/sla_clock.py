@@ -1,5 +1,6 @@
-"""A ticket's first-response clock: its deadline from the SLA matrix, the first response that stops
-it, and the monitor that warns, declares breaches and escalates to the second contact."""
+"""A ticket's first-response clock: its deadline from the SLA matrix (or its organization's
+contract), the contact told on arrival, the first response that stops it, and the monitor that
+warns, declares breaches and escalates to the second contact."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.sla import services as sla
 from portal.sla.models import Applies, EscalationRow, RequestType, SlaState
+from portal.sla.targets import target_for
 from portal.tickets.models import Ticket, TicketForm
 from portal.tickets.outbound import sla_alert, to_slack
 from portal.tickets.states import OPEN_STATUSES
@@ -40,19 +42,20 @@ def request_type_of(ticket: Ticket) -> RequestType:
 
 
 def expected_first_response(ticket: Ticket) -> str:
-    """What the partner is promised for this ticket, from its matrix row ("within 24 hours"); empty
-    when the ticket has no deadline (no matrix loaded) or has been answered."""
+    """What the partner is promised for this ticket, from its matrix row and its organization's
+    contract ("within 24 hours"); empty when the ticket has no deadline (no matrix loaded) or has
+    been answered."""
     row = sla.row(ticket.sla_row_key)
     if row is None or ticket.first_response_at is not None:
         return ""
-    return _("within %(time)s", time=sla.response_time(row))
+    return _("within %(time)s", time=sla.response_time(target_for(row, ticket.organization_id)))
 
 
 def assign_deadline(ticket: Ticket) -> None:
     """Set (or, before the first response, recompute) the ticket's deadline; the caller commits."""
     if ticket.first_response_at is not None:
         return
-    deadline = sla.due(request_type_of(ticket), ticket.created_at)
+    deadline = sla.due(request_type_of(ticket), ticket.created_at, ticket.organization_id)
     if deadline is None:
         return
     ticket.sla_row_key, ticket.sla_warn_at, ticket.sla_due_at = deadline.row.key, deadline.warn_at, deadline.due_at
@@ -60,18 +63,21 @@ def assign_deadline(ticket: Ticket) -> None:
     ticket.sla_state = SlaState.ON_TRACK.value
 
 
-def tell_the_first_contact(ticket: Ticket) -> None:
-    """A technical request received outside business hours: its first contact hears of it in
-    Slack at reception (§10), not when its deadline is near; the caller commits."""
+def tell_the_contact_on_arrival(ticket: Ticket) -> None:
+    """The contact of the ticket's matrix row hears of it in Slack at reception, where the procedure
+    sends it to someone at once (`sla.told_on_arrival`: a technical request out of hours, §10; a
+    marketing and business request, §8), not when its deadline is near; the caller commits."""
     row = sla.row(ticket.sla_row_key)
-    if row is None or row.applies != Applies.OUT_OF_HOURS:
+    if row is None or not sla.told_on_arrival(row):
         return
+    why = "received outside business hours" if row.applies == Applies.OUT_OF_HOURS else f"a request for {row.area}"
+    hours = target_for(row, ticket.organization_id).due_hours
     to_slack(
         ticket,
-        f"{ticket.subject} — received outside business hours: first contact {row.contact_name} "
+        f"{ticket.subject} — {why}: first contact {row.contact_name} "
         f"({row.contact_role}, {row.contact_email}, {row.contact_phone}); first response due "
-        f"{ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({row.due_hours:g} h from reception).{staff_link(ticket)}",
-        "first-contact",
+        f"{ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({hours:g} h from reception).{staff_link(ticket)}",
+        f"arrival-{row.key}",
     )
 
 
@@ -104,7 +110,7 @@ def check(now: datetime | None = None) -> dict[str, int]:
     for ticket in list(candidates):
         row = matrix.get(ticket.sla_row_key)
         if ticket.sla_due_at <= now and row is not None and row.applies == Applies.OUT_OF_HOURS and second is not None:
-            reason = f"no first response after {row.due_hours:g} h"
+            reason = f"no first response after {target_for(row, ticket.organization_id).due_hours:g} h"
             crossed = _escalate_to_second_contact(ticket, second, now, reason, unanswered_only=True)
         else:
             crossed = _mark(ticket, BREACHED if ticket.sla_due_at <= now else AT_RISK)
@@ -129,9 +135,10 @@ def _escalate_to_second_contact(
     ticket: Ticket, second: EscalationRow, now: datetime, reason: str, unanswered_only: bool = False
 ) -> str:
     """Give the ticket to the second contact (level 2 in the matrix) with the deadline the matrix
-    sets from reception, and tell them; returns the threshold when this worker made the change
-    (`unanswered_only`: the monitor's case, which a first response arriving meanwhile cancels)."""
-    deadline = sla.deadline_for(second, ticket.created_at, sla.calendar())
+    (or the organization's contract) sets from reception, and tell them; returns the threshold when
+    this worker made the change (`unanswered_only`: the monitor's case, which a first response
+    arriving meanwhile cancels)."""
+    deadline = sla.deadline_for(second, ticket.created_at, sla.calendar(), ticket.organization_id)
     # Unanswered, the clock runs again towards the new deadline; answered, its result stands.
     still_due = [Ticket.first_response_at.is_(None)] if unanswered_only else []
     running = {"sla_state": SlaState.ON_TRACK.value} if unanswered_only else {}
@@ -154,7 +161,7 @@ def _escalate_to_second_contact(
         ticket,
         f"{ticket.subject} — {reason}: second contact {second.contact_name} ({second.contact_role}, "
         f"{second.contact_email}, {second.contact_phone}); deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC "
-        f"({second.due_hours:g} h from reception).{staff_link(ticket)}",
+        f"({deadline.target.due_hours:g} h from reception).{staff_link(ticket)}",
         "second-contact",
     )
     return SECOND_CONTACT
