@@ -188,7 +188,7 @@ def test_the_marketing_areas_contact_hears_of_a_ticket_on_arrival(matrix, partne
     assert len(fake_slack.messages) == 1, "a technical ticket in business hours tells nobody at once"
     text = fake_slack.messages[0]["text"]
     row = matrix["marketing_business"]
-    assert ticket.reference in text and "a request for Mercadeo y Negocio" in text
+    assert ticket.reference in text and "— Mercadeo y Negocio:" in text
     assert row.contact_name == "Maximiliano Vaccaro" and row.contact_name in text and row.contact_email in text
     assert "(24 h from reception)" in text
 

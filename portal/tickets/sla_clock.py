@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from portal.core.extensions import db
@@ -70,13 +71,20 @@ def tell_the_contact_on_arrival(ticket: Ticket) -> None:
     row = sla.row(ticket.sla_row_key)
     if row is None or not sla.told_on_arrival(row):
         return
-    why = "received outside business hours" if row.applies == Applies.OUT_OF_HOURS else f"a request for {row.area}"
+    why = _l("received outside business hours") if row.applies == Applies.OUT_OF_HOURS else row.area
     hours = target_for(row, ticket.organization_id).due_hours
     to_slack(
         ticket,
-        f"{ticket.subject} — {why}: first contact {row.contact_name} "
-        f"({row.contact_role}, {row.contact_email}, {row.contact_phone}); first response due "
-        f"{ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({hours:g} h from reception).{staff_link(ticket)}",
+        _l(
+            "%(subject)s — %(why)s: first contact %(contact)s; first response due %(due)s "
+            "(%(hours)s h from reception).%(link)s",
+            subject=ticket.subject,
+            why=why,
+            contact=_contact(row),
+            due=_utc(ticket.sla_due_at),
+            hours=f"{hours:g}",
+            link=staff_link(ticket),
+        ),
         f"arrival-{row.key}",
     )
 
@@ -110,7 +118,8 @@ def check(now: datetime | None = None) -> dict[str, int]:
     for ticket in list(candidates):
         row = matrix.get(ticket.sla_row_key)
         if ticket.sla_due_at <= now and row is not None and row.applies == Applies.OUT_OF_HOURS and second is not None:
-            reason = f"no first response after {target_for(row, ticket.organization_id).due_hours:g} h"
+            hours = f"{target_for(row, ticket.organization_id).due_hours:g}"
+            reason = _l("no first response after %(hours)s h", hours=hours)
             crossed = _escalate_to_second_contact(ticket, second, now, reason, unanswered_only=True)
         else:
             crossed = _mark(ticket, BREACHED if ticket.sla_due_at <= now else AT_RISK)
@@ -128,7 +137,8 @@ def escalate_when_the_problem_persists(ticket: Ticket, now: datetime | None = No
     second = sla.second_contact_row(matrix)
     if row is None or second is None or row.applies != Applies.OUT_OF_HOURS:
         return False
-    return bool(_escalate_to_second_contact(ticket, second, now or utcnow(), "the partner says the problem persists"))
+    persists = _l("the partner says the problem persists")
+    return bool(_escalate_to_second_contact(ticket, second, now or utcnow(), persists))
 
 
 def _escalate_to_second_contact(
@@ -159,9 +169,16 @@ def _escalate_to_second_contact(
     db.session.refresh(ticket)
     sla_alert(
         ticket,
-        f"{ticket.subject} — {reason}: second contact {second.contact_name} ({second.contact_role}, "
-        f"{second.contact_email}, {second.contact_phone}); deadline {deadline.due_at:%Y-%m-%d %H:%M} UTC "
-        f"({deadline.target.due_hours:g} h from reception).{staff_link(ticket)}",
+        _l(
+            "%(subject)s — %(reason)s: second contact %(contact)s; deadline %(due)s "
+            "(%(hours)s h from reception).%(link)s",
+            subject=ticket.subject,
+            reason=reason,
+            contact=_contact(second),
+            due=_utc(deadline.due_at),
+            hours=f"{deadline.target.due_hours:g}",
+            link=staff_link(ticket),
+        ),
         "second-contact",
     )
     return SECOND_CONTACT
@@ -188,10 +205,21 @@ def _mark(ticket: Ticket, state: str) -> str:
     if not claimed:
         return ""
     db.session.refresh(ticket)
-    label = "SLA at risk" if state == AT_RISK else "SLA breached"
     # The second contact's deadline crosses the same thresholds again: its alerts are other messages.
     key = state if ticket.second_contact_at is None else f"second-contact-{state}"
-    sla_alert(
-        ticket, f"{label}: first response due {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC ({ticket.sla_row_key}).", key
-    )
+    due, row = _utc(ticket.sla_due_at), ticket.sla_row_key
+    if state == AT_RISK:
+        text = _l("SLA at risk: first response due %(due)s (%(row)s).", due=due, row=row)
+    else:
+        text = _l("SLA breached: first response was due %(due)s (%(row)s).", due=due, row=row)
+    sla_alert(ticket, text, key)
     return state
+
+
+def _contact(row: EscalationRow) -> str:
+    """A matrix contact as the team reads it in Slack and Monday."""
+    return f"{row.contact_name} ({row.contact_role}, {row.contact_email}, {row.contact_phone})"
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
