@@ -1,162 +1,28 @@
-"""The figures of the metrics dashboard, each one SQL aggregation (no loops over tickets):
-tickets received per day, SLA met per agent and type per week, first-response times, backlog,
-reopen rate, deflection and knowledge-base searches without results."""
+"""The dashboard's own figures, each one SQL aggregation (no loops over tickets): first-response
+times, backlog, reopen rate, deflection and knowledge-base searches without results. The figures of
+§14 (tickets per day, SLA met), which the posted reports share, are in `portal.reports.figures`."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-from flask import current_app
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
-from auth.models import User
 from kb.models import SearchLogEntry
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.sla.models import RequestType
-from portal.tickets.models import Deflection, DeflectionOutcome, EventKind, Ticket, TicketEvent, TicketForm
+from portal.reports.figures import dialect, request_type_column
+from portal.tickets.models import Deflection, DeflectionOutcome, EventKind, Ticket, TicketEvent
 from portal.tickets.states import OPEN_STATUSES
-
-REQUEST_TYPES = tuple(RequestType)  # the columns of the per-day figures and their CSV, in order
-
-
-def _dialect() -> str:
-    return db.engine.dialect.name
-
-
-def _hour_bucket(column):
-    if _dialect() == "postgresql":
-        return func.date_trunc("hour", column)
-    return func.strftime("%Y-%m-%d %H:00:00", column)
 
 
 def _seconds_between(later, earlier):
-    if _dialect() == "postgresql":
+    if dialect() == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _as_datetime(value) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _type_of():
-    """The ticket's request type as the SLA applies it (`sla_clock.request_type_of`), in SQL."""
-    return func.coalesce(
-        Ticket.request_type,
-        case(
-            (Ticket.form == TicketForm.MARKETING_BUSINESS.value, RequestType.MARKETING_BUSINESS.value),
-            else_=RequestType.TECHNICAL.value,
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class DayCount:
-    day: date
-    by_type: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_type.values())
-
-
-def tickets_per_day(days: int, organization_id: int = 0, now: datetime | None = None) -> list[DayCount]:
-    """Tickets received per local day over the last `days` days, by request type. SQL groups by
-    UTC hour; the hours fold into local days here (at most 24 × days rows)."""
-    now = now or utcnow()
-    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
-    first_day = (now.astimezone(zone) - timedelta(days=days - 1)).date()
-    since = datetime.combine(first_day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
-    # Grouped by the output labels: PostgreSQL would not match two copies of an expression with
-    # parameters in SELECT and GROUP BY.
-    statement = select(
-        _hour_bucket(Ticket.created_at).label("bucket"), _type_of().label("kind"), func.count(Ticket.id)
-    ).where(Ticket.created_at >= since)
-    if organization_id:
-        statement = statement.where(Ticket.organization_id == organization_id)
-    statement = statement.group_by("bucket", "kind")
-    counts: dict[date, dict[str, int]] = {
-        first_day + timedelta(days=n): dict.fromkeys(REQUEST_TYPES, 0) for n in range(days)
-    }
-    for hour, request_type, count in db.session.execute(statement):
-        day = _as_datetime(hour).astimezone(zone).date()
-        if day in counts:
-            counts[day][request_type] = counts[day].get(request_type, 0) + count
-    return [DayCount(day, by_type) for day, by_type in sorted(counts.items())]
-
-
-@dataclass(frozen=True)
-class SlaWeek:
-    week: date
-    agent: str
-    request_type: str
-    met: int
-    breached: int
-
-    @property
-    def share(self) -> float:
-        decided = self.met + self.breached
-        return self.met / decided if decided else 0.0
-
-
-def _week_start(column):
-    if _dialect() == "postgresql":
-        return func.date_trunc("week", column)
-    return func.date(column, "weekday 0", "-6 days")
-
-
-def sla_per_agent_week(weeks: int, now: datetime | None = None) -> list[SlaWeek]:
-    """Met and breached first responses per agent, request type and week (of reception).
-    Met: answered by the due time. Breached: answered late, or unanswered past the due time."""
-    now = now or utcnow()
-    since = now - timedelta(weeks=weeks)
-    agent_id = func.coalesce(Ticket.first_responder_id, Ticket.assignee_id)
-    met = func.sum(
-        case((and_(Ticket.first_response_at.is_not(None), Ticket.first_response_at <= Ticket.sla_due_at), 1), else_=0)
-    )
-    breached = func.sum(
-        case(
-            (
-                or_(
-                    Ticket.first_response_at > Ticket.sla_due_at,
-                    and_(Ticket.first_response_at.is_(None), Ticket.sla_due_at < now),
-                ),
-                1,
-            ),
-            else_=0,
-        )
-    )
-    statement = (
-        select(
-            _week_start(Ticket.created_at).label("week"),
-            func.coalesce(User.name, literal_column("'—'")).label("agent"),
-            _type_of().label("kind"),
-            met,
-            breached,
-        )
-        .select_from(Ticket)
-        .outerjoin(User, User.id == agent_id)
-        .where(Ticket.created_at >= since, Ticket.sla_due_at.is_not(None))
-        .group_by("week", "agent", "kind")
-        .order_by(literal_column("week").desc(), "agent", "kind")
-    )
-    result = []
-    for week_value, agent, request_type, met_count, breached_count in db.session.execute(statement):
-        if met_count or breached_count:
-            start = (
-                _as_datetime(week_value).date()
-                if isinstance(week_value, datetime)
-                else date.fromisoformat(str(week_value)[:10])
-            )
-            result.append(SlaWeek(start, agent, request_type, int(met_count or 0), int(breached_count or 0)))
-    return result
 
 
 @dataclass(frozen=True)
@@ -171,7 +37,7 @@ def first_response_times(days: int, now: datetime | None = None) -> list[Respons
     """Median and 90th percentile (nearest rank) of the time to first response, by request type."""
     now = now or utcnow()
     seconds = _seconds_between(Ticket.first_response_at, Ticket.created_at).label("seconds")
-    kind = _type_of().label("kind")
+    kind = request_type_column().label("kind")
     ranked = (
         select(
             kind,

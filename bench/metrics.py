@@ -94,12 +94,13 @@ def seed(count: int, rng: random.Random) -> float:
 
 def time_queries() -> dict[str, float]:
     from admin import metrics
+    from portal.reports import figures
 
     queries = {
-        "tickets_per_day_30": lambda: metrics.tickets_per_day(30, now=NOW),
-        "tickets_per_day_90": lambda: metrics.tickets_per_day(90, now=NOW),
-        "tickets_per_day_90_one_org": lambda: metrics.tickets_per_day(90, organization_id=1, now=NOW),
-        "sla_per_agent_week_12": lambda: metrics.sla_per_agent_week(12, now=NOW),
+        "tickets_per_day_30": lambda: figures.tickets_per_day(30, now=NOW),
+        "tickets_per_day_90": lambda: figures.tickets_per_day(90, now=NOW),
+        "tickets_per_day_90_one_org": lambda: figures.tickets_per_day(90, organization_id=1, now=NOW),
+        "sla_per_agent_week_12": lambda: figures.sla_per_agent_week(12, now=NOW),
         "first_response_times_30": lambda: metrics.first_response_times(30, now=NOW),
         "first_response_times_90": lambda: metrics.first_response_times(90, now=NOW),
         "backlog": lambda: metrics.backlog(now=NOW),

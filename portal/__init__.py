@@ -62,10 +62,12 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _register_outbox_handlers() -> None:
+    from portal.reports import delivery
     from portal.tickets import notifications, zendesk
 
     zendesk.register_handlers()
     notifications.register_handlers()
+    delivery.register_handlers()
 
 
 def _register_template_vocabularies(app: Flask) -> None:

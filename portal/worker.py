@@ -1,4 +1,5 @@
-"""`flask worker`: delivers the outbox and runs the periodic jobs (SLA monitor, auto-close, deflection expiry)."""
+"""`flask worker`: delivers the outbox and runs the periodic jobs (SLA monitor, auto-close, deflection
+expiry, the reports of §14 when they are due)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask.cli import with_appcontext
 
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
+from portal.reports import posting
 from portal.tickets import conversation, intake, sla_clock
 
 
@@ -20,6 +22,7 @@ def run_jobs(deliverer: Deliverer, batch: int) -> int:
     sla_clock.check()
     conversation.auto_close()
     intake.expire_deflections()
+    posting.post_due()
     return delivered
 
 

@@ -191,6 +191,7 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("staff.level_three", "GET"): get(page="2"),
     ("staff.workspace", "GET"): get(),
     ("staff.audit_csv", "GET"): get(),
+    ("staff.posted_reports", "GET"): get(page="2"),
     ("staff.bulk_assign", "POST"): post(
         ticket_ids="{work_ticket}", request_type="technical", priority="normal", agent_id="{agent_l1}"
     ),

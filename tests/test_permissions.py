@@ -116,6 +116,7 @@ MATRIX = {
     ("staff.level_three", "GET"): ("/staff/level3", {}, {**staff_only(403), "vp": 200}),
     ("staff.workspace", "GET"): ("/staff/tickets/{ticket}", {}, staff_only(200)),
     ("staff.audit_csv", "GET"): ("/staff/audit.csv", {}, admin_only(200)),
+    ("staff.posted_reports", "GET"): ("/staff/reports", {}, {**admin_only(200), "vp": 200}),
     ("staff.bulk_assign", "POST"): ("/staff/triage/bulk-assign", {}, admin_only(422)),
     ("staff.note", "POST"): ("/staff/tickets/{ticket}/note", {}, staff_only(422)),
     ("staff.reply", "POST"): ("/staff/tickets/{ticket}/reply", {}, {**staff_only(403), "ticket_admin": 422}),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.core.i18n import LANGUAGES, Language
 
@@ -66,6 +68,28 @@ def _language(name: str) -> str:
     if value not in LANGUAGES:
         raise ConfigError(f"{name} must be one of {', '.join(LANGUAGES)}, got {value!r}")
     return value
+
+
+TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def _time_of_day(name: str) -> str:
+    """A local time of day "HH:MM" (24-hour clock), or "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    if raw and not TIME_OF_DAY.fullmatch(raw):
+        raise ConfigError(f"{name} must be a time of day HH:MM (e.g. 08:00), got {raw!r}")
+    return raw
+
+
+def _timezone(name: str) -> str:
+    """An IANA timezone name, or "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        if raw:
+            ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{name} must be an IANA timezone such as America/New_York, got {raw!r}") from exc
+    return raw
 
 
 def _dev_secret_key(instance_path: Path) -> str:
@@ -172,6 +196,12 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 120.0),
         "OUTBOX_RATE_LIMIT_PAUSE_SECONDS": _float("OUTBOX_RATE_LIMIT_PAUSE_SECONDS", 60.0),
         "WORKER_POLL_SECONDS": _float("WORKER_POLL_SECONDS", 2.0),
+        # The reports of §14, posted by the worker at these local times ("HH:MM"); the procedure
+        # names no hour, so each report is off until its time is set.
+        "REPORTS_DAILY_AT": _time_of_day("REPORTS_DAILY_AT"),
+        "REPORTS_WEEKLY_AT": _time_of_day("REPORTS_WEEKLY_AT"),
+        "REPORTS_TIMEZONE": _timezone("REPORTS_TIMEZONE"),  # empty: PORTAL_TIMEZONE
+        "MONDAY_REPORTS_ITEM_ID": os.environ.get("MONDAY_REPORTS_ITEM_ID", ""),
     }
     config.update(overrides)
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
