@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 from flask import Flask, current_app, has_request_context, session
@@ -35,10 +37,17 @@ def select_locale() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def in_staff_language(text) -> str:
-    """`text` (a lazy string, or plain) as the team reads it: in STAFF_LANGUAGE, whoever's request
-    or job produced it."""
+@contextmanager
+def staff_language() -> Iterator[None]:
+    """Texts made inside are in STAFF_LANGUAGE, the language of what the team reads in Monday and
+    Slack, whoever's request or job makes them."""
     with force_locale(current_app.config["STAFF_LANGUAGE"]):
+        yield
+
+
+def in_staff_language(text) -> str:
+    """`text` (a lazy string, or plain) as the team reads it."""
+    with staff_language():
         return str(text)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.core.extensions import db
+from portal.core.i18n import staff_language
 from portal.core.types import utcnow
 from portal.integrations import outbox
 from portal.integrations.models import Target
@@ -63,7 +64,8 @@ def _enqueue(report_id: int, period: Period, text: str) -> None:
 
 def post(period: Period, now: datetime) -> PostedReport | None:
     """Write `period`'s report and its messages, unless another worker did; None then."""
-    text, figures = texts.compose(period, now)
+    with staff_language():
+        text, figures = texts.compose(period, now)
     report_id = _insert_once(period, text, figures)
     if report_id is None:
         db.session.rollback()
