@@ -252,3 +252,11 @@ def test_titles_are_shown_as_text(clients, staff, open_ticket):
     for url in (FOLLOW_UP, f"/staff/tickets/{ticket.id}"):
         page = clients["l1"].get(url).get_data(as_text=True)
         assert "&lt;img src=x onerror=alert(1)&gt; Roku" in page and "<img src=x" not in page
+
+
+def test_the_dashboard_shows_the_share_of_resolved_technical_tickets_that_updated_the_kb(clients, staff, open_ticket):
+    resolve(staff["l1"], assigned_ticket(open_ticket, staff), article_by(staff["l1"], "roku-playback"))
+    resolve(staff["l1"], assigned_ticket(open_ticket, staff), article_by(staff["l1"], "a-draft", publish=False))
+    page = clients["admin"].get("/staff/metrics").get_data(as_text=True)
+    assert "1 de 2 tickets técnicos resueltos actualizaron la base de conocimiento de los partners (50 %)" in page
+    assert FOLLOW_UP in page

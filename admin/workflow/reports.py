@@ -15,7 +15,7 @@ from auth.permissions import require_role, require_staff
 from portal.core.web import render, render_list
 from portal.reports import figures, posting
 from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
-from portal.tickets import queries
+from portal.tickets import kb_on_close, queries
 from portal.tickets.policy import Queue
 
 WEEKS_SHOWN = 12  # weeks of the SLA figures on the dashboard and in their CSVs
@@ -69,6 +69,7 @@ def metrics_dashboard():
         backlog=metrics.backlog(),
         reopen=metrics.reopen_rate(days),
         deflection=metrics.deflection(days),
+        kb_updated=kb_on_close.kb_update_share(days),
         zero_results=metrics.zero_result_searches(days),
         request_types=REQUEST_TYPE_LABELS,
     )
