@@ -342,8 +342,16 @@ def test_payload_never_runs_anywhere(portal, payload):
     portal.read("vp", "/staff/level3")
     portal.read("ticket_admin", "/staff/metrics")
     portal.read("ticket_admin", "/staff/audit.csv", ["cnryagent", "cnrynote"])
-    for name in ("tickets-per-day", "sla-per-agent-week", "first-response-times", "backlog"):
+    for name in (
+        "tickets-per-day",
+        "sla-per-agent-week",
+        "sla-per-organization-week",
+        "first-response-times",
+        "backlog",
+    ):
         portal.read("ticket_admin", f"/staff/metrics/{name}.csv")
+    portal.read("ticket_admin", "/staff/kb-follow-up")
+    portal.read("ticket_admin", "/staff/reports")
     for url in ("/admin/audit", "/admin/organizations", "/admin/users"):
         portal.read("ticket_admin", url, ["cnryorg"] if "users" not in url else ["cnrypartner", "cnryagent"])
         portal.read(
