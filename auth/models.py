@@ -22,6 +22,8 @@ class Role(StrEnum):
     AGENT_L1 = "agent_l1"
     AGENT_L2 = "agent_l2"
     VP = "vp"
+    TECH_TEAM = "tech_team"  # level 3 with the VP: analyses and applies the measure the VP chooses
+    BUSINESS = "business"  # the Marketing and business area (§8)
 
     @property
     def label(self) -> str:
@@ -38,6 +40,8 @@ ROLE_LABELS = {
     Role.AGENT_L1: _l("Level-1 agent"),
     Role.AGENT_L2: _l("Level-2 agent"),
     Role.VP: _l("VP (level 3)"),
+    Role.TECH_TEAM: _l("Technical team (level 3)"),
+    Role.BUSINESS: _l("Marketing and business"),
 }
 STAFF_ROLES = frozenset(role for role in Role if role.is_staff)
 
@@ -72,7 +76,7 @@ class User(UserMixin, db.Model):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('partner', 'ticket_admin', 'agent_l1', 'agent_l2', 'vp')", name="role_known"),
+        CheckConstraint("role IN (" + ", ".join(f"'{role}'" for role in Role) + ")", name="role_known"),
         CheckConstraint(
             "(role = 'partner' AND organization_id IS NOT NULL) OR (role <> 'partner' AND organization_id IS NULL)",
             name="partners_have_an_organization",

@@ -24,6 +24,8 @@ DEMO_USERS = (
     (Role.AGENT_L1, "agent1@edye.test", "Luis Agente N1", None, "demo-2026-edye-l1"),
     (Role.AGENT_L2, "agent2@edye.test", "Marta Agente N2", None, "demo-2026-edye-l2"),
     (Role.VP, "vp@edye.test", "Victoria VP", None, "demo-2026-edye-l3"),
+    (Role.TECH_TEAM, "tech@edye.test", "Tomás Equipo Técnico", None, "demo-2026-edye-tt"),
+    (Role.BUSINESS, "business@edye.test", "Mercedes Mercadeo", None, "demo-2026-edye-mb"),
     (Role.PARTNER, "partner@andes.test", "Pablo Partner", DEMO_ORGANIZATIONS[0], "demo-2026-andes-p1"),
     (Role.PARTNER, "partner@streammart.test", "Sofia Store", DEMO_ORGANIZATIONS[1], "demo-2026-mart-p2"),
 )

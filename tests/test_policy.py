@@ -12,9 +12,11 @@ from auth import services as auth_services
 from auth.models import Role
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
+from portal.sla.models import RequestType
 from portal.tickets import conversation, policy, workflow, zendesk
 from portal.tickets.models import Status, Ticket
 from portal.tickets.policy import Action
+from portal.tickets.workflow import Measure
 from tests.test_zendesk_webhook import status_event
 
 NO_KB = "No KB change needed: a one-off configuration."
@@ -22,8 +24,9 @@ NO_KB = "No KB change needed: a one-off configuration."
 
 def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) -> None:
     """Take `action` the way the staff workspace or the partner's page does."""
-    if action is Action.ASSIGN:
-        workflow.classify_and_assign(actor, ticket, "technical", "normal", people[Role.AGENT_L1])
+    if action is Action.ASSIGN:  # a request type, and who takes it: level 1, or the business area
+        assignee = people[policy.assignment_for(RequestType(variant)).role]
+        workflow.classify_and_assign(actor, ticket, variant, "normal", assignee)
     elif action is Action.RESOLVE:
         workflow.resolve(actor, ticket, "Fixed by reinstalling.", None, NO_KB)
     elif action is Action.CANNOT_RESOLVE:
@@ -44,7 +47,8 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
             "Two engineers",
             variant,
             provider=provider,
-            measure="no_intervention",
+            measure=variant_measure(variant),
+            measure_description="Roll back the player and watch the error rate.",
         )
     elif action is Action.RESULT:
         workflow.record_level_three_result(actor, ticket, "The provider fixed the cache.")
@@ -60,9 +64,17 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
         raise AssertionError(f"no way to perform {action}")
 
 
-VARIANTS = {Action.DECISION: ("external_provider", "alternative_measure"), Action.CONFIRM: ("solved", "not_solved")}
+def variant_measure(variant: str) -> str:
+    return Measure.OTHER if variant == "alternative_measure" else ""
+
+
+VARIANTS = {
+    Action.ASSIGN: (RequestType.TECHNICAL, RequestType.MARKETING_BUSINESS),
+    Action.DECISION: ("external_provider", "alternative_measure"),
+    Action.CONFIRM: ("solved", "not_solved"),
+}
 ZENDESK = "zendesk"  # a step by Zendesk rather than a person: solved or reopened there
-AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2}
+AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2, Role.BUSINESS: 1}
 TRIAGE_DECISIONS = {Action.RESOLVE, Action.ASSIGN, Action.REASSIGN, Action.ESCALATE}
 PARTNER_ANSWER = (Role.PARTNER, Action.COMMENT)  # while a solution awaits confirmation, it reopens the ticket
 
@@ -72,22 +84,25 @@ def _role_of(user_id, people: dict):
 
 
 def _signature(ticket: Ticket, people: dict) -> tuple:
-    """(status, tier, holder, resolver): the resolver (the agent whose solution is pending, see
-    `conversation.agent_who_resolved`) is part of the state, since a reopened ticket goes back to them."""
+    """(status, tier, holder, resolver, request type): the resolver (the agent whose solution is
+    pending, see `conversation.agent_who_resolved`) is part of the state, since a reopened ticket goes
+    back to them; so is the request type, since business requests take the business area's path."""
     resolver = None
     if Status(ticket.status) in (Status.RESOLVED_BY_AGENT, Status.AWAITING_CONFIRMATION):
         agent = conversation.agent_who_resolved(ticket)
         resolver = _role_of(agent.id if agent else None, people)
-    return Status(ticket.status), ticket.tier, _role_of(ticket.assignee_id, people), resolver
+    return Status(ticket.status), ticket.tier, _role_of(ticket.assignee_id, people), resolver, ticket.request_type
 
 
 @pytest.fixture
-def people(staff, partner):
+def people(staff, partner, make_user):
     return {
         Role.TICKET_ADMIN: staff["admin"],
         Role.AGENT_L1: staff["l1"],
         Role.AGENT_L2: staff["l2"],
         Role.VP: staff["vp"],
+        Role.TECH_TEAM: make_user("tech_team", email="tech@edye.test", name="Tomás Técnico"),
+        Role.BUSINESS: make_user("business", email="business@edye.test", name="Mercedes Mercadeo"),
         Role.PARTNER: partner,
     }
 
@@ -153,10 +168,15 @@ def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, pe
                 seen[after] = [*path, (role, action, variant)]
                 queue.append(seen[after])
 
-    reopened = {(tier, holder) for status, tier, holder, _ in seen if status is Status.REOPENED}
+    reopened = {(tier, holder) for status, tier, holder, *_ in seen if status is Status.REOPENED}
     assert (1, None) in reopened and (2, None) in reopened, "reopened after the administrator resolved it directly"
     assert (3, None) in reopened, "reopened after level 3"
     assert (1, Role.AGENT_L1) in reopened and (2, Role.AGENT_L2) in reopened, "reopened after the agent's solution"
+    assert (1, Role.BUSINESS) in reopened, "reopened after the business area's solution"
+    business = RequestType.MARKETING_BUSINESS
+    gave_up = {(status, holder) for status, _, holder, _, kind in seen if kind == business}
+    assert (Status.CANNOT_RESOLVE, Role.BUSINESS) in gave_up, "the business area could not resolve it"
+    assert (Status.ESCALATED_L3, None) in gave_up, "a business request the VP took at level 3"
     unassigned = [state for state in seen if state[0] is Status.REOPENED and state[2] is None]
     for state in unassigned:  # the administrator decides again, as in triage
         ticket = replay(seen[state])
@@ -204,7 +224,9 @@ def test_check_says_whose_and_when(open_ticket, people, make_user):
     assert Action.REASSIGN in policy.actions_for(admin, ticket)
     assert Action.ESCALATE not in policy.actions_for(admin, ticket), "level 3 comes after level 2"
     assert policy.roles_for(Action.ESCALATE) == {Role.TICKET_ADMIN}
-    assert policy.roles_for(Action.REPORT) == {Role.AGENT_L1, Role.AGENT_L2, Role.VP}
+    assert policy.roles_for(Action.REPORT) == {Role.AGENT_L1, Role.AGENT_L2, Role.BUSINESS, Role.VP, Role.TECH_TEAM}
+    assert policy.roles_for(Action.DECISION) == {Role.VP}, "level 3's decision stays with the VP"
+    assert policy.roles_for(Action.RESULT) == {Role.TICKET_ADMIN, Role.VP, Role.TECH_TEAM}
 
 
 def _reopen(ticket: Ticket, people: dict) -> Ticket:

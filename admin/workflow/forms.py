@@ -22,7 +22,7 @@ from portal.tickets import queries
 from portal.tickets.models import PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
 from portal.tickets.validation import REPORT_MINUTES_MAX
-from portal.tickets.workflow import ALTERNATIVE_MEASURES
+from portal.tickets.workflow import MEASURE_LABELS
 
 REQUIRED = {"required": True}
 
@@ -45,7 +45,8 @@ class ActionForm(FlaskForm):
     never share an id (several have a `body`, a `priority` or an `agent_id`)."""
 
     action: ClassVar[str]
-    agent_role: ClassVar[Role | None] = None  # forms with an `agent_id` offer the active agents of this role
+    # Forms with an `agent_id` offer the active staff of these roles (grouped by role when several).
+    agent_roles: ClassVar[tuple[Role, ...]] = ()
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
@@ -55,10 +56,13 @@ class ActionForm(FlaskForm):
     def build(cls, formdata=None, **values) -> ActionForm:
         """The form with what was sent (`formdata`), else with `values`, and its choices."""
         form = cls(formdata=formdata, **values)
-        form.agents = []
-        if cls.agent_role is not None:
-            form.agents = admin_services.active_users(cls.agent_role)
-            form.agent_id.choices = [SelectChoice(str(agent.id), agent.name) for agent in form.agents]
+        form.agents = [agent for role in cls.agent_roles for agent in admin_services.active_users(role)]
+        if cls.agent_roles:
+            grouped = len(cls.agent_roles) > 1
+            form.agent_id.choices = [
+                SelectChoice(str(agent.id), agent.name, optgroup=agent.role_enum.label if grouped else None)
+                for agent in form.agents
+            ]
         return form
 
     @classmethod
@@ -77,11 +81,14 @@ class ActionForm(FlaskForm):
 
 
 class AssignForm(ActionForm):
+    """Marketing and business requests go to a member of that area, the others to level 1 (the
+    service refuses a person of the other role)."""
+
     action = Action.ASSIGN
-    agent_role = Role.AGENT_L1
+    agent_roles = (Role.AGENT_L1, Role.BUSINESS)
     request_type = _select(_l("Request type"), _choices(REQUEST_TYPE_LABELS))
     priority = _select(_l("Priority"), _choices(PRIORITY_LABELS))
-    agent_id = _select(_l("Level-1 agent"))
+    agent_id = _select(_l("Assign to"))
 
     @classmethod
     def defaults(cls, ticket: Ticket) -> dict:
@@ -141,7 +148,7 @@ class NotifyForm(ActionForm):
 
 class ReassignForm(ActionForm):
     action = Action.REASSIGN
-    agent_role = Role.AGENT_L2
+    agent_roles = (Role.AGENT_L2,)
     agent_id = _select(_l("Level-2 agent"))
     channels = SelectMultipleField(
         _l("Notify through"),
@@ -173,7 +180,8 @@ class DecisionForm(ActionForm):
     provider_name = StringField(_l("Provider name"))
     provider_contact = StringField(_l("Provider contact"))
     provider_scope = StringField(_l("Scope"))
-    measure = _select(_l("Alternative measure"), _choices(ALTERNATIVE_MEASURES, SelectChoice("", "—")))
+    measure = _select(_l("Alternative measure"), _choices(MEASURE_LABELS, SelectChoice("", "—")))
+    measure_description = _text(_l("Describe the measure (required for “Other”)"), required=False)
     notes = _text(_l("Notes"), required=False)
 
     @classmethod

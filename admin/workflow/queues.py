@@ -1,5 +1,6 @@
-"""The staff queues: triage (filtered, with bulk assignment), my work and level 3. Each lists the
-tickets in the statuses its people have a step to take on (`policy.Queue`), most urgent first."""
+"""The staff queues: triage (filtered, with bulk assignment), my work, marketing and business, and
+level 3. Each lists the tickets in the statuses its people have a step to take on (`policy.Queue`),
+most urgent first."""
 
 from __future__ import annotations
 
@@ -82,7 +83,11 @@ def triage():
         statuses=Queue.TRIAGE.statuses,
         request_types=REQUEST_TYPE_LABELS,
         organizations=admin_services.all_organizations(),
-        agents=[*admin_services.active_users(Role.AGENT_L1), *admin_services.active_users(Role.AGENT_L2)],
+        agents=[
+            agent
+            for role in (Role.AGENT_L1, Role.AGENT_L2, Role.BUSINESS)
+            for agent in admin_services.active_users(role)
+        ],
         bulk_form=BulkAssignForm.build(priority="normal"),
         assignable=lambda ticket: policy.allows(current_user, ticket, Action.ASSIGN),
     )
@@ -95,6 +100,13 @@ def my_work():
     return _queue(Queue.MY_WORK, "workflow/my_work.html", {})
 
 
+@bp.get("/business")
+@require_role(*Queue.BUSINESS.roles)
+def business_area():
+    """A member of the marketing and business area's open tickets."""
+    return _queue(Queue.BUSINESS, "workflow/business_area.html", {})
+
+
 @bp.get("/level3")
 @require_role(*Queue.LEVEL_THREE.roles)
 def level_three():
@@ -105,8 +117,9 @@ def level_three():
 @bp.post("/triage/bulk-assign")
 @require_role(*policy.roles_for(Action.ASSIGN))
 def bulk_assign():
-    """Classify and assign several new tickets to one level-1 agent; those the policy does not let
-    the administrator assign now are left as they are."""
+    """Classify and assign several new tickets to one person (a level-1 agent, or a member of the
+    business area for marketing and business); those the policy does not let the administrator
+    assign now are left as they are."""
     ids = {database_id(value) for value in request.form.getlist("ticket_ids")} - {None}
     if len(ids) > BULK_ASSIGN_MAX:
         abort(422, description=_("Select at most %(count)d tickets at a time.", count=BULK_ASSIGN_MAX))

@@ -109,7 +109,8 @@ def ticket_action(action: Action, path: str, *limits):
 
 @ticket_action(Action.ASSIGN, "assign")
 def assign(ticket, form):
-    """Classify (request type, priority) and assign to a level-1 agent, in one step."""
+    """Classify (request type, priority) and assign to a level-1 agent or, for marketing and
+    business, to a member of that area, in one step."""
     workflow.classify_and_assign(current_user, ticket, form.request_type.data, form.priority.data, form.chosen_agent())
 
 
@@ -189,6 +190,7 @@ def decision(ticket, form):
         provider=form.provider(),
         measure=form.measure.data,
         notes=form.notes.data,
+        measure_description=form.measure_description.data,
     )
 
 

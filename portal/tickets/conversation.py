@@ -59,13 +59,15 @@ def add_internal_note(staff: User, ticket: Ticket, body: str, now: datetime | No
     return note
 
 
-AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2}
+# Those a reopened ticket goes back to, and the tier it is at with them (the business area, outside
+# the support levels, works its tickets at the first).
+AGENT_TIERS = {Role.AGENT_L1: 1, Role.AGENT_L2: 2, Role.BUSINESS: 1}
 
 
 def agent_who_resolved(ticket: Ticket) -> User | None:
-    """The active level-1 or level-2 agent whose solution the partner is answering: the actor of the
-    ticket's latest move to "resolved" since it was last reopened. None when the administrator
-    resolved it, level 3 did, or Zendesk solved it without a portal resolution."""
+    """The active level-1 or level-2 agent, or business area member, whose solution the partner is
+    answering: the actor of the ticket's latest move to "resolved" since it was last reopened. None
+    when the administrator resolved it, level 3 did, or Zendesk solved it without a portal resolution."""
     latest = db.session.scalar(
         select(TicketEvent)
         .where(

@@ -36,6 +36,7 @@ class Status(StrEnum):
     NEW = "new"
     TRIAGED = "triaged"
     ASSIGNED_L1 = "assigned_l1"
+    ASSIGNED_BUSINESS = "assigned_business"  # to a member of the Marketing and business area (§8)
     RESOLVED_BY_AGENT = "resolved_by_agent"
     CANNOT_RESOLVE = "cannot_resolve"
     ASSIGNED_L2 = "assigned_l2"
@@ -64,6 +65,7 @@ STATUS_LABELS = {
     Status.NEW: _l("New"),
     Status.TRIAGED: _l("Triaged"),
     Status.ASSIGNED_L1: _l("Assigned to level 1"),
+    Status.ASSIGNED_BUSINESS: _l("Assigned to marketing and business"),
     Status.RESOLVED_BY_AGENT: _l("Resolved by the agent"),
     Status.CANNOT_RESOLVE: _l("Agent cannot resolve"),
     Status.ASSIGNED_L2: _l("Assigned to level 2"),

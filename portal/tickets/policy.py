@@ -9,7 +9,8 @@ the tickets in the statuses where their people have a step to take.
 
 Conditions come in two kinds, because they are answered differently: *whose* ticket it is
 (an agent's own assignment, a partner's own organization) is a matter of permission (403); *when*
-(the tier the ticket is at, whether anyone is assigned) is a matter of the ticket's state (409).
+(the tier the ticket is at, its request type, whether anyone is assigned) is a matter of the
+ticket's state (409).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from auth.models import STAFF_ROLES, Role
+from portal.sla.models import RequestType
 from portal.tickets.models import Status
 
 
 class Action(StrEnum):
     """What a person can do to a ticket (the staff workspace's buttons, the partner's answers)."""
 
-    ASSIGN = "assign"  # classify and assign to level 1
+    ASSIGN = "assign"  # classify and assign to level 1 (marketing and business: to that area)
     RESOLVE = "resolve"
     CANNOT_RESOLVE = "cannot_resolve"
     REASSIGN = "reassign"  # to level 2, through Monday and/or Slack
@@ -72,11 +74,18 @@ def unassigned(user, ticket) -> bool:
     return ticket.assignee_id is None
 
 
-def at_tier(tier: int) -> Condition:
-    def condition(user, ticket) -> bool:
-        return ticket.tier == tier
+def in_business_area(user, ticket) -> bool:
+    """A marketing or business request: the Marketing and business area handles it (§8)."""
+    return ticket.request_type == RequestType.MARKETING_BUSINESS
 
-    condition.__name__ = f"at_tier_{tier}"
+
+def at_level(tier: int) -> Condition:
+    """At `tier` of the support levels (1, 2, 3), which business requests do not climb."""
+
+    def condition(user, ticket) -> bool:
+        return ticket.tier == tier and not in_business_area(user, ticket)
+
+    condition.__name__ = f"at_level_{tier}"
     return condition
 
 
@@ -95,42 +104,68 @@ def _rule(action, roles, statuses, moves_to=(), whose=None, when=None) -> Rule:
 
 
 ADMIN, L1, L2, VP, PARTNER = Role.TICKET_ADMIN, Role.AGENT_L1, Role.AGENT_L2, Role.VP, Role.PARTNER
+BUSINESS, TECH_TEAM = Role.BUSINESS, Role.TECH_TEAM
 AGENTS = (L1, L2)
 NOT_CLOSED = frozenset(Status) - {Status.CLOSED}
+LEVEL_THREE = (VP, TECH_TEAM)
 LEVEL_THREE_WORK = (Status.EXTERNAL_PROVIDER, Status.ALTERNATIVE_MEASURE)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where classification sends a ticket: the role that takes it and the status it gets."""
+
+    role: Role
+    status: Status
+
+
+# Marketing and business requests go to their area (§8); every other request to level 1 (§9.4).
+BUSINESS_ASSIGNMENT = Assignment(BUSINESS, Status.ASSIGNED_BUSINESS)
+LEVEL_ONE_ASSIGNMENT = Assignment(L1, Status.ASSIGNED_L1)
+ASSIGNED = (LEVEL_ONE_ASSIGNMENT.status, BUSINESS_ASSIGNMENT.status)
+
+
+def assignment_for(request_type: RequestType) -> Assignment:
+    """Who takes a ticket classified as `request_type`."""
+    return BUSINESS_ASSIGNMENT if request_type == RequestType.MARKETING_BUSINESS else LEVEL_ONE_ASSIGNMENT
+
 
 RULES: tuple[Rule, ...] = (
     # The administrator classifies and assigns, and decides what happens when a level gives up.
-    _rule(Action.ASSIGN, [ADMIN], [Status.NEW, Status.TRIAGED], [Status.ASSIGNED_L1]),
+    _rule(Action.ASSIGN, [ADMIN], [Status.NEW, Status.TRIAGED], ASSIGNED),
     _rule(Action.RESOLVE, [ADMIN], [Status.NEW, Status.TRIAGED, Status.CANNOT_RESOLVE], [Status.RESOLVED_BY_AGENT]),
-    _rule(Action.REASSIGN, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ASSIGNED_L2], when=at_tier(1)),
-    _rule(Action.ESCALATE, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ESCALATED_L3], when=at_tier(2)),
+    _rule(Action.REASSIGN, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ASSIGNED_L2], when=at_level(1)),
+    _rule(Action.ESCALATE, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ESCALATED_L3], when=at_level(2)),
+    # The business area gave up: another of its members (or, reclassified, level 1), or the VP.
+    _rule(Action.ASSIGN, [ADMIN], [Status.CANNOT_RESOLVE], ASSIGNED, when=in_business_area),
+    _rule(Action.ESCALATE, [ADMIN], [Status.CANNOT_RESOLVE], [Status.ESCALATED_L3], when=in_business_area),
     _rule(Action.NOTIFY, [ADMIN], [Status.RESOLVED_BY_AGENT], [Status.AWAITING_CONFIRMATION]),
-    _rule(Action.RESULT, [ADMIN, VP], LEVEL_THREE_WORK, [Status.RESOLVED_BY_AGENT]),
+    _rule(Action.RESULT, [ADMIN, *LEVEL_THREE], LEVEL_THREE_WORK, [Status.RESOLVED_BY_AGENT]),
     # A reopened ticket no agent resolved (the administrator did, or level 3, or Zendesk) comes
     # back unassigned to the administrator, who decides again as in triage: any level, or solve it.
     *(
-        _rule(action, [ADMIN], [Status.REOPENED], [target], when=unassigned)
-        for action, target in (
-            (Action.ASSIGN, Status.ASSIGNED_L1),
-            (Action.RESOLVE, Status.RESOLVED_BY_AGENT),
-            (Action.REASSIGN, Status.ASSIGNED_L2),
-            (Action.ESCALATE, Status.ESCALATED_L3),
+        _rule(action, [ADMIN], [Status.REOPENED], targets, when=unassigned)
+        for action, targets in (
+            (Action.ASSIGN, ASSIGNED),
+            (Action.RESOLVE, [Status.RESOLVED_BY_AGENT]),
+            (Action.REASSIGN, [Status.ASSIGNED_L2]),
+            (Action.ESCALATE, [Status.ESCALATED_L3]),
         )
     ),
-    # Agents work the tickets assigned to them, at their own level or reopened.
+    # Agents, and the business area's members, work the tickets assigned to them, at their own
+    # level (or area) or reopened.
     *(
         _rule(action, [agent], [queue, Status.REOPENED], moves_to, whose=assigned_to_them)
-        for agent, queue in ((L1, Status.ASSIGNED_L1), (L2, Status.ASSIGNED_L2))
+        for agent, queue in ((L1, Status.ASSIGNED_L1), (L2, Status.ASSIGNED_L2), (BUSINESS, Status.ASSIGNED_BUSINESS))
         for action, moves_to in (
             (Action.REPORT, ()),
             (Action.RESOLVE, [Status.RESOLVED_BY_AGENT]),
             (Action.CANNOT_RESOLVE, [Status.CANNOT_RESOLVE]),
         )
     ),
-    # Level 3 analyses, decides and reports.
+    # Level 3 (the VP and the technical team) analyses and reports; the VP decides (§6.4).
     _rule(Action.DECISION, [VP], [Status.ESCALATED_L3], LEVEL_THREE_WORK),
-    _rule(Action.REPORT, [VP], [Status.ESCALATED_L3, *LEVEL_THREE_WORK]),
+    _rule(Action.REPORT, LEVEL_THREE, [Status.ESCALATED_L3, *LEVEL_THREE_WORK]),
     # Every staff member may add internal notes; the partner hears from the administrator, or
     # from the staff member the ticket is assigned to (§6.1: the administrator is the channel).
     _rule(Action.NOTE, STAFF_ROLES, NOT_CLOSED),
@@ -139,7 +174,7 @@ RULES: tuple[Rule, ...] = (
         for action in (Action.REPLY, Action.COMMENT)
         for rule in (
             _rule(action, [ADMIN], NOT_CLOSED),
-            _rule(action, [*AGENTS, VP], NOT_CLOSED, whose=assigned_to_them),
+            _rule(action, [*AGENTS, BUSINESS, VP], NOT_CLOSED, whose=assigned_to_them),
         )
     ),
     # The partner writes on their organization's tickets and answers the solution.
@@ -203,6 +238,7 @@ class Queue(StrEnum):
 
     TRIAGE = "triage"
     MY_WORK = "my_work"
+    BUSINESS = "business_area"
     LEVEL_THREE = "level_three"
 
     @property
@@ -218,7 +254,7 @@ class Queue(StrEnum):
     @property
     def own_tickets_only(self) -> bool:
         """Whether it lists only the tickets assigned to the person reading it."""
-        return self is Queue.MY_WORK
+        return self in (Queue.MY_WORK, Queue.BUSINESS)
 
     @property
     def label(self) -> str:
@@ -228,9 +264,15 @@ class Queue(StrEnum):
 QUEUE_ROLES: dict[Queue, frozenset[Role]] = {
     Queue.TRIAGE: frozenset({ADMIN}),
     Queue.MY_WORK: frozenset(AGENTS),
-    Queue.LEVEL_THREE: frozenset({VP}),
+    Queue.BUSINESS: frozenset({BUSINESS}),
+    Queue.LEVEL_THREE: frozenset(LEVEL_THREE),
 }
-QUEUE_LABELS = {Queue.TRIAGE: _l("Triage"), Queue.MY_WORK: _l("My work"), Queue.LEVEL_THREE: _l("Level 3")}
+QUEUE_LABELS = {
+    Queue.TRIAGE: _l("Triage"),
+    Queue.MY_WORK: _l("My work"),
+    Queue.BUSINESS: _l("Marketing and business"),
+    Queue.LEVEL_THREE: _l("Level 3"),
+}
 
 
 def _statuses_with_a_step(roles: frozenset[Role]) -> tuple[Status, ...]:

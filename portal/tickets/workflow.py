@@ -5,6 +5,7 @@ and tells Monday and Slack in the same transaction."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -32,11 +33,28 @@ from portal.tickets.validation import (
     text_line,
 )
 
-ALTERNATIVE_MEASURES = {
-    "no_intervention": _l("No intervention"),
-    "revert_version": _l("Revert to a previous version"),
-    "remove_components": _l("Remove components"),
-    "reduce_functionality": _l("Reduce functionality"),
+
+class Measure(StrEnum):
+    """Level 3's alternative measures when no external provider is approved (§9.14). The procedure
+    names four "como" examples, not all of them, so `OTHER` is a measure described in words."""
+
+    NO_INTERVENTION = "no_intervention"
+    REVERT_VERSION = "revert_version"
+    REMOVE_COMPONENTS = "remove_components"
+    REDUCE_FUNCTIONALITY = "reduce_functionality"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return str(MEASURE_LABELS[self])
+
+
+MEASURE_LABELS = {
+    Measure.NO_INTERVENTION: _l("No intervention"),
+    Measure.REVERT_VERSION: _l("Revert to a previous version"),
+    Measure.REMOVE_COMPONENTS: _l("Remove components"),
+    Measure.REDUCE_FUNCTIONALITY: _l("Reduce functionality"),
+    Measure.OTHER: _l("Other (describe it)"),
 }
 
 
@@ -66,31 +84,34 @@ def _staff_step(
 
 def _require_agent(agent: User | None, role: Role) -> User:
     if agent is None or agent.role_enum is not role or not agent.active:
-        raise InvalidInput(_("Choose an active %(role)s.", role=role.label), "agent_id")
+        raise InvalidInput(_("Choose an active user with the role “%(role)s”.", role=role.label), "agent_id")
     return agent
 
 
 def classify_and_assign(
     admin: User, ticket: Ticket, request_type: str, priority: str, agent: User | None, now: datetime | None = None
 ) -> Ticket:
-    """Classify a new ticket (request type, priority) and assign it to a level-1 agent, in one step."""
+    """Classify a ticket (request type, priority) and assign it, in one step: to a level-1 agent,
+    or, for a marketing or business request, to a member of that area (`policy.assignment_for`)."""
     policy.check(admin, ticket, Action.ASSIGN)
     if request_type not in {r.value for r in RequestType}:
         raise InvalidInput(_("Choose a request type."), "request_type")
     if priority not in PRIORITY_LABELS:
         raise InvalidInput(_("Choose a priority."), "priority")
-    agent = _require_agent(agent, Role.AGENT_L1)
+    assignment = policy.assignment_for(RequestType(request_type))
+    agent = _require_agent(agent, assignment.role)
     reclassified = ticket.request_type != request_type
     ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
     if reclassified:
         sla_clock.assign_deadline(ticket)
+    where = "marketing and business" if assignment.role is Role.BUSINESS else "level 1"
     _staff_step(
         ticket,
-        Status.ASSIGNED_L1,
+        assignment.status,
         admin,
         EventKind.ASSIGNED,
         {"request_type": request_type, "priority": priority, "assignee": agent.name, "tier": 1},
-        f"Assigned to {agent.name} (level 1), {request_type}, priority {priority}.",
+        f"Assigned to {agent.name} ({where}), {request_type}, priority {priority}.",
         now=now,
     )
     db.session.commit()
@@ -267,9 +288,11 @@ def decide(
     provider: dict | None = None,
     measure: str = "",
     notes: str = "",
+    measure_description: str = "",
     now: datetime | None = None,
 ) -> Ticket:
-    """Level 3's analysis and decision: an external provider, or an alternative measure."""
+    """Level 3's analysis and the VP's decision: an external provider, or an alternative measure
+    (any measure may be described; "other" must be)."""
     policy.check(vp, ticket, Action.DECISION)
     if priority not in PRIORITY_LABELS:
         raise InvalidInput(_("Choose a priority."), "priority")
@@ -294,10 +317,17 @@ def decide(
         data["provider"] = provider
         target, update = Status.EXTERNAL_PROVIDER, f"Level 3 approved an external provider: {provider['name']}."
     elif decision == "alternative_measure":
-        if measure not in ALTERNATIVE_MEASURES:
+        if measure not in set(Measure):
             raise InvalidInput(_("Choose an alternative measure."), "measure")
-        data["measure"] = measure
-        target, update = Status.ALTERNATIVE_MEASURE, f"Level 3 decided an alternative measure: {measure}."
+        described = text_block(
+            measure_description,
+            "measure_description",
+            DECISION_FIELD_MAX,
+            _("Describe the measure.") if measure == Measure.OTHER else None,
+        )
+        data["measure"], data["measure_description"] = measure, described
+        target = Status.ALTERNATIVE_MEASURE
+        update = f"Level 3 decided an alternative measure: {measure}." + (f" {described}" if described else "")
     else:
         raise InvalidInput(_("Choose a decision."), "decision")
     ticket.priority = priority
