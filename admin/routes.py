@@ -20,6 +20,7 @@ from portal.core.web import database_id, page_number, paginate, render, render_l
 from portal.integrations import outbox
 from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
+from portal.reports.models import READERS as REPORT_READERS
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS, EscalationRow
 from portal.sla.targets import contract, contract_field, targets, update_contract
@@ -34,7 +35,8 @@ SEARCH_MAX = 100  # longer terms name nothing; very long ones exceed SQLite's LI
 @require_staff
 def index():
     """The staff home: the screens this role can use."""
-    return render("admin/index.html", administers=current_user.role_enum in ADMINISTRATORS)
+    role = current_user.role_enum
+    return render("admin/index.html", administers=role in ADMINISTRATORS, reads_reports=role in REPORT_READERS)
 
 
 def _saved(message: str, list_endpoint: str):

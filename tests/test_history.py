@@ -103,7 +103,9 @@ def test_every_rendering_varies_on_both_htmx_headers(client, login_as):
     }
     assert responses["error page"].status_code == 404
     for name, response in responses.items():
-        assert {"HX-Request", "HX-Boosted", "HX-History-Restore-Request"} <= vary(response), f"{name}: Vary is {vary(response)}"
+        assert {"HX-Request", "HX-Boosted", "HX-History-Restore-Request"} <= vary(response), (
+            f"{name}: Vary is {vary(response)}"
+        )
     assert b"<html" in responses["restore"].data and b"<html" in responses["error page"].data
     assert b"<html" not in responses["fragment"].data
 

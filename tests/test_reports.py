@@ -282,3 +282,10 @@ def test_reports_page_lists_the_posted_reports_newest_first(app, client, login_a
     assert "&lt;b&gt;Org&lt;/b&gt;" in page and "<b>Org</b>" not in page
     fragment = client.get("/staff/reports?page=x", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<h1>" not in fragment and f'id="report-{third.id}"' in fragment
+
+
+def test_the_staff_home_links_the_reports_for_their_readers_only(clients):
+    for name, shown in (("admin", True), ("vp", True), ("l1", False)):
+        page = clients[name].get("/admin/").get_data(as_text=True)
+        assert ("/staff/reports" in page) is shown, name
+        assert "/staff/kb-follow-up" in page

@@ -10,10 +10,10 @@ from admin import charts, metrics
 from admin import services as admin_services
 from admin.workflow.blueprint import bp, query_id
 from admin.workflow.csv_export import csv_response
-from auth.models import Role
 from auth.permissions import require_role, require_staff
 from portal.core.web import render, render_list
 from portal.reports import figures, posting
+from portal.reports.models import READERS
 from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
 from portal.tickets import kb_on_close, queries
 from portal.tickets.policy import Queue
@@ -115,7 +115,7 @@ def metrics_csv(name: str):
 
 
 @bp.get("/reports")
-@require_role(Role.TICKET_ADMIN, Role.VP)
+@require_role(*READERS)
 def posted_reports():
     """The reports of §14 the worker posted to Slack and Monday, newest first."""
     return render_list(

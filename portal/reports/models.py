@@ -9,8 +9,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, Date, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from auth.models import Role
 from portal.core.extensions import db
 from portal.core.types import UTCDateTime, utcnow
+
+# §14 makes the ticket administrator responsible for the reports; the VP reads them too.
+READERS = frozenset({Role.TICKET_ADMIN, Role.VP})
 
 
 class ReportKind(StrEnum):
