@@ -46,9 +46,10 @@ def staff_language() -> Iterator[None]:
 
 
 def in_staff_language(text) -> str:
-    """`text` (a lazy string, or plain) as the team reads it."""
+    """`text` (a lazy string, or plain) as the team reads it; an optional last part left empty
+    leaves no trailing space."""
     with staff_language():
-        return str(text)
+        return str(text).strip()
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from auth.models import Role, User
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.sla.models import RequestType
+from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
 from portal.tickets import policy, sla_clock
 from portal.tickets.kb_on_close import linked_article
 from portal.tickets.models import PRIORITY_LABELS, Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
@@ -104,14 +104,19 @@ def classify_and_assign(
     ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
     if reclassified:
         sla_clock.assign_deadline(ticket)
-    where = "marketing and business" if assignment.role is Role.BUSINESS else "level 1"
     _staff_step(
         ticket,
         assignment.status,
         admin,
         EventKind.ASSIGNED,
         {"request_type": request_type, "priority": priority, "assignee": agent.name, "tier": 1},
-        f"Assigned to {agent.name} ({where}), {request_type}, priority {priority}.",
+        _l(
+            "Assigned to %(name)s (%(role)s), %(type)s, priority %(priority)s.",
+            name=agent.name,
+            role=assignment.role.label,
+            type=REQUEST_TYPE_LABELS[RequestType(request_type)],
+            priority=PRIORITY_LABELS[priority],
+        ),
         now=now,
     )
     db.session.commit()
@@ -193,7 +198,7 @@ def resolve(
         agent,
         EventKind.RESOLVED,
         data,
-        f"Resolved by {agent.name}: {summary}",
+        _l("Resolved by %(name)s: %(summary)s", name=agent.name, summary=summary),
         now=now,
     )
     db.session.commit()
@@ -210,7 +215,7 @@ def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | Non
         agent,
         EventKind.CANNOT_RESOLVE,
         {"reason": reason, "tier": ticket.tier},
-        f"{agent.name} cannot resolve it: {reason}",
+        _l("%(name)s cannot resolve it: %(reason)s", name=agent.name, reason=reason),
         now=now,
     )
     db.session.commit()
@@ -227,7 +232,7 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
     sla_clock.record_first_response(ticket, admin, now)
     db.session.flush()
     zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id))
-    record_in_monday(ticket, f"Resolution sent to the partner by {admin.name}.", str(event.id))
+    record_in_monday(ticket, _l("Resolution sent to the partner by %(name)s.", name=admin.name), str(event.id))
     db.session.commit()
     return ticket
 
@@ -249,7 +254,7 @@ def reassign_to_level_two(
         admin,
         EventKind.ASSIGNED,
         {"assignee": agent.name, "tier": 2, "channels": channels},
-        f"Reassigned to {agent.name} (level 2).",
+        _l("Reassigned to %(name)s (level 2).", name=agent.name),
         monday="monday" in channels,
         slack="slack" in channels,
         now=now,
@@ -270,7 +275,7 @@ def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: da
         admin,
         EventKind.ESCALATED,
         {"tier": 3, "note": note},
-        f"Escalated to level 3 (VP and tech team). {note}".strip(),
+        _l("Escalated to level 3 (VP and technical team). %(note)s", note=note),
         slack=True,
         now=now,
     )
@@ -315,7 +320,8 @@ def decide(
             "scope": text_block(provider.get("scope"), "provider_scope", DECISION_FIELD_MAX, missing),
         }
         data["provider"] = provider
-        target, update = Status.EXTERNAL_PROVIDER, f"Level 3 approved an external provider: {provider['name']}."
+        target = Status.EXTERNAL_PROVIDER
+        update = _l("Level 3 approved an external provider: %(name)s.", name=provider["name"])
     elif decision == "alternative_measure":
         if measure not in set(Measure):
             raise InvalidInput(_("Choose an alternative measure."), "measure")
@@ -327,7 +333,11 @@ def decide(
         )
         data["measure"], data["measure_description"] = measure, described
         target = Status.ALTERNATIVE_MEASURE
-        update = f"Level 3 decided an alternative measure: {measure}." + (f" {described}" if described else "")
+        update = _l(
+            "Level 3 decided an alternative measure: %(measure)s. %(description)s",
+            measure=MEASURE_LABELS[Measure(measure)],
+            description=described,
+        )
     else:
         raise InvalidInput(_("Choose a decision."), "decision")
     ticket.priority = priority
@@ -346,7 +356,7 @@ def record_level_three_result(actor: User, ticket: Ticket, result: str, now: dat
         actor,
         EventKind.LEVEL_THREE_RESULT,
         {"summary": result},
-        f"Level 3 result: {result}",
+        _l("Level 3 result: %(result)s", result=result),
         now=now,
     )
     db.session.commit()
