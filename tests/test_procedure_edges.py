@@ -15,7 +15,7 @@ from portal.core.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.tickets.models import SUPPORT_TEAM_NAME, Comment, Status, Ticket
-from tests.conftest import login
+from tests.conftest import STATUS_REPORT, login
 
 HX = {"HX-Request": "true"}
 NO_KB = {"no_kb_reason": "A one-off configuration."}
@@ -58,6 +58,7 @@ class TestReopened:
         and the administrator escalates it to level 3 from there."""
         ticket = open_ticket()
         act("admin", ticket, "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+        act("l1", ticket, "reports", **STATUS_REPORT)
         act("l1", ticket, "cannot-resolve", reason="Needs the license server logs.")
         act("admin", ticket, "resolve", summary="A known outage, over now.", **NO_KB)
         _not_solved(clients, act, ticket)
@@ -78,8 +79,10 @@ class TestReopened:
         """Level 3's result did not solve it: back to the triage, which hands it to a level-2 agent."""
         ticket = open_ticket()
         act("admin", ticket, "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+        act("l1", ticket, "reports", **STATUS_REPORT)
         act("l1", ticket, "cannot-resolve", reason="Needs level 2.")
         act("admin", ticket, "reassign", agent_id=staff["l2"].id, channels="monday")
+        act("l2", ticket, "reports", **STATUS_REPORT)
         act("l2", ticket, "cannot-resolve", reason="A regression in 3.2.1.")
         act("admin", ticket, "escalate", note="Release regression")
         act(
@@ -106,8 +109,10 @@ class TestReopened:
         at level 2, with their steps; the administrator has no triage decision to take on it."""
         ticket = open_ticket()
         act("admin", ticket, "assign", request_type="technical", priority="normal", agent_id=staff["l1"].id)
+        act("l1", ticket, "reports", **STATUS_REPORT)
         act("l1", ticket, "cannot-resolve", reason="Needs level 2.")
         act("admin", ticket, "reassign", agent_id=staff["l2"].id, channels="monday")
+        act("l2", ticket, "reports", **STATUS_REPORT)
         act("l2", ticket, "resolve", summary="Cleared the CDN cache.", **NO_KB)
         _not_solved(clients, act, ticket)
         assert (ticket.tier, ticket.assignee_id) == (2, staff["l2"].id)
@@ -239,6 +244,7 @@ def test_an_out_of_hours_problem_that_persists_reaches_the_second_contact(client
     db.session.commit()
     assert ticket.sla_row_key == "technical_out_of_hours_first"
     act("admin", ticket, "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+    act("l1", ticket, "reports", **STATUS_REPORT)
     act("l1", ticket, "resolve", summary="Cleared the CDN cache.", **NO_KB)
     _not_solved(clients, act, ticket)
     assert ticket.sla_row_key == "technical_out_of_hours_second" and ticket.tier == 2

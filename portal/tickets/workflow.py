@@ -102,15 +102,21 @@ def file_status_report(
     ticket: Ticket,
     actions_taken: str,
     minutes_spent: int,
-    relevant_information: str = "",
+    relevant_information: str,
     next_step: str = "",
     visible_to_partner: bool = False,
     now: datetime | None = None,
 ):
-    """The procedure's status report (actions, time, relevant information), also posted to Monday."""
+    """The procedure's status report, also posted to Monday. Its minimum content (§4, §15): the
+    actions taken, the time spent and the relevant information; the next step is optional."""
     policy.check(agent, ticket, Action.REPORT)
     actions_taken = text_block(actions_taken, "actions_taken", REPORT_FIELD_MAX, _("Say what you did."))
-    relevant_information = text_block(relevant_information, "relevant_information", REPORT_FIELD_MAX)
+    relevant_information = text_block(
+        relevant_information,
+        "relevant_information",
+        REPORT_FIELD_MAX,
+        _("Give the relevant information to follow the ticket's progress."),
+    )
     next_step = text_block(next_step, "next_step", REPORT_FIELD_MAX)
     if minutes_spent is None or not 0 < minutes_spent <= REPORT_MINUTES_MAX:
         raise InvalidInput(
