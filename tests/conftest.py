@@ -301,16 +301,41 @@ def open_ticket(partner):
     return create
 
 
+# A status report with the procedure's minimum content (§4, §15), as the workspace's form sends it.
+# An agent files one before resolving a ticket or giving it back: the policy requires it.
+STATUS_REPORT = {
+    "actions_taken": "Reproduced the error on a test device.",
+    "minutes_spent": "15",
+    "relevant_information": "It started with version 3.2.1.",
+}
+
+
+def file_report(agent, ticket, now=None):
+    """`agent` files `STATUS_REPORT` on `ticket` through the service, as the workspace does."""
+    from portal.tickets import workflow
+
+    return workflow.file_status_report(
+        agent,
+        ticket,
+        STATUS_REPORT["actions_taken"],
+        int(STATUS_REPORT["minutes_spent"]),
+        STATUS_REPORT["relevant_information"],
+        now=now,
+    )
+
+
 @pytest.fixture
 def send_solution(staff):
     """Send a ticket's solution to its partner the way production does: the administrator assigns it
-    to a level-1 agent (`agent`, by default the staff's), who resolves it without a KB change, and
-    the administrator notifies the partner, who is asked to confirm. Every step happens at `now`."""
+    to a level-1 agent (`agent`, by default the staff's), who files a status report and resolves it
+    without a KB change, and the administrator notifies the partner, who is asked to confirm. Every
+    step happens at `now`."""
     from portal.tickets import workflow
 
     def send(ticket, message="Reinstall the app from the store.", agent=None, now=None):
         agent = agent or staff["l1"]
         workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", agent, now=now)
+        file_report(agent, ticket, now=now)
         workflow.resolve(agent, ticket, "Reinstalled the app.", no_kb_reason="Nothing new to document.", now=now)
         return workflow.notify_partner(staff["admin"], ticket, message, now=now)
 

@@ -25,7 +25,7 @@ from portal import create_app
 from portal.core.extensions import db
 from portal.tickets import intake
 from portal.tickets.models import Ticket
-from tests.conftest import config_for_tests, login, serving
+from tests.conftest import config_for_tests, file_report, login, serving
 from tests.hostile_html import forms_of
 from tests.hostile_routes import (
     PARAMS,
@@ -198,6 +198,11 @@ def build_world() -> World:
             .values(status=status, tier=tier, assignee_id=assignee)
         )
     work = technical_ticket(owner, "Work ticket", "The ticket the staff actions act on.")
+    for role, (status, tier) in AGENT_LEVEL.items():  # agents report before they resolve or give up
+        work.status, work.tier, work.assignee_id = status, tier, callers[role].id
+        db.session.commit()
+        file_report(callers[role], work)
+    work.status, work.tier, work.assignee_id = "new", 1, None
     db.session.commit()
     hits, token = intake.suggest(callers["partner"], "roku guía", None)
     ids = {

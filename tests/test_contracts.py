@@ -86,7 +86,7 @@ def test_a_contract_changes_the_deadline_and_without_one_the_matrix_applies(matr
     assert technical.due_at == received + timedelta(hours=4)
     assert technical.warn_at == received + timedelta(hours=4 * 2 / 3)
     assert sla.due("technical", received, standard.id).due_at == received + timedelta(hours=3)
-    assert sla.response_time(technical.target) == "4 business hours"
+    assert sla.response_time(technical.target) == "4 horas de horario comercial"
 
 
 def test_a_ticket_takes_its_organizations_contract_and_the_monitor_follows_it(matrix, organizations, partners):
@@ -113,7 +113,7 @@ def test_the_second_contact_counts_the_contracts_hours_from_reception(matrix, or
     mine = technical_ticket(partners["contracted"], SATURDAY_3AM_NY)
     theirs = technical_ticket(partners["standard"], SATURDAY_3AM_NY)
     assert mine.sla_due_at == SATURDAY_3AM_NY + timedelta(hours=12)
-    assert "(12 h from reception)" in slack_texts()[0] and "(24 h from reception)" in slack_texts()[1]
+    assert "(12 h desde la recepción)" in slack_texts()[0] and "(24 h desde la recepción)" in slack_texts()[1]
     # At hour 12 the contracted ticket goes to the second contact; the other is not even at risk.
     hour_twelve = SATURDAY_3AM_NY + timedelta(hours=12, minutes=1)
     assert sla_clock.check(now=hour_twelve)["second_contact"] == 1
@@ -190,7 +190,7 @@ def test_the_marketing_areas_contact_hears_of_a_ticket_on_arrival(matrix, partne
     row = matrix["marketing_business"]
     assert ticket.reference in text and "— Mercadeo y Negocio:" in text
     assert row.contact_name == "Maximiliano Vaccaro" and row.contact_name in text and row.contact_email in text
-    assert "(24 h from reception)" in text
+    assert "(24 h desde la recepción)" in text
 
 
 # Screens ---------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.tickets import intake, workflow
 from portal.tickets.models import Comment, Ticket
-from tests.conftest import login
+from tests.conftest import STATUS_REPORT, file_report, login
 
 HUGE = "99999999999999999999"
 BAD_IDS = [HUGE, "-1", "0", "1.5", "1e3", "abc", "\u00b2", "\uff11", " ", "2147483648"]
@@ -244,14 +244,13 @@ def test_staff_actions_with_bad_ids_answer_4xx_and_change_nothing(staff, signed_
     )
     assert too_many.status_code == 422 and ticket.status == "new"
     workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    file_report(staff["l1"], ticket)
     agent = signed_in(staff["l1"])
     for value in BAD_IDS:
         resolved = agent.post(f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Fixed", "kb_article_id": value})
         assert resolved.status_code == 422, value
     for value in BAD_MINUTES:
-        report = agent.post(
-            f"/staff/tickets/{ticket.id}/reports", data={"actions_taken": "Looked", "minutes_spent": value}
-        )
+        report = agent.post(f"/staff/tickets/{ticket.id}/reports", data={**STATUS_REPORT, "minutes_spent": value})
         assert report.status_code == 422, value
     assert ticket.status == "assigned_l1"
 

@@ -88,7 +88,7 @@ def test_an_internal_published_article_is_followed_up_like_a_draft(staff, open_t
     article = article_by(staff["l1"], "internal-runbook", visibility="internal")
     resolve(staff["l1"], ticket, article)
     assert listed() == [(ticket.id, article.id, FollowUpReason.STAFF_ONLY)]
-    assert "staff only" in kb_on_close.follow_up_for(ticket).message
+    assert "solo para el personal" in kb_on_close.follow_up_for(ticket).message
 
 
 def test_an_editor_publishing_the_agents_draft_meets_the_rule(staff, open_ticket):

@@ -17,6 +17,7 @@ from portal.tickets import conversation, policy, workflow, zendesk
 from portal.tickets.models import Status, Ticket
 from portal.tickets.policy import Action
 from portal.tickets.workflow import Measure
+from tests.conftest import file_report
 from tests.test_zendesk_webhook import status_event
 
 NO_KB = "No KB change needed: a one-off configuration."
@@ -55,7 +56,7 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
     elif action is Action.CONFIRM:
         conversation.confirm(actor, ticket, variant == "solved", "" if variant == "solved" else "Still fails.")
     elif action is Action.REPORT:
-        workflow.file_status_report(actor, ticket, "Checked the logs.", 15)
+        file_report(actor, ticket)
     elif action is Action.NOTE:
         conversation.add_internal_note(actor, ticket, "Internal note.")
     elif action in (Action.REPLY, Action.COMMENT):
@@ -84,14 +85,18 @@ def _role_of(user_id, people: dict):
 
 
 def _signature(ticket: Ticket, people: dict) -> tuple:
-    """(status, tier, holder, resolver, request type): the resolver (the agent whose solution is
-    pending, see `conversation.agent_who_resolved`) is part of the state, since a reopened ticket goes
-    back to them; so is the request type, since business requests take the business area's path."""
+    """(status, tier, holder, resolver, reported, request type): the resolver (the agent whose
+    solution is pending, see `conversation.agent_who_resolved`) is part of the state, since a
+    reopened ticket goes back to them; so is whether the holder has filed a status report, which an
+    agent needs before resolving or giving up, and the request type, since business requests take
+    the business area's path."""
     resolver = None
     if Status(ticket.status) in (Status.RESOLVED_BY_AGENT, Status.AWAITING_CONFIRMATION):
         agent = conversation.agent_who_resolved(ticket)
         resolver = _role_of(agent.id if agent else None, people)
-    return Status(ticket.status), ticket.tier, _role_of(ticket.assignee_id, people), resolver, ticket.request_type
+    holder = _role_of(ticket.assignee_id, people)
+    reported = holder is not None and policy.REPORTED_BY_THEM(people[holder], ticket)
+    return Status(ticket.status), ticket.tier, holder, resolver, reported, ticket.request_type
 
 
 @pytest.fixture
@@ -108,10 +113,11 @@ def people(staff, partner, make_user):
 
 
 def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, people, fake_zendesk):
-    """Breadth-first over (status, tier, holder, resolver): every state before `closed` offers some
-    role an action that changes the status, every offered action succeeds, a reopened ticket goes
-    to the agent who resolved it or, when none did, unassigned to the administrator, and the states
-    that used to be dead ends are reached and have a way out."""
+    """Breadth-first over (status, tier, holder, resolver, reported): every state before `closed`
+    offers some role an action that changes the status, or a status report that lets them change it
+    next, every offered action succeeds, a reopened ticket goes to the agent who resolved it or,
+    when none did, unassigned to the administrator, and the states that used to be dead ends are
+    reached and have a way out."""
     counter = iter(range(1, 10_000))
 
     def replay(path) -> Ticket:
@@ -144,6 +150,7 @@ def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, pe
             for role, actions in offered.items()
             for action in actions
             if any(action is rule.action and rule.moves_to for rule in policy.RULES)
+            or (action is Action.REPORT and policy.requirements_for(people[role], ticket))
         ]
         assert moving, f"dead end: {state} after {path}: nobody can move it on"
         # Writing on a ticket changes no status, except the partner's comment on a solution: an answer (§9.8).
@@ -174,7 +181,7 @@ def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, pe
     assert (1, Role.AGENT_L1) in reopened and (2, Role.AGENT_L2) in reopened, "reopened after the agent's solution"
     assert (1, Role.BUSINESS) in reopened, "reopened after the business area's solution"
     business = RequestType.MARKETING_BUSINESS
-    gave_up = {(status, holder) for status, _, holder, _, kind in seen if kind == business}
+    gave_up = {(status, holder) for status, _, holder, *_, kind in seen if kind == business}
     assert (Status.CANNOT_RESOLVE, Role.BUSINESS) in gave_up, "the business area could not resolve it"
     assert (Status.ESCALATED_L3, None) in gave_up, "a business request the VP took at level 3"
     unassigned = [state for state in seen if state[0] is Status.REOPENED and state[2] is None]
@@ -218,6 +225,10 @@ def test_check_says_whose_and_when(open_ticket, people, make_user):
     assert refused.value.forbidden, "another organization's ticket"
     assert policy.allows(partner, ticket, Action.COMMENT)
     workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    with pytest.raises(policy.RequirementUnmet) as refused:
+        policy.check(l1, ticket, Action.RESOLVE)
+    assert not refused.value.forbidden, "theirs, once they have filed a status report"
+    file_report(l1, ticket)
     assert policy.actions_for(l1, ticket) >= {Action.RESOLVE, Action.CANNOT_RESOLVE, Action.REPORT}
     assert Action.RESOLVE not in policy.actions_for(l2, ticket)
     workflow.cannot_resolve(l1, ticket, "Needs level 2.")
@@ -242,8 +253,10 @@ def test_a_reopened_ticket_goes_back_to_the_agent_who_resolved_it(open_ticket, p
     admin, l1, l2 = people[Role.TICKET_ADMIN], people[Role.AGENT_L1], people[Role.AGENT_L2]
     ticket = open_ticket()
     workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    file_report(l1, ticket)
     workflow.cannot_resolve(l1, ticket, "Needs level 2.")
     workflow.reassign_to_level_two(admin, ticket, l2, ["slack"])
+    file_report(l2, ticket)
     workflow.resolve(l2, ticket, "Cleared the CDN cache.", None, NO_KB)
     ticket = _reopen(ticket, people)
     assert (Status(ticket.status), ticket.tier, ticket.assignee_id) == (Status.REOPENED, 2, l2.id)
@@ -261,6 +274,7 @@ def test_a_reopened_ticket_no_agent_resolved_goes_to_the_administrator(open_tick
     admin, l1, l2 = people[Role.TICKET_ADMIN], people[Role.AGENT_L1], people[Role.AGENT_L2]
     ticket = open_ticket()
     workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    file_report(l1, ticket)
     workflow.cannot_resolve(l1, ticket, "Needs level 2.")
     workflow.resolve(admin, ticket, "A known outage, over now.", None, NO_KB)
     ticket = _reopen(ticket, people)
@@ -276,6 +290,7 @@ def test_an_inactive_resolver_does_not_get_the_ticket_back(open_ticket, people):
     admin, l1 = people[Role.TICKET_ADMIN], people[Role.AGENT_L1]
     ticket = open_ticket()
     workflow.classify_and_assign(admin, ticket, "technical", "normal", l1)
+    file_report(l1, ticket)
     workflow.resolve(l1, ticket, "Fixed by reinstalling.", None, NO_KB)
     auth_services.set_user_active(admin, l1, False)
     ticket = _reopen(ticket, people)

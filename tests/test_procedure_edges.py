@@ -15,7 +15,7 @@ from portal.core.extensions import db
 from portal.integrations.models import OutboxMessage
 from portal.sla import services as sla
 from portal.tickets.models import SUPPORT_TEAM_NAME, Comment, Status, Ticket
-from tests.conftest import login
+from tests.conftest import STATUS_REPORT, login
 
 HX = {"HX-Request": "true"}
 NO_KB = {"no_kb_reason": "A one-off configuration."}
@@ -58,6 +58,7 @@ class TestReopened:
         and the administrator escalates it to level 3 from there."""
         ticket = open_ticket()
         act("admin", ticket, "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+        act("l1", ticket, "reports", **STATUS_REPORT)
         act("l1", ticket, "cannot-resolve", reason="Needs the license server logs.")
         act("admin", ticket, "resolve", summary="A known outage, over now.", **NO_KB)
         _not_solved(clients, act, ticket)
@@ -78,8 +79,10 @@ class TestReopened:
         """Level 3's result did not solve it: back to the triage, which hands it to a level-2 agent."""
         ticket = open_ticket()
         act("admin", ticket, "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+        act("l1", ticket, "reports", **STATUS_REPORT)
         act("l1", ticket, "cannot-resolve", reason="Needs level 2.")
         act("admin", ticket, "reassign", agent_id=staff["l2"].id, channels="monday")
+        act("l2", ticket, "reports", **STATUS_REPORT)
         act("l2", ticket, "cannot-resolve", reason="A regression in 3.2.1.")
         act("admin", ticket, "escalate", note="Release regression")
         act(
@@ -106,8 +109,10 @@ class TestReopened:
         at level 2, with their steps; the administrator has no triage decision to take on it."""
         ticket = open_ticket()
         act("admin", ticket, "assign", request_type="technical", priority="normal", agent_id=staff["l1"].id)
+        act("l1", ticket, "reports", **STATUS_REPORT)
         act("l1", ticket, "cannot-resolve", reason="Needs level 2.")
         act("admin", ticket, "reassign", agent_id=staff["l2"].id, channels="monday")
+        act("l2", ticket, "reports", **STATUS_REPORT)
         act("l2", ticket, "resolve", summary="Cleared the CDN cache.", **NO_KB)
         _not_solved(clients, act, ticket)
         assert (ticket.tier, ticket.assignee_id) == (2, staff["l2"].id)
@@ -124,7 +129,7 @@ class TestReopened:
         refused = clients["admin"].post(f"/staff/tickets/{ticket.id}/escalate", data={}, headers=HX)
         assert refused.status_code == 409 and ticket.status == Status.REOPENED
         monday = db.session.scalars(select(OutboxMessage.payload).where(OutboxMessage.kind == "create_update")).all()
-        assert any("Reopened by the partner, back to Marta Dos (level 2)" in update["body"] for update in monday)
+        assert any("Reabierto por el partner, vuelve a Marta Dos (nivel 2)" in update["body"] for update in monday)
 
 
 def _support_team(language: str) -> str:
@@ -239,6 +244,7 @@ def test_an_out_of_hours_problem_that_persists_reaches_the_second_contact(client
     db.session.commit()
     assert ticket.sla_row_key == "technical_out_of_hours_first"
     act("admin", ticket, "assign", request_type="technical", priority="high", agent_id=staff["l1"].id)
+    act("l1", ticket, "reports", **STATUS_REPORT)
     act("l1", ticket, "resolve", summary="Cleared the CDN cache.", **NO_KB)
     _not_solved(clients, act, ticket)
     assert ticket.sla_row_key == "technical_out_of_hours_second" and ticket.tier == 2
@@ -246,5 +252,5 @@ def test_an_out_of_hours_problem_that_persists_reaches_the_second_contact(client
     texts = [
         m.payload["text"] for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.target == "slack"))
     ]
-    assert any("the partner says the problem persists" in text and "Agustín Gomez Vega" in text for text in texts)
+    assert any("el partner dice que el problema persiste" in text and "Agustín Gomez Vega" in text for text in texts)
     assert ticket.assignee_id == staff["l1"].id, "the agent who resolved it keeps working it"

@@ -195,7 +195,7 @@ def test_weekly_report_counts_sla_per_agent_and_per_organization(app, received, 
     assert [m.target for m in messages()] == [Target.SLACK.value]  # no report item: Slack only
     assert Deliverer().run_pass() == 1
     (slack,) = fake_slack.messages
-    assert "Luis &lt;Uno&gt;" in slack["text"] and "Org B" in slack["text"] and "1 of 2" in slack["text"]
+    assert "Luis &lt;Uno&gt;" in slack["text"] and "Org B" in slack["text"] and "1 de 2" in slack["text"]
 
 
 def test_the_worker_posts_and_delivers_the_due_report(app, received, fake_slack, fake_monday):

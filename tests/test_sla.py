@@ -192,7 +192,7 @@ def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
     assert sla_clock.check(now=received + timedelta(hours=3, minutes=1))["breached"] == 1
     assert sla_clock.check(now=received + timedelta(hours=5))["breached"] == 0
     texts = slack_texts()
-    assert len(texts) == 2 and "SLA at risk" in texts[0] and "SLA breached" in texts[1]
+    assert len(texts) == 2 and "SLA en riesgo" in texts[0] and "SLA incumplido" in texts[1]
 
 
 def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket, make_user, app):
@@ -244,7 +244,7 @@ def test_the_first_contact_hears_of_an_out_of_hours_ticket_at_reception(matrix, 
     saturday = datetime(2026, 2, 7, 8, 0, tzinfo=UTC)  # 03:00 New York
     ticket = intake.create_ticket(partner, "technical", "Night outage", "Nothing plays.", details, now=saturday)
     notice = slack_texts()
-    assert len(notice) == 1 and "received outside business hours" in notice[0]
+    assert len(notice) == 1 and "recibido fuera del horario comercial" in notice[0]
     assert "Constantine Costopoulos" in notice[0] and "2026-02-08 08:00 UTC" in notice[0]
     assert ticket.sla_row_key == "technical_out_of_hours_first"
     tuesday = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)  # 10:00 New York
@@ -261,7 +261,7 @@ def test_a_problem_that_persists_goes_to_the_second_contact_at_once(matrix, open
     db.session.commit()
     assert ticket.second_contact_at == hour_ten and ticket.sla_row_key == "technical_out_of_hours_second"
     assert ticket.sla_due_at == received + timedelta(hours=48) and ticket.tier == 2
-    assert "the partner says the problem persists" in slack_texts()[-1]
+    assert "el partner dice que el problema persiste" in slack_texts()[-1]
     assert not sla_clock.escalate_when_the_problem_persists(ticket, hour_ten), "once"
     business = open_ticket(subject="In business hours")
     make_overdue(business, "technical_business_hours", datetime(2026, 3, 4, 15, 0, tzinfo=UTC))

@@ -17,7 +17,7 @@ from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
 from portal.tickets import workflow
 from portal.tickets.models import Comment, Status, StatusReport, Ticket
-from tests.conftest import TECHNICAL, login
+from tests.conftest import STATUS_REPORT, TECHNICAL, file_report, login
 
 
 def deliver_all():
@@ -59,7 +59,13 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     act("l1", "cannot-resolve", reason="Needs access to the license server logs")
     act("admin", "reassign", agent_id=staff["l2"].id, channels="slack")
     assert ticket.status == "assigned_l2" and ticket.tier == 2 and ticket.assignee_id == staff["l2"].id
-    act("l2", "reports", actions_taken="Checked license server logs", minutes_spent="40")
+    act(
+        "l2",
+        "reports",
+        actions_taken="Checked license server logs",
+        minutes_spent="40",
+        relevant_information="The logs show a token regression",
+    )
     act("l2", "cannot-resolve", reason="Regression in release 3.2.1")
     act("admin", "escalate", note="Release regression")
     assert ticket.status == "escalated_l3" and ticket.tier == 3
@@ -85,18 +91,20 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     operations = fake_monday.operations()
     assert operations[0] == "create_item"
     updates = [variables["body"] for name, variables in fake_monday.calls if name == "create_update"]
-    assert [u.split("] ", 1)[1].split(" ")[0] for u in updates] == [
-        "Assigned",
-        "Status",
-        "Luis",
-        "Status",
-        "Marta",
-        "Escalated",
-        "Level",
-        "Level",
-        "Resolution",
+    # In the team's language (STAFF_LANGUAGE, Spanish unless configured), whoever acted.
+    assert [u.split("] ", 1)[1].split(" ")[:2] for u in updates] == [
+        ["Asignado", "a"],
+        ["Reporte", "de"],
+        ["Luis", "Uno"],
+        ["Reporte", "de"],
+        ["Marta", "Dos"],
+        ["Escalado", "al"],
+        ["El", "nivel"],
+        ["Resultado", "del"],
+        ["Ana", "Admin"],
     ]
     assert "Reproduced on Roku Ultra" in updates[1] and "25 min" in updates[1]
+    assert "Información relevante:" in updates[1]
     assert all(variables["board"] == "4242" for name, variables in fake_monday.calls if name != "create_update")
     create = fake_monday.calls[0][1]
     assert (
@@ -107,10 +115,10 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     # Received outside business hours (the test runs at any hour), the first contact heard of it first.
     out_of_hours = ticket.sla_row_key == "technical_out_of_hours_first"
     slack_texts = [message["text"] for message in fake_slack.messages][1 if out_of_hours else 0 :]
-    assert not out_of_hours or "received outside business hours" in fake_slack.messages[0]["text"]
+    assert not out_of_hours or "recibido fuera del horario comercial" in fake_slack.messages[0]["text"]
     assert len(slack_texts) == 3
-    assert "Reassigned to Marta Dos (level 2)" in slack_texts[0]
-    assert "Escalated to level 3" in slack_texts[1] and "revert_version" in slack_texts[2]
+    assert "Reasignado a Marta Dos (nivel 2)" in slack_texts[0]
+    assert "Escalado al nivel 3" in slack_texts[1] and "Revertir a una versión anterior" in slack_texts[2]
     public = [event["body"] for event in fake_zendesk.comments[ticket.zendesk_id] if event["public"]]
     assert any("reverted the Roku app" in body for body in public)
     assert not any("license server logs" in body or "Regression" in body for body in public)
@@ -124,7 +132,7 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
 
 ACTIONS = {
     "assign": {"request_type": "technical", "priority": "normal"},
-    "reports": {"actions_taken": "x", "minutes_spent": "5"},
+    "reports": STATUS_REPORT,
     "resolve": {"summary": "done", "no_kb_reason": "trivial"},
     "cannot-resolve": {"reason": "no"},
     "notify": {"message": "hi"},
@@ -182,6 +190,7 @@ def test_state_machine_table_refuses_moves_outside_it(open_ticket, staff, partne
 def test_kb_on_close_rule(clients, staff, open_ticket, app):
     ticket = open_ticket()
     workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    file_report(staff["l1"], ticket)
     c = clients["l1"]
     missing = c.post(
         f"/staff/tickets/{ticket.id}/resolve", data={"summary": "Reinstalled"}, headers={"HX-Request": "true"}
@@ -335,7 +344,7 @@ def test_status_report_visibility_and_event_history_is_append_only(clients, staf
     ticket = open_ticket()
     workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
     workflow.file_status_report(staff["l1"], ticket, "Checked the CDN", 10, "edge 502s", "Purge cache", False)
-    workflow.file_status_report(staff["l1"], ticket, "Purged the cache", 5, "", "Wait for partner", True)
+    workflow.file_status_report(staff["l1"], ticket, "Purged the cache", 5, "CDN healthy", "Wait for partner", True)
     page = clients["partner"].get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "Purged the cache" in page and "Checked the CDN" not in page and "edge 502s" not in page
     event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "assigned"))
@@ -347,7 +356,8 @@ def test_status_report_visibility_and_event_history_is_append_only(clients, staf
 
 @pytest.fixture
 def staff_ticket(open_ticket, make_user, app):
-    """A ticket assigned to a level-1 agent; English-speaking staff (an administrator, that agent, a VP) with clients."""
+    """A ticket assigned to a level-1 agent, who has filed a status report on it; English-speaking staff
+    (an administrator, that agent, a VP) with clients."""
     people = {role: make_user(role, language="en") for role in ("ticket_admin", "agent_l1", "vp")}
     clients = {}
     for role, user in people.items():
@@ -356,6 +366,7 @@ def staff_ticket(open_ticket, make_user, app):
     ticket = open_ticket()
     ticket.assignee_id, ticket.status = people["agent_l1"].id, "assigned_l1"
     db.session.commit()
+    file_report(people["agent_l1"], ticket)
     return ticket, clients
 
 
@@ -364,9 +375,9 @@ def staff_ticket(open_ticket, make_user, app):
     [
         ("note", {}, "body", 20_000),
         ("reply", {}, "body", 20_000),
-        ("reports", {"minutes_spent": "5"}, "actions_taken", 5_000),
-        ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "relevant_information", 5_000),
-        ("reports", {"actions_taken": "Checked", "minutes_spent": "5"}, "next_step", 5_000),
+        ("reports", STATUS_REPORT, "actions_taken", 5_000),
+        ("reports", STATUS_REPORT, "relevant_information", 5_000),
+        ("reports", STATUS_REPORT, "next_step", 5_000),
         ("cannot-resolve", {}, "reason", 5_000),
         ("resolve", {"no_kb_reason": "No KB change"}, "summary", 5_000),
         ("resolve", {"summary": "Fixed"}, "no_kb_reason", 5_000),
@@ -381,7 +392,7 @@ def test_staff_texts_have_length_caps(staff_ticket, action, data, long_field, fi
     )
     assert response.status_code == 422 and f"At most {field_cap} characters." in response.get_data(as_text=True)
     assert ticket.status == "assigned_l1" and db.session.scalar(select(func.count(Comment.id))) == 0
-    assert db.session.scalar(select(func.count(StatusReport.id))) == 0
+    assert db.session.scalar(select(func.count(StatusReport.id))) == 1, "only the fixture's"
 
 
 def test_level_three_texts_have_length_caps(staff_ticket):

@@ -14,7 +14,7 @@ import pytest
 
 from auth import services as auth_services
 from portal.sla import services as sla
-from tests.conftest import login
+from tests.conftest import STATUS_REPORT, login
 from tests.hostile_html import csv_problems, forms_of, markup_problems
 from tests.hostile_payloads import PAYLOADS, TEMPLATE_PROBE
 
@@ -208,6 +208,7 @@ def staff_journey(portal: Portal, payload: str, first: int, second: int) -> None
     )
     act("agent_l1", first, "cannot-resolve", ["cnryreason1"], reason=block(payload, "cnryreason1"))
     act("ticket_admin", first, "reassign", [], agent_id=users["agent_l2"].id, channels="monday")
+    act("agent_l2", first, "reports", [], **STATUS_REPORT)
     act("agent_l2", first, "cannot-resolve", ["cnryreason2"], reason=block(payload, "cnryreason2"))
     act("ticket_admin", first, "escalate", ["cnryescalate"], note=block(payload, "cnryescalate"))
     act(

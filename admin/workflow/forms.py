@@ -111,7 +111,7 @@ class ReportForm(ActionForm):
         _l("Visibility"),
         [SelectChoice("internal", _l("Internal")), SelectChoice("partner", _l("Also visible to the partner"))],
     )
-    relevant_information = _text(_l("Relevant information"), required=False)
+    relevant_information = _text(_l("Relevant information"))
     next_step = StringField(_l("Next step"))
 
     def minutes(self) -> int | None:

@@ -1,6 +1,7 @@
 """The ticket workspace: the partner's request, the status reports, the timeline, and a form for
 each action the policy offers the signed-in staff member. An action the policy refuses answers 403
-(not theirs to take) or 409 (not now); bad input comes back as typed, with the message on its field."""
+(not theirs to take) or 409 (not now; the workspace says what to do when a requirement the staff
+member can meet holds it back); bad input comes back as typed, with the message on its field."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def _workspace(ticket: Ticket, status_code: int = 200, error: str | None = None,
         minutes_by_agent[report.author.name] = minutes_by_agent.get(report.author.name, 0) + report.minutes_spent
     actions = policy.actions_for(current_user, ticket)
     forms = {action: ACTION_FORMS[action].for_ticket(ticket) for action in actions if action in ACTION_FORMS}
+    # What holds an action back, said next to the status-report form rather than hiding it silently.
+    held_back: dict[str, list[str]] = {}
+    for action, what_to_do in policy.requirements_for(current_user, ticket).items():
+        held_back.setdefault(what_to_do, []).append(action.value)
     if sent is not None and sent.action in forms:
         forms[sent.action] = sent
     return render(
@@ -50,6 +55,7 @@ def _workspace(ticket: Ticket, status_code: int = 200, error: str | None = None,
         minutes_total=sum(minutes_by_agent.values()),
         minutes_by_agent=minutes_by_agent,
         forms=forms,
+        held_back=held_back,
         priorities=PRIORITY_LABELS,
         detail_labels=DETAIL_LABELS,
         error=error,
@@ -76,6 +82,9 @@ def ticket_action(action: Action, path: str, *limits):
             ticket = _ticket_or_404(ticket_id)
             try:
                 policy.check(current_user, ticket, action)
+            except policy.RequirementUnmet as unmet:
+                # Theirs once they meet it: the workspace again, announcing what to do.
+                return _workspace(ticket, unmet.http_status, unmet.message)
             except policy.ActionRefused as refused:
                 abort(refused.http_status, description=refused.message)
             form = ACTION_FORMS[action].for_ticket(ticket, request.form)

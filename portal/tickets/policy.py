@@ -10,7 +10,9 @@ the tickets in the statuses where their people have a step to take.
 Conditions come in two kinds, because they are answered differently: *whose* ticket it is
 (an agent's own assignment, a partner's own organization) is a matter of permission (403); *when*
 (the tier the ticket is at, its request type, whether anyone is assigned) is a matter of the
-ticket's state (409).
+ticket's state (409). A *when* condition the person can meet themselves is a `Requirement`: its
+refusal says what to do (an agent resolves, or gives up, only after filing a status report on the
+ticket, §4 and §15).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from enum import StrEnum
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from auth.models import STAFF_ROLES, Role
+from portal.core.extensions import db
 from portal.sla.models import RequestType
-from portal.tickets.models import Status
+from portal.tickets.models import Status, StatusReport
 
 
 class Action(StrEnum):
@@ -59,6 +63,14 @@ class ActionRefused(Exception):
         return 403 if self.forbidden else 409
 
 
+class RequirementUnmet(ActionRefused):
+    """`check()` said not yet: the user may take the action once they meet a requirement, which
+    the message tells them how to (409)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, forbidden=False)
+
+
 Condition = Callable[[object, object], bool]
 
 
@@ -90,13 +102,39 @@ def at_level(tier: int) -> Condition:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A *when* condition the person can meet themselves; `message` (lazily translated) tells
+    them how, and is the refusal's message instead of the generic one about the status."""
+
+    holds: Condition
+    message: str
+
+    def __call__(self, user, ticket) -> bool:
+        return self.holds(user, ticket)
+
+
+def _reported_by_them(user, ticket) -> bool:
+    found = select(StatusReport.id).where(StatusReport.ticket_id == ticket.id, StatusReport.author_id == user.id)
+    return db.session.scalar(found.limit(1)) is not None
+
+
+# §4 and §15: a status report records what was done, how long it took and what is relevant. The
+# agent who resolves a ticket, or gives it back, must have filed at least one on it (any earlier
+# one of theirs counts, also from before a reopening); other agents' reports do not count for them.
+REPORTED_BY_THEM = Requirement(
+    _reported_by_them,
+    _l("File a status report first: say what you did, the time spent and the relevant information."),
+)
+
+
+@dataclass(frozen=True)
 class Rule:
     action: Action
     roles: frozenset[Role]
     statuses: frozenset[Status]
     moves_to: frozenset[Status] = frozenset()  # empty: the action changes no status
     whose: Condition | None = None  # refused with 403 when false
-    when: Condition | None = None  # refused with 409 when false
+    when: Condition | None = None  # refused with 409 when false (a Requirement's own message)
 
 
 def _rule(action, roles, statuses, moves_to=(), whose=None, when=None) -> Rule:
@@ -153,14 +191,15 @@ RULES: tuple[Rule, ...] = (
         )
     ),
     # Agents, and the business area's members, work the tickets assigned to them, at their own
-    # level (or area) or reopened.
+    # level (or area) or reopened; they resolve or give a ticket back only once they have reported
+    # on it.
     *(
-        _rule(action, [agent], [queue, Status.REOPENED], moves_to, whose=assigned_to_them)
+        _rule(action, [agent], [queue, Status.REOPENED], moves_to, whose=assigned_to_them, when=when)
         for agent, queue in ((L1, Status.ASSIGNED_L1), (L2, Status.ASSIGNED_L2), (BUSINESS, Status.ASSIGNED_BUSINESS))
-        for action, moves_to in (
-            (Action.REPORT, ()),
-            (Action.RESOLVE, [Status.RESOLVED_BY_AGENT]),
-            (Action.CANNOT_RESOLVE, [Status.CANNOT_RESOLVE]),
+        for action, moves_to, when in (
+            (Action.REPORT, (), None),
+            (Action.RESOLVE, [Status.RESOLVED_BY_AGENT], REPORTED_BY_THEM),
+            (Action.CANNOT_RESOLVE, [Status.CANNOT_RESOLVE], REPORTED_BY_THEM),
         )
     ),
     # Level 3 (the VP and the technical team) analyses and reports; the VP decides (§6.4).
@@ -199,13 +238,18 @@ def _holds(condition: Condition | None, user, ticket) -> bool:
 
 
 def check(user, ticket, action: Action) -> None:
-    """Return when `user` may take `action` on `ticket` now; raise ActionRefused otherwise."""
+    """Return when `user` may take `action` on `ticket` now; raise ActionRefused otherwise, or
+    RequirementUnmet when only a requirement they can meet holds the action back."""
     rules = _rules_for(user, action)
     status = Status(ticket.status)
     theirs = [rule for rule in rules if _holds(rule.whose, user, ticket)]
     if not theirs:
         raise ActionRefused(_("You cannot do this on this ticket."), forbidden=True)
-    if not any(status in rule.statuses and _holds(rule.when, user, ticket) for rule in theirs):
+    now_possible = [rule for rule in theirs if status in rule.statuses]
+    if not any(_holds(rule.when, user, ticket) for rule in now_possible):
+        unmet = [rule.when for rule in now_possible if isinstance(rule.when, Requirement)]
+        if unmet:
+            raise RequirementUnmet(str(unmet[0].message))
         raise ActionRefused(_("This action is not possible in the ticket's current status."), forbidden=False)
 
 
@@ -220,6 +264,20 @@ def allows(user, ticket, action: Action) -> bool:
 def actions_for(user, ticket) -> frozenset[Action]:
     """Every action `user` may take on `ticket` now (what the screens offer)."""
     return frozenset(action for action in Action if allows(user, ticket, action))
+
+
+def requirements_for(user, ticket) -> dict[Action, str]:
+    """The actions `user` could take on `ticket` now but for a requirement they can meet, each
+    with what to do (what the screens say instead of silently leaving the action out)."""
+    held_back = {}
+    for action in Action:
+        try:
+            check(user, ticket, action)
+        except RequirementUnmet as unmet:
+            held_back[action] = unmet.message
+        except ActionRefused:
+            pass
+    return held_back
 
 
 def roles_for(*actions: Action) -> frozenset[Role]:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from auth.models import Role, User
+from auth.models import ROLE_LABELS, Role, User
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
@@ -113,7 +113,7 @@ def classify_and_assign(
         _l(
             "Assigned to %(name)s (%(role)s), %(type)s, priority %(priority)s.",
             name=agent.name,
-            role=assignment.role.label,
+            role=ROLE_LABELS[assignment.role],
             type=REQUEST_TYPE_LABELS[RequestType(request_type)],
             priority=PRIORITY_LABELS[priority],
         ),
@@ -128,15 +128,21 @@ def file_status_report(
     ticket: Ticket,
     actions_taken: str,
     minutes_spent: int,
-    relevant_information: str = "",
+    relevant_information: str,
     next_step: str = "",
     visible_to_partner: bool = False,
     now: datetime | None = None,
 ):
-    """The procedure's status report (actions, time, relevant information), also posted to Monday."""
+    """The procedure's status report, also posted to Monday. Its minimum content (§4, §15): the
+    actions taken, the time spent and the relevant information; the next step is optional."""
     policy.check(agent, ticket, Action.REPORT)
     actions_taken = text_block(actions_taken, "actions_taken", REPORT_FIELD_MAX, _("Say what you did."))
-    relevant_information = text_block(relevant_information, "relevant_information", REPORT_FIELD_MAX)
+    relevant_information = text_block(
+        relevant_information,
+        "relevant_information",
+        REPORT_FIELD_MAX,
+        _("Give the relevant information to follow the ticket's progress."),
+    )
     next_step = text_block(next_step, "next_step", REPORT_FIELD_MAX)
     if minutes_spent is None or not 0 < minutes_spent <= REPORT_MINUTES_MAX:
         raise InvalidInput(
@@ -165,12 +171,23 @@ def file_status_report(
     db.session.flush()
     record_in_monday(
         ticket,
-        f"Status report by {agent.name} ({minutes_spent} min): {report.actions_taken}"
-        + (f" — Next: {report.next_step}" if report.next_step else ""),
+        _monday_report(agent, report),
         str(event.id),
     )
     db.session.commit()
     return report
+
+
+def _monday_report(agent: User, report: StatusReport):
+    """The status report as the team reads it in Monday: its minimum content (§4), and the next step."""
+    text = _l(
+        "Status report by %(name)s (%(minutes)d min): %(actions)s — Relevant information: %(information)s",
+        name=agent.name,
+        minutes=report.minutes_spent,
+        actions=report.actions_taken,
+        information=report.relevant_information,
+    )
+    return _l("%(report)s — Next step: %(next)s", report=text, next=report.next_step) if report.next_step else text
 
 
 def resolve(

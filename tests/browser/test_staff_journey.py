@@ -72,13 +72,21 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     expect_status(page, "Asignado a nivel 1")
 
     sign_in_again(page, l1, workspace)
+    # Resolving and giving up wait for a status report, and the workspace says so.
+    expect(page.locator("[data-held-back]")).to_have_attribute("data-held-back", "resolve cannot_resolve")
+    expect(page.locator("details.action", has=page.get_by_text("No se puede resolver", exact=True))).to_have_count(0)
     act(
         page,
         "Registrar un reporte de estado",
-        {"Acciones realizadas": "Reproducido en Roku", "Tiempo dedicado (minutos)": "20"},
+        {
+            "Acciones realizadas": "Reproducido en Roku",
+            "Tiempo dedicado (minutos)": "20",
+            "Información relevante": "El servidor de licencias responde 403",
+        },
         "Guardar el reporte",
     )
     expect(page.locator(".reports")).to_contain_text("Reproducido en Roku")
+    expect(page.locator("[data-held-back]")).to_have_count(0)
     act(page, "No se puede resolver", {"Motivo": "Hace falta acceso a los logs"}, "Devolver al administrador")
     expect_status(page, "El agente no puede resolverlo")
 
@@ -90,6 +98,16 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     expect_status(page, "Asignado a nivel 2")
 
     sign_in_again(page, l2, workspace)
+    act(
+        page,
+        "Registrar un reporte de estado",
+        {
+            "Acciones realizadas": "Revisados los logs de licencias",
+            "Tiempo dedicado (minutos)": "30",
+            "Información relevante": "Falla desde la versión 3.2.1",
+        },
+        "Guardar el reporte",
+    )
     act(page, "No se puede resolver", {"Motivo": "Regresión de la versión 3.2.1"}, "Devolver al administrador")
 
     sign_in_again(page, admin, workspace)
