@@ -65,8 +65,8 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     expect(page.locator("#workspace-panel")).to_contain_text("Playback fails on Roku")
     act(
         page,
-        "Clasificar y asignar a nivel 1",
-        {"Tipo de solicitud": "technical", "Agente nivel 1": str(l1.id)},
+        "Clasificar y asignar",
+        {"Tipo de solicitud": "technical", "Asignar a": str(l1.id)},
         "Asignar",
     )
     expect_status(page, "Asignado a nivel 1")
@@ -146,3 +146,50 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
     Deliverer().run_pass()
     assert any("Marta Dos" in message["text"] for message in fake_slack.messages)
     assert fake_monday.operations()[0] == "create_item"
+
+
+def test_a_marketing_request_is_worked_in_the_business_area(page, partner, make_user, fake_slack, fake_zendesk):
+    """§8: marketing and business questions go to their area, whose member finds the ticket in the
+    area's queue and works it like an agent: a status report, then the solution."""
+    admin = make_user("ticket_admin", email="ana@edye.test", name="Ana Admin")
+    member = make_user("business", email="mercedes@edye.test", name="Mercedes Mercadeo")
+    details = {"topic": "Co-marketing", "desired_date": "2026-12-10"}
+    ticket = intake.create_ticket(partner, "marketing_business", "Key art for December", "We need logos.", details)
+
+    sign_in(page, admin.email, "correct horse battery")
+    page.get_by_role("link", name="Clasificación").click()
+    page.get_by_role("link", name=ticket.reference).click()
+    act(
+        page,
+        "Clasificar y asignar",
+        {"Tipo de solicitud": "marketing_business", "Asignar a": str(member.id)},
+        "Asignar",
+    )
+    expect_status(page, "Asignado a mercadeo y negocio")
+
+    page.context.clear_cookies()
+    sign_in(page, member.email, "correct horse battery")
+    page.locator("header.site-header").get_by_role("link", name="Mercadeo y negocio").click()
+    page.get_by_role("link", name=ticket.reference).click()
+    expect(page.locator("[data-held-back]")).to_have_attribute("data-held-back", "resolve cannot_resolve")
+    act(
+        page,
+        "Registrar un reporte de estado",
+        {
+            "Acciones realizadas": "Pedido el kit a diseño",
+            "Tiempo dedicado (minutos)": "30",
+            "Información relevante": "Diseño lo entrega el viernes",
+        },
+        "Guardar el reporte",
+    )
+    act(
+        page,
+        "Resuelto",
+        {
+            "Resumen de la solución": "Kit de marca enviado",
+            "O bien: por qué no hace falta ningún cambio en la base de conocimiento": "Pedido puntual",
+        },
+        "Marcar como resuelto",
+    )
+    expect_status(page, "Resuelto por el agente")
+    assert stored(ticket.id).assignee_id == member.id
