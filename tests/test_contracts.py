@@ -121,7 +121,7 @@ def test_the_second_contact_counts_the_contracts_hours_from_reception(matrix, or
     assert mine.sla_due_at == SATURDAY_3AM_NY + timedelta(hours=30)
     assert theirs.sla_row_key == "technical_out_of_hours_first" and theirs.sla_state == "on_track"
     alert = slack_texts()[-1]
-    assert "no first response after 12 h" in alert and "(30 h from reception)" in alert
+    assert "sin primera respuesta tras 12 h" in alert and "(30 h desde la recepción)" in alert
     # The problem persisting sends the other ticket on with the matrix's 48 h.
     assert sla_clock.escalate_when_the_problem_persists(theirs, SATURDAY_3AM_NY + timedelta(hours=13))
     db.session.commit()

@@ -58,6 +58,8 @@ def lists(make_user, partner, open_ticket):
         "kb search": ("partner", "/kb/search?q=roku", "search-results", "Guía de Roku", "Cambiar el idioma"),
         "my work": ("agent_l1", "/staff/work?page=1", "queue", QUEUE_TABLE, None),
         "level 3": ("vp", "/staff/level3?page=1", "queue", QUEUE_TABLE, None),
+        "kb follow-up": ("agent_l1", "/staff/kb-follow-up?page=1", "kb-followup", "ya llegaron a los partners", None),
+        "reports": ("ticket_admin", "/staff/reports?page=1", "report-list", "Aún no se ha publicado", None),
     }
 
 
@@ -73,7 +75,20 @@ def list_part(body: str, container_id: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["users", "organizations", "audit", "tickets", "triage", "kb manage", "kb search", "my work", "level 3"]
+    "name",
+    [
+        "users",
+        "organizations",
+        "audit",
+        "tickets",
+        "triage",
+        "kb manage",
+        "kb search",
+        "my work",
+        "level 3",
+        "kb follow-up",
+        "reports",
+    ],
 )
 def test_history_restore_gets_the_whole_filtered_page(client, login_as, lists, name):
     role, url, container_id, shown, hidden = lists[name]

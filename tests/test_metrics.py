@@ -173,7 +173,7 @@ def test_dashboard_per_organization_view_filter_and_csv(client, login_as, datase
     org_b = db.session.scalar(select(Organization.id).where(Organization.name == "Org B"))
     page = client.get(f"/staff/metrics?organization_id={org_b}")
     text = page.get_data(as_text=True)
-    assert page.status_code == 200 and "SLA met per organization and request type, per week" in text
+    assert page.status_code == 200 and "SLA cumplidos por organización y tipo de solicitud, por semana" in text
     assert f"sla-per-organization-week.csv?organization_id={org_b}" in text
     every = organization_csv(client)
     assert every[0] == ["week", "organization", "request_type", "met", "breached", "met_share"]
