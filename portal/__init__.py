@@ -63,9 +63,9 @@ def _trust_proxies(app: Flask) -> None:
 
 def _register_outbox_handlers() -> None:
     from portal.reports import delivery
-    from portal.tickets import notifications, zendesk
+    from portal.tickets import notifications, zendesk_delivery
 
-    zendesk.register_handlers()
+    zendesk_delivery.register_handlers()
     notifications.register_handlers()
     delivery.register_handlers()
 

@@ -13,7 +13,7 @@ from auth.models import Role
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
 from portal.sla.models import RequestType
-from portal.tickets import conversation, policy, workflow, zendesk
+from portal.tickets import conversation, policy, workflow, zendesk_webhook
 from portal.tickets.models import Status, Ticket
 from portal.tickets.policy import Action
 from portal.tickets.workflow import Measure
@@ -129,7 +129,7 @@ def test_from_every_reachable_status_someone_moves_the_ticket_on(open_ticket, pe
 
     def step(ticket: Ticket, role, action, variant) -> None:
         if role == ZENDESK:
-            zendesk.apply_event(status_event(ticket, variant, event_id=f"evt-{next(counter)}"))
+            zendesk_webhook.apply_event(status_event(ticket, variant, event_id=f"evt-{next(counter)}"))
         else:
             _perform(action, people[role], ticket, people, variant)
         db.session.refresh(ticket)

@@ -21,7 +21,7 @@ from portal.integrations.zendesk import webhook_is_authentic
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS
 from portal.sla.targets import targets
-from portal.tickets import conversation, intake, policy, queries, sla_clock, zendesk
+from portal.tickets import conversation, intake, policy, queries, sla_clock
 from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
 from portal.tickets.models import (
     DETAIL_LABELS,
@@ -32,6 +32,7 @@ from portal.tickets.models import (
     TicketForm,
 )
 from portal.tickets.policy import Action
+from portal.tickets.zendesk_webhook import ForeignEvent, MalformedEvent, UnknownTicket, apply_event
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
@@ -258,12 +259,12 @@ def zendesk_webhook():
     except (ValueError, RecursionError):
         return {"error": "malformed event: the body is not JSON"}, 400
     try:
-        outcome = zendesk.apply_event(payload)
-    except zendesk.MalformedEvent as error:
+        outcome = apply_event(payload)
+    except MalformedEvent as error:
         return {"error": f"malformed event: {error.args[0]}"}, 400
-    except zendesk.UnknownTicket:
+    except UnknownTicket:
         return {"error": "no portal ticket belongs to this Zendesk ticket"}, 404
-    except zendesk.ForeignEvent:
+    except ForeignEvent:
         return {"status": "ignored", "reason": "external_id names a ticket of another Zendesk ticket"}, 200
     if outcome == "replay":
         return {"status": "replay", "reason": "event already applied"}, 200

@@ -25,7 +25,7 @@ Ids are handed out as the real service does, so the portal meets 64-bit ids in e
   circuit breaker, which pauses a webhook when 70 % of its requests in five minutes are errors; one
   action may invoke a webhook more than once (the excerpt read was cut before the list of codes; the
   70 % and the duplicates as summarized at alboz.eu/insights/master-webhooks-maximize-stability-
-  performance). Hence replays and refused events are answered 2xx (see portal/tickets/zendesk.py).
+  performance). Hence replays and refused events are answered 2xx (see portal/tickets/zendesk_webhook.py).
 """
 
 from __future__ import annotations
