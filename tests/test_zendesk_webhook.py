@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 
 from portal.core.extensions import db
 from portal.core.types import utcnow
+from portal.integrations.models import OutboxMessage
 from portal.integrations.zendesk import sign_webhook
 from portal.tickets import conversation
 from portal.tickets.models import Comment, TicketEvent
@@ -171,14 +173,90 @@ def test_malformed_bodies_are_400(client, ticket, raw):
     assert ticket.status == "new" and db.session.scalar(select(func.count(Comment.id))) == 0
 
 
-def test_unknown_ticket_is_404_and_other_events_are_ignored(client, ticket):
-    payload = status_event(ticket)
-    payload["detail"] = {"id": "999999", "external_id": "EDY-999999"}
-    assert post(client, payload).status_code == 404
+def test_what_the_portal_ignores_is_200_with_the_reason(client, ticket):
+    """Zendesk retries errors and its circuit breaker pauses a failing webhook: refusals are 2xx."""
+    foreign = status_event(ticket, event_id="evt-foreign")
+    foreign["detail"] = {"id": "999999", "external_id": "EDY-999999"}
     other = status_event(ticket, event_id="evt-prio")
     other["type"] = "zen:event-type:ticket.priority_changed"
-    response = post(client, other)
-    assert response.status_code == 200 and response.json["outcome"] == "ignored" and ticket.status == "new"
+    answers = [post(client, foreign), post(client, other), post(client, status_event(ticket, event_id="evt-prio"))]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert answers[0].json == {
+        "status": "ignored",
+        "outcome": "ignored",
+        "reason": "no portal ticket has this external_id",
+    }
+    assert answers[1].json["status"] == "ignored" and "ticket.priority_changed" in answers[1].json["reason"]
+    assert ticket.status == "awaiting_confirmation"  # an ignored event id stays free for a real event
+    assert post(client, status_event(ticket, event_id="evt-prio")).json == {
+        "status": "replay",
+        "outcome": "replay",
+        "reason": "event already applied",
+    }
+
+
+def test_a_trigger_webhook_body_is_refused_as_unsupported(client, ticket):
+    """A webhook connected to a trigger sends the JSON its trigger spells: 400, saying so."""
+    response = post(client, {"ticket_id": "35436", "status": "solved"})
+    assert response.status_code == 400 and "triggers or automations are not supported" in response.json["error"]
+    assert ticket.status == "new"
+
+
+def test_requester_comment_does_not_stop_the_sla_clock_staff_comment_does(client, ticket):
+    requester = comment_event(ticket, "Any news?", comment_id=7101, event_id="evt-r", is_staff=False, author="Pablo")
+    assert post(client, requester).json["outcome"] == "comment:public"
+    assert ticket.first_response_at is None and ticket.sla_state == "on_track"
+    private = comment_event(ticket, "internal", public=False, comment_id=7102, event_id="evt-p")
+    assert post(client, private).json["outcome"] == "comment:private" and ticket.first_response_at is None
+    assert post(client, comment_event(ticket, "Looking into it.", comment_id=7103, event_id="evt-s")).status_code == 200
+    assert ticket.first_response_at is not None and ticket.sla_state == "met"
+
+
+class TestEchoByAuthor:
+    INTEGRATION_USER = 4200000000001
+
+    @pytest.fixture
+    def app_config(self):
+        return {"ZENDESK_WEBHOOK_SECRET": SECRET, "ZENDESK_INTEGRATION_USER_ID": str(self.INTEGRATION_USER)}
+
+    def test_webhook_before_the_worker_commits_shows_the_comment_once(self, client, fake_zendesk, open_ticket, partner):
+        """Zendesk holds the partner's comment and calls the webhook before the worker has committed
+        the id it answered with (here: the answer is lost, so the worker commits on its retry). The
+        update's actor is the integration user, so the event is the portal's own: one comment."""
+        from portal.integrations.outbox import Deliverer
+
+        created = open_ticket()
+        Deliverer().run_pass()
+        conversation.add_comment(partner, created, "from the portal")
+        fake_zendesk.faults.append("500-after")  # done in Zendesk, its answer lost
+        Deliverer().run_pass()
+        posted = fake_zendesk.comments[created.zendesk_id][-1]["id"]
+        assert db.session.scalar(select(Comment.zendesk_comment_id)) is None  # the portal does not know it yet
+        event = comment_event(created, "Pablo Partner:\n\nfrom the portal", comment_id=posted, event_id="e-race")
+        event["detail"]["actor_id"] = str(self.INTEGRATION_USER)
+        event["event"]["comment"]["author"] = {"id": 1234567890123, "name": "Pablo Partner", "is_staff": False}
+        answer = post(client, event)
+        assert answer.status_code == 200 and answer.json["outcome"] == "echo"
+        assert db.session.scalar(select(func.count(Comment.id))) == 1
+        db.session.execute(sa_update(OutboxMessage).values(next_attempt_at=utcnow()))
+        db.session.commit()
+        Deliverer().run_pass()  # the worker's commit, after the webhook
+        assert db.session.scalar(select(func.count(Comment.id))) == 1
+        assert db.session.scalar(select(Comment.zendesk_comment_id)) is not None
+        assert created.status == "new"
+        staff_reply = comment_event(created, "Posted by the API user", comment_id=7301, event_id="e-staff")
+        staff_reply["event"]["comment"]["author"]["id"] = self.INTEGRATION_USER
+        assert post(client, staff_reply).json["status"] == "ignored"
+        assert db.session.scalar(select(func.count(Comment.id))) == 1 and created.first_response_at is None
+
+
+def test_a_real_sized_comment_id_is_stored_and_shown_once(client, ticket, partner):
+    event = comment_event(ticket, "Fixed in 3.2.2.", comment_id=30064117810589, event_id="evt-big")
+    assert post(client, event).status_code == 200
+    assert post(client, {**event, "id": "evt-big-again"}).json["outcome"] == "echo"
+    assert db.session.scalar(select(Comment.zendesk_comment_id)) == 30064117810589
+    login(client, partner.email)
+    assert client.get(f"/tickets/{ticket.id}").get_data(as_text=True).count("Fixed in 3.2.2.") == 1
 
 
 class TestWithCsrf:

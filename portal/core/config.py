@@ -174,6 +174,8 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "ZENDESK_EMAIL": os.environ.get("ZENDESK_EMAIL", ""),
         "ZENDESK_API_TOKEN": os.environ.get("ZENDESK_API_TOKEN", ""),
         "ZENDESK_WEBHOOK_SECRET": os.environ.get("ZENDESK_WEBHOOK_SECRET", ""),
+        # The API user's Zendesk id: events it made are the portal's own (0: recognised by comment id only).
+        "ZENDESK_INTEGRATION_USER_ID": _int("ZENDESK_INTEGRATION_USER_ID", 0),
         "MONDAY_API_URL": os.environ.get("MONDAY_API_URL", "https://api.monday.com/v2"),
         "MONDAY_API_TOKEN": os.environ.get("MONDAY_API_TOKEN", ""),
         "MONDAY_API_VERSION": os.environ.get("MONDAY_API_VERSION", "2024-10"),

@@ -102,6 +102,52 @@ def create_ticket(
     return ticket
 
 
+def create_from_zendesk(
+    requester: User, subject: str, description: str, zendesk_id: int, created_at: datetime, channel: str
+) -> Ticket:
+    """A ticket born in Zendesk (an e-mail to support, an agent creating it there: the procedure's
+    "multicanal") as a portal ticket of its requester's organization: new, so in triage, with its
+    first-response clock started at Zendesk's creation time; nothing is sent back to Zendesk, where
+    it lives already. It takes the technical form's request type until the administrator classifies
+    it. The caller commits (with the webhook receipt or the administrator's decision)."""
+    ticket = Ticket(
+        organization_id=requester.organization_id,
+        organization=requester.organization,
+        requester_id=requester.id,
+        form=TicketForm.TECHNICAL.value,
+        subject=subject,
+        description=description,
+        details={},
+        zendesk_id=zendesk_id,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    ticket.reference = f"EDY-{ticket.id:06d}"
+    sla_clock.assign_deadline(ticket)
+    sla_clock.tell_the_contact_on_arrival(ticket)
+    record_event(
+        ticket,
+        None,
+        EventKind.CREATED,
+        None,
+        Status.NEW.value,
+        {
+            "form": ticket.form,
+            "source": "zendesk",
+            "channel": channel,
+            "zendesk_id": zendesk_id,
+            "sla_row": ticket.sla_row_key,
+            "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
+        },
+        True,
+        created_at,
+        actor_label="Zendesk",
+    )
+    return ticket
+
+
 SUGGESTION_COUNT = 5
 DEFLECTION_IDLE = timedelta(hours=1)
 

@@ -315,3 +315,49 @@ DETAIL_LABELS = {
     "topic": _l("Topic"),
     "desired_date": _l("Desired date"),
 }
+
+
+class ArrivalState(StrEnum):
+    """What became of a ticket born in Zendesk (`ZendeskArrival.state`)."""
+
+    MATCHED = "matched"  # its requester or organization named a partner: a portal ticket at once
+    UNMATCHED = "unmatched"  # waiting in the administrator's "Unmatched from Zendesk" list
+    LINKED = "linked"  # the administrator linked it to an organization: a portal ticket
+    IGNORED = "ignored"  # the administrator decided it is no partner's
+
+
+ARRIVAL_EMAIL_MAX = 254
+
+
+class ZendeskArrival(db.Model):
+    """A ticket born in Zendesk (e-mail to support, an agent creating it there), once per Zendesk
+    ticket: the unique Zendesk id makes simultaneous first events create one portal ticket only."""
+
+    __tablename__ = "zendesk_arrivals"
+    __table_args__ = (
+        CheckConstraint("state IN ('matched', 'unmatched', 'linked', 'ignored')", name="state_known"),
+        Index("ix_zendesk_arrivals_state_received", "state", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    zendesk_ticket_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    zendesk_requester_id: Mapped[int | None] = mapped_column(BigInteger)
+    zendesk_organization_id: Mapped[int | None] = mapped_column(BigInteger)
+    requester_email: Mapped[str] = mapped_column(String(ARRIVAL_EMAIL_MAX), default="")
+    requester_name: Mapped[str] = mapped_column(String(AUTHOR_NAME_MAX), default="")
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
+    description: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(60), default="")
+    zendesk_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(10))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket | None] = relationship()
+
+    @property
+    def name(self) -> str:
+        """How the audit log names it."""
+        return f"Zendesk #{self.zendesk_ticket_id}"
