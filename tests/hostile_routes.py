@@ -28,6 +28,7 @@ ROUTE_MODULES = [
     "admin/workflow/workspace.py",
     "admin/workflow/reports.py",
     "admin/workflow/kb_followup.py",
+    "admin/workflow/unmatched.py",
 ]
 
 _serial = count(1)
@@ -172,6 +173,9 @@ PARAMS: dict[tuple[str, str], Params] = {
     ),
     ("staff.metrics_dashboard", "GET"): get(days="90", organization_id="{partner_organization}"),
     ("staff.kb_followup", "GET"): get(page="2"),
+    ("staff.unmatched", "GET"): get(page="2"),
+    ("staff.link_unmatched", "POST"): post(organization_id="{partner_organization}"),
+    ("staff.ignore_unmatched", "POST"): post(),
     ("staff.metrics_csv", "GET"): get(days="90", organization_id="{partner_organization}"),
     ("tickets.contacts", "GET"): get(),
     ("admin.sla_settings", "GET"): get(),

@@ -38,7 +38,7 @@ from tests.hostile_routes import (
     encode_pairs,
     path_arguments,
 )
-from tests.test_permissions import ROLES, first_sla_row, partners_article, sample_ticket
+from tests.test_permissions import ROLES, first_sla_row, partners_article, sample_arrival, sample_ticket
 from tests.test_zendesk_webhook import SECRET
 
 PAGE_ROWS = 26  # one more than a list page holds
@@ -95,6 +95,7 @@ class World:
             "user_id": self.ids["target_user"],
             "message_id": self.ids["message"],
             "row_id": self.ids["sla_row"],
+            "arrival_id": self.ids["arrival"],
             "number": 1,
             "slug": self.slug,
             "language": "es",
@@ -217,6 +218,7 @@ def build_world() -> World:
         "ticket": ticket.id,
         "message": message.id,
         "sla_row": first_sla_row(),
+        "arrival": sample_arrival(),
         **{role: user.id for role, user in callers.items()},
     }
     return World(ids, {role: user.email for role, user in callers.items()}, article.slug)

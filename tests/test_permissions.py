@@ -103,6 +103,9 @@ MATRIX = {
     ("staff.triage", "GET"): ("/staff/triage", {}, admin_only(200)),
     ("staff.metrics_dashboard", "GET"): ("/staff/metrics", {}, staff_only(200)),
     ("staff.kb_followup", "GET"): ("/staff/kb-follow-up", {}, staff_only(200)),
+    ("staff.unmatched", "GET"): ("/staff/unmatched", {}, admin_only(200)),
+    ("staff.link_unmatched", "POST"): ("/staff/unmatched/{arrival}/link", {"organization_id": ""}, admin_only(422)),
+    ("staff.ignore_unmatched", "POST"): ("/staff/unmatched/{arrival}/ignore", {}, admin_only(302)),
     ("staff.metrics_csv", "GET"): ("/staff/metrics/backlog.csv", {}, staff_only(200)),
     ("tickets.contacts", "GET"): ("/tickets/contacts", {}, signed_in(200)),
     ("admin.sla_settings", "GET"): ("/admin/sla", {}, admin_only(200)),
@@ -169,6 +172,18 @@ def sample_ticket(make_user):
     return ticket, db.session.scalar(select(OutboxMessage))
 
 
+def sample_arrival() -> int:
+    """A ticket born in Zendesk whose requester nobody knows, waiting in the unmatched list."""
+    from portal.core.extensions import db
+    from portal.core.types import utcnow
+    from portal.tickets.models import ZendeskArrival
+
+    arrival = ZendeskArrival(zendesk_ticket_id=2**40, subject="s", zendesk_created_at=utcnow(), state="unmatched")
+    db.session.add(arrival)
+    db.session.commit()
+    return arrival.id
+
+
 def first_sla_row() -> int:
     from portal.sla import services as sla
 
@@ -196,6 +211,7 @@ def test_authorization_matrix(app, client, make_user, role):
     target_user = make_user("partner", email="target@example.test", organization=target_org)
     article = partners_article()
     ticket, message = sample_ticket(make_user)
+    arrival = sample_arrival()
     if role != "anonymous":
         user = make_user(role, email=f"{role}-caller@example.test")
         assert login(client, user.email).status_code == 302
@@ -208,6 +224,7 @@ def test_authorization_matrix(app, client, make_user, role):
             ticket=ticket.id,
             message=message.id,
             sla_row=first_sla_row(),
+            arrival=arrival,
         )
         response = client.open(url, method=method, data=data)
         if response.status_code != expected[role]:
@@ -240,6 +257,7 @@ class TestCsrf:
         assert login(client, admin.email, csrf_token=token).status_code == 302
         checked = []
         ticket, message = sample_ticket(make_user)
+        arrival = sample_arrival()
         for endpoint in self.post_routes(app):
             if endpoint in CSRF_EXEMPT:
                 continue
@@ -251,6 +269,7 @@ class TestCsrf:
                 ticket=ticket.id,
                 message=message.id,
                 sla_row=first_sla_row(),
+                arrival=arrival,
             )
             response = client.post(url, data={"active": "0", "language": "en", "name": "x"})
             assert response.status_code == 400, f"{endpoint} accepted a POST without CSRF token"
