@@ -183,6 +183,8 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "MONDAY_GROUP_ID": os.environ.get("MONDAY_GROUP_ID", ""),
         "MONDAY_COLUMNS": _json_object("MONDAY_COLUMNS"),
         "SLACK_WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", ""),
+        # Seconds between two messages to the webhook, across all workers (Slack allows about one a second).
+        "SLACK_MESSAGE_INTERVAL_SECONDS": _float("SLACK_MESSAGE_INTERVAL_SECONDS", 1.0),
         # Where the portal is served (e.g. https://support.example.com): links in Slack and Monday texts.
         "PORTAL_URL": os.environ.get("PORTAL_URL", ""),
         "ZENDESK_CUSTOM_FIELDS": _json_object("ZENDESK_CUSTOM_FIELDS"),

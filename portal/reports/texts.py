@@ -9,6 +9,7 @@ from datetime import datetime
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from portal.integrations import slack
 from portal.reports import figures
 from portal.reports.figures import SlaBy, SlaCount
 from portal.reports.models import ReportKind
@@ -68,8 +69,9 @@ def compose(period: Period, now: datetime) -> tuple[str, dict]:
 
 
 def for_slack(text: str) -> str:
-    """Slack reads &, < and > as its own markup; names must show as written."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """The report as Slack's top-level text: escaped (names show as written) and within Slack's
+    length, cut with an ellipsis when longer (the whole stays on the posted reports page)."""
+    return slack.fit(text, slack.TEXT_MAX)
 
 
 def for_monday(text: str) -> str:

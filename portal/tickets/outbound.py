@@ -14,7 +14,7 @@ from sqlalchemy import select
 from auth.models import User
 from portal.core.extensions import db
 from portal.core.i18n import in_staff_language
-from portal.integrations import outbox
+from portal.integrations import outbox, slack
 from portal.integrations.models import OutboxMessage, Target
 from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket, name_for_partners
 
@@ -149,16 +149,19 @@ def record_in_monday(ticket: Ticket, update, key: str) -> None:
     )
 
 
+def staff_url(ticket: Ticket) -> str:
+    """The ticket's workspace address, when PORTAL_URL says where the portal is served (the worker
+    has no request to take it from); empty otherwise."""
+    base = current_app.config["PORTAL_URL"].rstrip("/")
+    if not base:
+        return ""
+    return base + current_app.url_map.bind("portal").build("staff.workspace", {"ticket_id": ticket.id})
+
+
 def _slack_message(ticket: Ticket, text, idempotency_key: str) -> None:
-    text = in_staff_language(text)
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{ticket.reference}* {text}"}}]
-    outbox.enqueue(
-        Target.SLACK,
-        "notify",
-        {"text": f"{ticket.reference} {text}", "blocks": blocks},
-        idempotency_key,
-        ticket_id=ticket.id,
-    )
+    """Escaped once, each part within Slack's limits; a cut text ends with a link to the ticket."""
+    body = slack.message(in_staff_language(text), ticket.reference, staff_url(ticket), ticket.reference)
+    outbox.enqueue(Target.SLACK, "notify", body, idempotency_key, ticket_id=ticket.id)
 
 
 def to_slack(ticket: Ticket, text, key: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -17,7 +16,7 @@ from portal.sla import services as sla
 from portal.sla.models import Applies, EscalationRow, RequestType, SlaState
 from portal.sla.targets import target_for
 from portal.tickets.models import Ticket, TicketForm
-from portal.tickets.outbound import sla_alert, to_slack
+from portal.tickets.outbound import sla_alert, staff_url, to_slack
 from portal.tickets.states import OPEN_STATUSES
 
 # The thresholds the monitor counts; each is notified once per ticket.
@@ -185,12 +184,9 @@ def _escalate_to_second_contact(
 
 
 def staff_link(ticket: Ticket) -> str:
-    """The ticket's workspace address after a space, when PORTAL_URL says where the portal is
-    served (the worker has no request to take it from); empty otherwise."""
-    base = current_app.config["PORTAL_URL"].rstrip("/")
-    if not base:
-        return ""
-    return " " + base + current_app.url_map.bind("portal").build("staff.workspace", {"ticket_id": ticket.id})
+    """The ticket's workspace address after a space (`outbound.staff_url`); empty without PORTAL_URL."""
+    url = staff_url(ticket)
+    return f" {url}" if url else ""
 
 
 def _mark(ticket: Ticket, state: str) -> str:
