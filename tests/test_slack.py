@@ -30,6 +30,9 @@ HX = {"HX-Request": "true"}
 SPACING_FLOOR = 0.8
 
 
+SLACK_INTERVAL = 1.0  # Slack's documented pace for an incoming webhook
+
+
 def delivered_slack() -> list[OutboxMessage]:
     return list(
         db.session.scalars(
@@ -158,6 +161,7 @@ def test_the_fake_answers_429_to_messages_faster_than_its_limit(app, fake_slack)
 
 
 def test_two_workers_take_turns_at_one_message_a_second(app, fake_slack):
+    app.config["SLACK_MESSAGE_INTERVAL_SECONDS"] = SLACK_INTERVAL
     """Two workers, each with its own client, post at once: the shared slot spaces them out."""
     fake_slack.per_second = 1.0
     errors = []
@@ -187,6 +191,7 @@ def test_two_workers_take_turns_at_one_message_a_second(app, fake_slack):
 
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="two outbox workers need PostgreSQL")
 def test_two_outbox_workers_deliver_slack_at_one_message_a_second(app, fake_slack):
+    app.config["SLACK_MESSAGE_INTERVAL_SECONDS"] = SLACK_INTERVAL
     fake_slack.per_second = 1.0
     for number in range(5):
         outbox.enqueue(Target.SLACK, "notify", slack.message(f"Message {number} & more"), f"test:pacing:{number}")
@@ -220,6 +225,7 @@ def test_two_outbox_workers_deliver_slack_at_one_message_a_second(app, fake_slac
 
 
 def test_429_with_retry_after_is_retried_and_holds_back_every_worker(app, open_ticket, fake_slack):
+    app.config["SLACK_MESSAGE_INTERVAL_SECONDS"] = SLACK_INTERVAL
     fake_slack.faults, fake_slack.retry_after = ["429"], "1"
     ticket = open_ticket()
     outbound.to_slack(ticket, "Reassigned to level 2.", "retry")
