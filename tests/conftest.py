@@ -372,6 +372,18 @@ def fake_slack(app):
     yield from serving_fake(app, fake, SLACK_WEBHOOK_URL=fake.url, SLACK_MESSAGE_INTERVAL_SECONDS=0.01)
 
 
+MAIL_SENDER = "EDYE Soporte <soporte@edye.test>"
+
+
+@pytest.fixture
+def fake_smtp(app):
+    """A real SMTP server on 127.0.0.1 (aiosmtpd), configured as the portal's mail server."""
+    from tests.fakes.smtp import HOST, FakeSmtp
+
+    fake = FakeSmtp()
+    yield from serving_fake(app, fake, MAIL_SERVER=HOST, MAIL_PORT=fake.port, MAIL_DEFAULT_SENDER=MAIL_SENDER)
+
+
 @pytest.fixture
 def matrix(app):
     """The shipped escalation matrix, loaded; its rows by key."""

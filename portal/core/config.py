@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -90,6 +91,29 @@ def _timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{name} must be an IANA timezone such as America/New_York, got {raw!r}") from exc
     return raw
+
+
+MAIL_DEFAULT_PORT = 25
+PORT_MAX = 65535
+MAIL_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+
+
+def _check_mail(config: dict) -> None:
+    """SMTP settings that cannot send refuse to start, rather than dead-lettering every e-mail."""
+    if not config["MAIL_SERVER"]:
+        return
+    if not 0 < config["MAIL_PORT"] <= PORT_MAX:
+        raise ConfigError(f"MAIL_PORT must be a port number (1-{PORT_MAX}), got {config['MAIL_PORT']!r}")
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigError("MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start) exclude each other: set one.")
+    if bool(config["MAIL_USERNAME"]) != bool(config["MAIL_PASSWORD"]):
+        raise ConfigError("MAIL_USERNAME and MAIL_PASSWORD are set together (or neither, for a server without login).")
+    sender = parseaddr(config["MAIL_DEFAULT_SENDER"])[1]
+    if not MAIL_ADDRESS.fullmatch(sender):
+        raise ConfigError(
+            "MAIL_DEFAULT_SENDER must be set when MAIL_SERVER is, as an address or `Name <address>`, "
+            f"got {config['MAIL_DEFAULT_SENDER']!r}"
+        )
 
 
 def _dev_secret_key(instance_path: Path) -> str:
@@ -185,6 +209,14 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "SLACK_WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", ""),
         # Seconds between two messages to the webhook, across all workers (Slack allows about one a second).
         "SLACK_MESSAGE_INTERVAL_SECONDS": _float("SLACK_MESSAGE_INTERVAL_SECONDS", 1.0),
+        # E-mail over SMTP (Flask-Mail's names); no MAIL_SERVER: e-mails wait in the outbox.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "").strip(),
+        "MAIL_PORT": _int("MAIL_PORT", MAIL_DEFAULT_PORT),
+        "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS"), False),  # STARTTLS after connecting
+        "MAIL_USE_SSL": _bool(os.environ.get("MAIL_USE_SSL"), False),  # TLS from the first byte (port 465)
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "").strip(),
         # Where the portal is served (e.g. https://support.example.com): links in Slack and Monday texts.
         "PORTAL_URL": os.environ.get("PORTAL_URL", ""),
         "ZENDESK_CUSTOM_FIELDS": _json_object("ZENDESK_CUSTOM_FIELDS"),
@@ -208,5 +240,6 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "MONDAY_REPORTS_ITEM_ID": os.environ.get("MONDAY_REPORTS_ITEM_ID", ""),
     }
     config.update(overrides)
+    _check_mail(config)
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
     return config

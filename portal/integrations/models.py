@@ -16,6 +16,7 @@ class Target(StrEnum):
     ZENDESK = "zendesk"
     MONDAY = "monday"
     SLACK = "slack"
+    EMAIL = "email"
 
 
 class MessageState(StrEnum):
@@ -33,7 +34,7 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_outbox_messages_idempotency_key"),
         CheckConstraint("state IN ('pending', 'in_flight', 'delivered', 'dead', 'discarded')", name="state_known"),
-        CheckConstraint("target IN ('zendesk', 'monday', 'slack')", name="target_known"),
+        CheckConstraint("target IN ('zendesk', 'monday', 'slack', 'email')", name="target_known"),
         Index("ix_outbox_messages_due", "state", "next_attempt_at"),
         Index("ix_outbox_messages_ticket_order", "ticket_id", "id"),
     )

@@ -23,6 +23,7 @@ from portal.core import audit
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.http import DeliveryError, RateLimited, Rejected, RetryLater
+from portal.integrations.mail import MailClient, MailSettings
 from portal.integrations.models import MessageState, OutboxMessage, Target
 from portal.integrations.monday import MondayClient
 from portal.integrations.slack import SlackClient
@@ -66,6 +67,8 @@ def client_for(target: str):
         return MondayClient(config["MONDAY_API_URL"], config["MONDAY_API_TOKEN"], config["MONDAY_API_VERSION"], timeout)
     if target == Target.SLACK and config["SLACK_WEBHOOK_URL"]:
         return SlackClient(config["SLACK_WEBHOOK_URL"], timeout)
+    if target == Target.EMAIL and config["MAIL_SERVER"]:
+        return MailClient(MailSettings.from_config(config))
     return None
 
 

@@ -1,4 +1,4 @@
-"""Delivery handlers for the internal channels: Monday (items, updates, columns) and Slack."""
+"""Delivery handlers for the internal channels: Monday (items, updates, columns), Slack and e-mail."""
 
 from __future__ import annotations
 
@@ -45,8 +45,15 @@ def notify_slack(message, client) -> None:
     client.post(message.payload["text"], message.payload.get("blocks"))
 
 
+def send_email(message, client) -> None:
+    """The e-mail as `outbound` wrote it; its idempotency key gives every attempt one Message-ID."""
+    payload = message.payload
+    client.send(payload["to"], payload["subject"], payload["text"], payload["html"], message.idempotency_key)
+
+
 def register_handlers() -> None:
     outbox.register(Target.MONDAY, "create_item", create_item)
     outbox.register(Target.MONDAY, "create_update", create_update)
     outbox.register(Target.MONDAY, "change_columns", change_columns)
     outbox.register(Target.SLACK, "notify", notify_slack)
+    outbox.register(Target.EMAIL, "send", send_email)

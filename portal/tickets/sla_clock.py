@@ -16,7 +16,7 @@ from portal.sla import services as sla
 from portal.sla.models import Applies, EscalationRow, RequestType, SlaState
 from portal.sla.targets import target_for
 from portal.tickets.models import Ticket, TicketForm
-from portal.tickets.outbound import sla_alert, staff_url, to_slack
+from portal.tickets.outbound import MatrixContact, email_matrix_contact, sla_alert, staff_url, to_slack
 from portal.tickets.states import OPEN_STATUSES
 
 # The thresholds the monitor counts; each is notified once per ticket.
@@ -64,9 +64,10 @@ def assign_deadline(ticket: Ticket) -> None:
 
 
 def tell_the_contact_on_arrival(ticket: Ticket) -> None:
-    """The contact of the ticket's matrix row hears of it in Slack at reception, where the procedure
-    sends it to someone at once (`sla.told_on_arrival`: a technical request out of hours, §10; a
-    marketing and business request, §8), not when its deadline is near; the caller commits."""
+    """The contact of the ticket's matrix row hears of it at reception, in Slack and by e-mail (the
+    matrix's medium), where the procedure sends it to someone at once (`sla.told_on_arrival`: a
+    technical request out of hours, §10; a marketing and business request, §8), not when its
+    deadline is near; the caller commits."""
     row = sla.row(ticket.sla_row_key)
     if row is None or not sla.told_on_arrival(row):
         return
@@ -86,6 +87,11 @@ def tell_the_contact_on_arrival(ticket: Ticket) -> None:
         ),
         f"arrival-{row.key}",
     )
+    if row.applies == Applies.OUT_OF_HOURS:
+        reason = _l("received outside business hours; you are the first contact")
+    else:
+        reason = _l("a request for the %(area)s area", area=row.area)
+    _email(ticket, row, reason, hours, f"arrival-{row.key}")
 
 
 def record_first_response(ticket: Ticket, responder, now: datetime | None = None) -> None:
@@ -180,13 +186,26 @@ def _escalate_to_second_contact(
         ),
         "second-contact",
     )
+    you_are = _l("you are the second contact (%(reason)s)", reason=reason)
+    _email(ticket, second, you_are, deadline.target.due_hours, "second-contact")
     return SECOND_CONTACT
 
 
 def staff_link(ticket: Ticket) -> str:
-    """The ticket's workspace address after a space (`outbound.staff_url`); empty without PORTAL_URL."""
+    """The ticket's workspace address after a space (`outbound.staff_url`), to end a Slack or Monday
+    text; empty without PORTAL_URL."""
     url = staff_url(ticket)
     return f" {url}" if url else ""
+
+
+def _email(ticket: Ticket, row: EscalationRow, reason, hours: float, key: str) -> None:
+    """E-mail the row's contact, when the matrix gives an address (its medium: e-mail and phone)."""
+    if not row.contact_email:
+        return
+    contact = MatrixContact(
+        row.contact_name, row.contact_email, reason, request_type_of(ticket), hours, staff_url(ticket)
+    )
+    email_matrix_contact(ticket, contact, key)
 
 
 def _mark(ticket: Ticket, state: str) -> str:
