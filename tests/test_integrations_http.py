@@ -18,7 +18,7 @@ from portal.integrations.models import OutboxMessage
 from portal.integrations.monday import MondayClient
 from portal.integrations.outbox import Deliverer
 from portal.integrations.slack import SlackClient
-from portal.integrations.zendesk import ZendeskClient
+from portal.integrations.zendesk import TicketClosed, ZendeskClient
 from tests.fakes.server import FakeServer
 
 
@@ -134,3 +134,14 @@ def test_only_a_rate_limit_pauses_the_target(fake_zendesk, open_ticket, fault, p
     if paused:
         assert "paused by its rate limit" in second.last_error
         assert second.next_attempt_at == now + timedelta(seconds=1)  # the fake's Retry-After
+
+
+def test_zendesk_quirks_a_key_in_progress_waits_and_a_closed_ticket_is_named():
+    in_progress = error_from("zendesk", 409, b'{"error": "Conflict"}', **{"Retry-After": "3"})
+    assert type(in_progress) is RetryLater and in_progress.retry_after == 3.0
+    closed = (
+        b'{"error": "RecordInvalid", "details": {"status": [{"description": "Status: closed prevents ticket update"}]}}'
+    )
+    refused = error_from("zendesk", 422, closed)
+    assert type(refused) is TicketClosed and isinstance(refused, Rejected)
+    assert type(error_from("zendesk", 422, b'{"error": "RecordInvalid"}')) is Rejected

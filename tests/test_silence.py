@@ -153,7 +153,7 @@ def test_silence_closes_the_ticket_and_zendesk_while_it_is_still_solved(open_tic
     path = f"/api/v2/tickets/{ticket.zendesk_id}.json"
     assert [(method, sent_to, body) for method, sent_to, body in fake_zendesk.requests] == [
         ("GET", path, {}),
-        ("PUT", path, {"ticket": {"status": "closed"}}),
+        ("PUT", path, {"ticket": {"status": "closed", "assignee_id": fake_zendesk.api_user_id}}),
     ]
     assert fake_zendesk.tickets[ticket.zendesk_id]["status"] == "closed"
 

@@ -40,7 +40,7 @@ def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_i
     payload = message.payload["ticket"]
     assert payload["external_id"] == ticket.reference and payload["comment"]["public"] is True
     assert payload["requester"] == {"name": "Pablo Partner", "email": "pablo@andes.test"}
-    assert "EDY-4031" in payload["comment"]["body"]
+    assert "EDY-4031" in payload["comment"]["html_body"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     promised = "2–3 horas hábiles" if ticket.sla_row_key == "technical_business_hours" else "24 horas"
     assert ticket.reference in page and promised in page
@@ -234,7 +234,8 @@ def test_confirmation_yes_closes(client, signed_in_partner, open_ticket, send_so
     assert ticket.status == "closed" and ticket.closed_at is not None
     to_zendesk = select(OutboxMessage).where(OutboxMessage.target == "zendesk").order_by(OutboxMessage.id)
     statuses = [m.payload["ticket"].get("status") for m in db.session.scalars(to_zendesk)]
-    assert statuses == [None, "solved", "closed"]
+    # Creation, classification (priority and type), the solution's comment, then the statuses.
+    assert statuses == [None, None, None, "solved", "closed"]
     assert client.post(f"/tickets/{ticket.id}/comments", data={"body": "one more"}).status_code == 409
 
 

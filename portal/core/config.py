@@ -200,6 +200,9 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "ZENDESK_WEBHOOK_SECRET": os.environ.get("ZENDESK_WEBHOOK_SECRET", ""),
         # The API user's Zendesk id: events it made are the portal's own (0: recognised by comment id only).
         "ZENDESK_INTEGRATION_USER_ID": _int("ZENDESK_INTEGRATION_USER_ID", 0),
+        # The Zendesk agent that solved and closed tickets are assigned to (Zendesk refuses "solved"
+        # without an assignee); 0: the API user itself (GET /api/v2/users/me.json).
+        "ZENDESK_ASSIGNEE_ID": _int("ZENDESK_ASSIGNEE_ID", 0),
         "MONDAY_API_URL": os.environ.get("MONDAY_API_URL", "https://api.monday.com/v2"),
         "MONDAY_API_TOKEN": os.environ.get("MONDAY_API_TOKEN", ""),
         "MONDAY_API_VERSION": os.environ.get("MONDAY_API_VERSION", "2024-10"),

@@ -1,4 +1,11 @@
-"""A thin client for the Zendesk Support API, and webhook signature checks."""
+"""A thin client for the Zendesk Support API, and webhook signature checks.
+
+What it relies on (developer.zendesk.com, as cited in tests/fakes/zendesk.py): ticket creation takes
+an `Idempotency-Key` remembered about two hours (`x-idempotency-lookup: hit|miss` in the answer; a
+409 while the first request is still in progress); a closed ticket refuses updates (422) and is
+continued by a follow-up ticket; `users/me` names the API user, `users/search` finds a user by
+e-mail, and `tickets.json?external_id=` lists the tickets of an external id.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,15 @@ from datetime import datetime, timedelta
 
 import requests
 
-from portal.integrations.http import check_status, excerpt, json_object, send
+from portal.integrations.http import (
+    Rejected,
+    RetryLater,
+    check_status,
+    excerpt,
+    json_object,
+    retry_after_seconds,
+    send,
+)
 
 WEBHOOK_MAX_AGE = timedelta(minutes=5)
 # Zendesk ids are 64-bit integers: comment and audit ids are already around 3·10^13.
@@ -35,37 +50,91 @@ def parse_id(value) -> int | None:
 class ZendeskResponse:
     data: dict
     rate_limit_remaining: int | None
+    idempotency_lookup: str = ""  # Zendesk's x-idempotency-lookup: "hit" (a replay) or "miss"
+
+
+class TicketClosed(Rejected):
+    """Zendesk refuses every update of a closed ticket (422, "Status: closed prevents ticket
+    update"); only a follow-up ticket (`via_followup_source_id`) can carry the conversation on."""
+
+
+CLOSED_REFUSAL = "closed prevents ticket update"
+# The API user's own Zendesk id per (base URL, e-mail), asked once per process (users/me).
+_own_ids: dict[tuple[str, str], int] = {}
 
 
 class ZendeskClient:
-    """Creates and updates tickets with API-token authentication (`{email}/token:{token}`)."""
+    """Creates, finds and updates tickets with API-token authentication (`{email}/token:{token}`)."""
 
     def __init__(self, base_url: str, email: str, token: str, timeout=(3.05, 15.0), session=None):
         self.base_url = base_url.rstrip("/")
+        self.email = email
         self.session = session or requests.Session()
         self.session.auth = (f"{email}/token", token)
         self.session.headers["Content-Type"] = "application/json"
+        self.session.headers["Accept"] = "application/json"
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, body: dict | None, idempotency_key: str | None = None) -> ZendeskResponse:
+    def _call(
+        self, method: str, path: str, body: dict | None, idempotency_key: str | None = None, params=None
+    ) -> ZendeskResponse:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        response = send(self.session, method, f"{self.base_url}{path}", self.timeout, json=body, headers=headers)
+        response = send(
+            self.session, method, f"{self.base_url}{path}", self.timeout, json=body, headers=headers, params=params
+        )
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         remaining = int(remaining) if remaining and remaining.isdigit() else None
+        if response.status_code == 409:
+            # The first request with this idempotency key is still being processed: ask again later.
+            raise RetryLater(f"409 {_error_text(response)}", retry_after_seconds(response))
+        if response.status_code == 422 and CLOSED_REFUSAL in _error_text(response).lower():
+            raise TicketClosed(f"422 {_error_text(response)}")
         check_status(response, RATE_LIMIT_WAIT, _error_text)
-        return ZendeskResponse(data=json_object(response), rate_limit_remaining=remaining)
+        return ZendeskResponse(
+            data=json_object(response),
+            rate_limit_remaining=remaining,
+            idempotency_lookup=response.headers.get("x-idempotency-lookup", "")[:20],
+        )
 
     def create_ticket(self, ticket: dict, idempotency_key: str) -> ZendeskResponse:
-        """POST /api/v2/tickets.json; the key makes a retry return the ticket already created."""
+        """POST /api/v2/tickets.json; the key makes a retry within its lifetime (about two hours)
+        return the ticket already created."""
         return self._call("POST", "/api/v2/tickets.json", {"ticket": ticket}, idempotency_key)
+
+    def tickets_with_external_id(self, external_id: str) -> list[dict]:
+        """GET /api/v2/tickets.json?external_id=…: the tickets carrying that external id."""
+        response = self._call("GET", "/api/v2/tickets.json", None, params={"external_id": external_id})
+        tickets = response.data.get("tickets")
+        return [ticket for ticket in tickets if isinstance(ticket, dict)] if isinstance(tickets, list) else []
 
     def show_ticket(self, zendesk_id: int) -> ZendeskResponse:
         """GET /api/v2/tickets/{id}.json: `{"ticket": {..., "status": ...}}` ("Show Ticket")."""
         return self._call("GET", f"/api/v2/tickets/{zendesk_id}.json", None)
 
     def update_ticket(self, zendesk_id: int, ticket: dict) -> ZendeskResponse:
-        """PUT /api/v2/tickets/{id}.json (comments, status)."""
+        """PUT /api/v2/tickets/{id}.json (comments, status, assignee, priority, type)."""
         return self._call("PUT", f"/api/v2/tickets/{zendesk_id}.json", {"ticket": ticket})
+
+    def own_user_id(self) -> int:
+        """The API user's own id (GET /api/v2/users/me.json), asked once per process."""
+        key = (self.base_url, self.email)
+        if key not in _own_ids:
+            user = self._call("GET", "/api/v2/users/me.json", None).data.get("user")
+            user_id = parse_id(user.get("id")) if isinstance(user, dict) else None
+            if user_id is None:
+                raise Rejected("Zendesk's users/me answered without a valid user id")
+            _own_ids[key] = user_id
+        return _own_ids[key]
+
+    def user_id_for_email(self, email: str) -> int | None:
+        """GET /api/v2/users/search.json?query=email:…: the id of the Zendesk user with that
+        e-mail, or None when Zendesk has none."""
+        response = self._call("GET", "/api/v2/users/search.json", None, params={"query": f"email:{email}"})
+        users = response.data.get("users")
+        for user in users if isinstance(users, list) else []:
+            if isinstance(user, dict) and str(user.get("email", "")).lower() == email.lower():
+                return parse_id(user.get("id"))
+        return None
 
 
 def _error_text(response: requests.Response) -> str:

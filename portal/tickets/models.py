@@ -107,6 +107,9 @@ class Ticket(db.Model):
     tier: Mapped[int] = mapped_column(default=1)
     # Zendesk ids are 64-bit (comment and audit ids are already past 2**31).
     zendesk_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # The Zendesk user the ticket was requested by (from Zendesk's answer): the partner's comments
+    # are posted as theirs.
+    zendesk_requester_id: Mapped[int | None] = mapped_column(BigInteger)
     monday_item_id: Mapped[str | None] = mapped_column(String(40))
     # First-response SLA (see portal/sla): the matrix row applied, its warning and due times.
     sla_row_key: Mapped[str | None] = mapped_column(String(60))

@@ -16,12 +16,21 @@ from sqlalchemy import select
 from auth.models import User
 from portal.core.extensions import db
 from portal.core.i18n import in_staff_language, staff_language
+from portal.core.markdown import render_markdown
 from portal.integrations import outbox, slack
 from portal.integrations.models import OutboxMessage, Target
 from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
 from portal.tickets.models import DETAIL_LABELS, Comment, Status, Ticket, name_for_partners
 
 ZENDESK_STATUS = {Status.AWAITING_CONFIRMATION: "solved", Status.CLOSED: "closed", Status.REOPENED: "open"}
+# Zendesk's ticket type for each request type: day-to-day questions are questions; technical errors
+# are incidents; marketing and business requests ask for work by a desired date, Zendesk's tasks
+# (the type with a due date). "problem" (the cause behind linked incidents) is Zendesk's own.
+ZENDESK_TYPE = {
+    RequestType.DAY_TO_DAY: "question",
+    RequestType.TECHNICAL: "incident",
+    RequestType.MARKETING_BUSINESS: "task",
+}
 MONDAY_ITEM_NAME_MAX = 250
 CLOSE_IF_SOLVED = "close_if_solved"  # the outbox kind of the auto-close's message to Zendesk
 
@@ -29,11 +38,19 @@ CLOSE_IF_SOLVED = "close_if_solved"  # the outbox kind of the auto-close's messa
 # Zendesk ------------------------------------------------------------------------------------
 
 
+def zendesk_classification(ticket: Ticket) -> dict:
+    """The ticket's priority and, once classified, its type, as Zendesk names them."""
+    fields = {"priority": ticket.priority}
+    if ticket.request_type:
+        fields["type"] = ZENDESK_TYPE[RequestType(ticket.request_type)]
+    return fields
+
+
 def _zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
     details = "\n".join(
-        f"- {DETAIL_LABELS[key]}: {value}" for key, value in ticket.details.items() if value not in (None, "")
+        f"- **{DETAIL_LABELS[key]}:** {value}" for key, value in ticket.details.items() if value not in (None, "")
     )
-    body = ticket.description + (f"\n\n---\n{details}" if details else "")
+    description = ticket.description + (f"\n\n---\n\n{details}" if details else "")
     custom_fields = [
         {"id": int(field_id), "value": ticket.details[key]}
         for key, field_id in current_app.config["ZENDESK_CUSTOM_FIELDS"].items()
@@ -41,10 +58,12 @@ def _zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
     ]
     payload = {
         "subject": f"[{ticket.reference}] {ticket.subject}",
-        "comment": {"body": body, "public": True},
+        # The partner writes Markdown: Zendesk gets it rendered and sanitized, so formatting survives.
+        "comment": {"html_body": str(render_markdown(description)), "public": True},
         "requester": {"name": requester.name, "email": requester.email},
         "tags": ["edye_portal", f"form_{ticket.form}"],
         "external_id": ticket.reference,
+        **zendesk_classification(ticket),
     }
     if custom_fields:
         payload["custom_fields"] = custom_fields
@@ -66,36 +85,60 @@ def zendesk_create(ticket: Ticket, requester: User) -> None:
 
 def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
     """A public comment written in the portal, signed as the partner reads it (staff as the support
-    team, in the requester's language, unless SHOW_STAFF_NAMES_TO_PARTNERS). Its Zendesk id is
-    remembered on delivery, so the webhook's echo is not shown twice."""
+    team, in the requester's language, unless SHOW_STAFF_NAMES_TO_PARTNERS). A partner's comment
+    names its author's e-mail, so it is posted as theirs in Zendesk (`zendesk_delivery`); staff
+    comments stay the API user's. Its Zendesk id is remembered on delivery, so the webhook's echo
+    is not shown twice."""
     with force_locale(ticket.requester.language):
         signature = name_for_partners(comment.author, comment.author_name)
-    outbox.enqueue(
-        Target.ZENDESK,
-        "update_ticket",
-        {
-            "ticket": {"comment": {"body": f"{signature}:\n\n{comment.body}", "public": True}},
-            "comment_id": comment.id,
-        },
-        f"zendesk:comment:{comment.id}",
-        ticket_id=ticket.id,
-    )
+    payload = {
+        "ticket": {"comment": {"body": f"{signature}:\n\n{comment.body}", "public": True}},
+        "comment_id": comment.id,
+    }
+    if comment.author is not None and not comment.author.is_staff:
+        payload["author_email"] = comment.author.email
+    outbox.enqueue(Target.ZENDESK, "update_ticket", payload, f"zendesk:comment:{comment.id}", ticket_id=ticket.id)
 
 
 def zendesk_status(
     ticket: Ticket, status: Status, comment: str | None = None, key: str = "", kind: str = "update_ticket"
 ) -> None:
-    """The Zendesk ticket's status follows the portal's, with the public comment that explains it."""
-    body: dict = {"status": ZENDESK_STATUS[status]}
+    """The Zendesk ticket's status follows the portal's, after the public comment that explains it.
+    The comment goes first, as a message of its own: when Zendesk refuses the status (a solve
+    without a valid assignee is a 422), the status becomes a dead letter an administrator retries,
+    and the comment has reached the partner all the same."""
     if comment:
-        body["comment"] = {"body": comment, "public": True}
-    outbox.enqueue(Target.ZENDESK, kind, {"ticket": body}, f"zendesk:status:{ticket.id}:{key}", ticket_id=ticket.id)
+        outbox.enqueue(
+            Target.ZENDESK,
+            "update_ticket",
+            {"ticket": {"comment": {"body": comment, "public": True}}},
+            f"zendesk:status:{ticket.id}:{key}:comment",
+            ticket_id=ticket.id,
+        )
+    outbox.enqueue(
+        Target.ZENDESK,
+        kind,
+        {"ticket": {"status": ZENDESK_STATUS[status]}},
+        f"zendesk:status:{ticket.id}:{key}",
+        ticket_id=ticket.id,
+    )
 
 
 def zendesk_close_if_solved(ticket: Ticket, key: str) -> None:
     """Closed by silence: Zendesk is told `closed` only if its ticket is still `solved` there (an
     answer in Zendesk reopens it, and then the silence was not the partner's)."""
     zendesk_status(ticket, Status.CLOSED, key=key, kind=CLOSE_IF_SOLVED)
+
+
+def zendesk_reclassified(ticket: Ticket, key: str) -> None:
+    """The ticket's priority or type changed in the portal: Zendesk's follow."""
+    outbox.enqueue(
+        Target.ZENDESK,
+        "update_ticket",
+        {"ticket": zendesk_classification(ticket)},
+        f"zendesk:classification:{ticket.id}:{key}",
+        ticket_id=ticket.id,
+    )
 
 
 # Monday and Slack -----------------------------------------------------------------------------

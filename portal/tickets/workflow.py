@@ -18,7 +18,7 @@ from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
 from portal.tickets import policy, sla_clock
 from portal.tickets.kb_on_close import linked_article
 from portal.tickets.models import PRIORITY_LABELS, Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
-from portal.tickets.outbound import record_in_monday, to_slack, zendesk_status
+from portal.tickets.outbound import record_in_monday, to_slack, zendesk_reclassified, zendesk_status
 from portal.tickets.policy import Action
 from portal.tickets.states import move, record_event
 from portal.tickets.validation import (
@@ -101,10 +101,11 @@ def classify_and_assign(
     assignment = policy.assignment_for(RequestType(request_type))
     agent = _require_agent(agent, assignment.role)
     reclassified = ticket.request_type != request_type
+    zendesk_changed = reclassified or ticket.priority != priority
     ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
     if reclassified:
         sla_clock.assign_deadline(ticket)
-    _staff_step(
+    event = _staff_step(
         ticket,
         assignment.status,
         admin,
@@ -119,6 +120,8 @@ def classify_and_assign(
         ),
         now=now,
     )
+    if zendesk_changed:
+        zendesk_reclassified(ticket, str(event.id))
     db.session.commit()
     return ticket
 
@@ -357,8 +360,11 @@ def decide(
         )
     else:
         raise InvalidInput(_("Choose a decision."), "decision")
+    reprioritized = ticket.priority != priority
     ticket.priority = priority
-    _staff_step(ticket, target, vp, EventKind.DECISION, data, update, slack=True, now=now)
+    event = _staff_step(ticket, target, vp, EventKind.DECISION, data, update, slack=True, now=now)
+    if reprioritized:
+        zendesk_reclassified(ticket, str(event.id))
     db.session.commit()
     return ticket
 

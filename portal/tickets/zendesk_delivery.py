@@ -1,25 +1,36 @@
-"""Delivering the portal's messages to Zendesk (outbox handlers): creating the ticket, comments
-and status changes, and remembering the ids Zendesk answers with, so their webhook echo is
-recognised (`zendesk_webhook`)."""
+"""Delivering the portal's messages to Zendesk (outbox handlers): creating the ticket (adopting it
+when a forgotten idempotency key would create it twice), comments (a partner's as the partner's),
+status changes (with the assignee Zendesk requires to solve), priority and type, follow-ups of
+closed tickets, and remembering the ids Zendesk answers with, so their webhook echo is recognised
+(`zendesk_webhook`)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.core.extensions import db
+from portal.core.types import utcnow
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import Target, WebhookReceipt
-from portal.integrations.zendesk import parse_id
-from portal.tickets.models import Comment, EventKind, Ticket
-from portal.tickets.outbound import CLOSE_IF_SOLVED
+from portal.integrations.zendesk import TicketClosed, parse_id
+from portal.tickets.models import Comment, EventKind, Status, Ticket
+from portal.tickets.outbound import CLOSE_IF_SOLVED, ZENDESK_STATUS, zendesk_classification
 from portal.tickets.states import record_event
 
 log = logging.getLogger("portal.zendesk")
 
 ECHO_SOURCE = "zendesk-comment"  # comments the portal itself wrote into Zendesk
+# Zendesk keeps an Idempotency-Key about two hours; past this age of a creation message, the portal
+# no longer trusts it and looks the ticket up by its external id first.
+IDEMPOTENCY_KEY_TRUSTED = timedelta(hours=1, minutes=45)
+SOLVING = {ZENDESK_STATUS[Status.AWAITING_CONFIRMATION], ZENDESK_STATUS[Status.CLOSED]}  # need an assignee
 
 
 def _comment_ids(audit) -> list[int]:
@@ -54,15 +65,54 @@ def _remember_comments(comment_ids: list[int]) -> None:
     db.session.add_all(WebhookReceipt(source=ECHO_SOURCE, event_id=comment_id) for comment_id in ids - known)
 
 
+def _link(ticket: Ticket, remote: dict) -> None:
+    """Remember the Zendesk ticket that carries `ticket`, and who requested it there."""
+    ticket.zendesk_id = parse_id(remote.get("id"))
+    ticket.zendesk_requester_id = parse_id(remote.get("requester_id")) or ticket.zendesk_requester_id
+
+
+def _key_may_have_expired(message) -> bool:
+    """Whether an earlier attempt may have created the ticket under a key Zendesk has forgotten."""
+    return message.attempts > 1 and utcnow() - message.created_at >= IDEMPOTENCY_KEY_TRUSTED
+
+
+def _created_already(client, external_id: str) -> dict | None:
+    """The oldest Zendesk ticket carrying `external_id` (follow-ups carry it too), if any."""
+    found = [
+        remote
+        for remote in client.tickets_with_external_id(external_id)
+        if remote.get("external_id") == external_id and parse_id(remote.get("id")) is not None
+    ]
+    return min(found, key=lambda remote: parse_id(remote["id"]), default=None)
+
+
 def deliver_new_ticket(message, client) -> outbox.HandlerResult:
-    """Create the ticket in Zendesk and remember its id."""
-    response = client.create_ticket(message.payload["ticket"], message.idempotency_key)
+    """Create the ticket in Zendesk and remember its id and requester. The Idempotency-Key makes a
+    retry after a lost answer return the ticket already created, but Zendesk keeps keys about two
+    hours: past that, the ticket is first looked up by its external id and adopted when it exists."""
     ticket = db.session.get(Ticket, message.ticket_id)
+    fields = message.payload["ticket"]
+    if _key_may_have_expired(message):
+        existing = _created_already(client, fields["external_id"])
+        log.info(
+            "Zendesk lookup of %s before creating it again: %s",
+            fields["external_id"],
+            f"found ticket {existing['id']}, adopted" if existing else "none, creating it",
+        )
+        if existing is not None:
+            _link(ticket, existing)
+            return outbox.HandlerResult()
+    response = client.create_ticket(fields, message.idempotency_key)
     created = response.data.get("ticket")
-    zendesk_id = parse_id(created.get("id")) if isinstance(created, dict) else None
-    if zendesk_id is None:
+    if not isinstance(created, dict) or parse_id(created.get("id")) is None:
         raise Rejected(f"Zendesk answered without a valid ticket id: {str(response.data)[:300]}")
-    ticket.zendesk_id = zendesk_id
+    log.info(
+        "Zendesk ticket %s created for %s (x-idempotency-lookup: %s)",
+        created["id"],
+        ticket.reference,
+        response.idempotency_lookup or "absent",
+    )
+    _link(ticket, created)
     _remember_comments(_comment_ids(response.data.get("audit")))
     return outbox.HandlerResult(response.rate_limit_remaining)
 
@@ -100,15 +150,91 @@ def deliver_close_if_solved(message, client) -> outbox.HandlerResult:
     return deliver_update(message, client) if solved else outbox.HandlerResult(remaining)
 
 
-def deliver_update(message, client) -> outbox.HandlerResult:
-    """Add a comment or change the status of the ticket in Zendesk."""
-    ticket = _ticket_in_zendesk(message)
-    response = client.update_ticket(ticket.zendesk_id, message.payload["ticket"])
+def _partner_in_zendesk(ticket: Ticket, email: str, client) -> int | None:
+    """The Zendesk user id of the partner with `email`: the ticket's requester is looked up once
+    (when Zendesk's answer did not name them) and remembered; another partner of the organization
+    is looked up each time. None when Zendesk knows no such user."""
+    if email.lower() != ticket.requester.email.lower():
+        return client.user_id_for_email(email)
+    if ticket.zendesk_requester_id is None:
+        ticket.zendesk_requester_id = client.user_id_for_email(email)
+    return ticket.zendesk_requester_id
+
+
+def _as_sent(ticket: Ticket, payload: dict, client) -> dict:
+    """The update as Zendesk must receive it: a partner's comment authored by the partner's Zendesk
+    user (else by the API user, signed in its text), and an assignee with every solve or close,
+    which Zendesk refuses without one (ZENDESK_ASSIGNEE_ID, else the API user itself)."""
+    update = {key: dict(value) if isinstance(value, dict) else value for key, value in payload["ticket"].items()}
+    if "comment" in update and payload.get("author_email"):
+        author_id = _partner_in_zendesk(ticket, payload["author_email"], client)
+        if author_id is None:
+            log.warning("no Zendesk user for the author of comment %s: posted as the API user", payload["comment_id"])
+        else:
+            update["comment"]["author_id"] = author_id
+    if update.get("status") in SOLVING:
+        update["assignee_id"] = current_app.config["ZENDESK_ASSIGNEE_ID"] or client.own_user_id()
+    return update
+
+
+def _remember_delivered_comment(payload: dict, response) -> None:
     comment_ids = _comment_ids(response.data.get("audit"))
-    comment = db.session.get(Comment, message.payload["comment_id"]) if message.payload.get("comment_id") else None
+    comment = db.session.get(Comment, payload["comment_id"]) if payload.get("comment_id") else None
     if comment is not None and comment_ids:
         comment.zendesk_comment_id = comment_ids[-1]
     _remember_comments(comment_ids)
+
+
+def deliver_update(message, client) -> outbox.HandlerResult:
+    """Add a comment, or change the status, priority or type of the ticket in Zendesk; a closed
+    Zendesk ticket is continued by a follow-up (`_follow_up`)."""
+    ticket = _ticket_in_zendesk(message)
+    update = _as_sent(ticket, message.payload, client)
+    try:
+        response = client.update_ticket(ticket.zendesk_id, update)
+    except TicketClosed:
+        return _follow_up(ticket, message, update, client)
+    _remember_delivered_comment(message.payload, response)
+    return outbox.HandlerResult(response.rate_limit_remaining)
+
+
+def _follow_up(ticket: Ticket, message, update: dict, client) -> outbox.HandlerResult:
+    """Zendesk closed its ticket (its solved→closed automation ran first): a comment or a reopen
+    goes to a follow-up ticket (`via_followup_source_id`), whose id the portal keeps from now on
+    (the closed one stays in the ticket's events); a solve or a close has nothing left to do."""
+    closed_id = ticket.zendesk_id
+    if "comment" not in update and update.get("status") != ZENDESK_STATUS[Status.REOPENED]:
+        record_event(ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": "closed"}, public=False)
+        return outbox.HandlerResult()
+    follow_up = {
+        **update,
+        **zendesk_classification(ticket),
+        "via_followup_source_id": closed_id,
+        "subject": f"[{ticket.reference}] {ticket.subject}",
+        "external_id": ticket.reference,
+    }
+    if ticket.zendesk_requester_id:
+        follow_up["requester_id"] = ticket.zendesk_requester_id
+    else:
+        follow_up["requester"] = {"name": ticket.requester.name, "email": ticket.requester.email}
+    if "comment" not in follow_up:
+        with force_locale(ticket.requester.language):
+            text = _("The partner reopened %(reference)s in the portal.", reference=ticket.reference)
+        follow_up["comment"] = {"body": text, "public": True}
+    response = client.create_ticket(follow_up, f"{message.idempotency_key}:follow-up:{closed_id}")
+    created = response.data.get("ticket")
+    if not isinstance(created, dict) or parse_id(created.get("id")) is None:
+        raise Rejected(f"Zendesk answered the follow-up without a valid ticket id: {str(response.data)[:300]}")
+    _link(ticket, created)
+    record_event(
+        ticket,
+        None,
+        EventKind.ZENDESK_STATUS,
+        data={"zendesk_status": "closed", "follow_up_of": closed_id, "zendesk_id": ticket.zendesk_id},
+        public=False,
+    )
+    log.info("Zendesk ticket %s was closed: %s continues in follow-up %s", closed_id, ticket.reference, created["id"])
+    _remember_delivered_comment(message.payload, response)
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 
