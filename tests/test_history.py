@@ -60,6 +60,13 @@ def lists(make_user, partner, open_ticket):
         "level 3": ("vp", "/staff/level3?page=1", "queue", QUEUE_TABLE, None),
         "kb follow-up": ("agent_l1", "/staff/kb-follow-up?page=1", "kb-followup", "ya llegaron a los partners", None),
         "reports": ("ticket_admin", "/staff/reports?page=1", "report-list", "Aún no se ha publicado", None),
+        "unmatched": (
+            "ticket_admin",
+            "/staff/unmatched?page=1",
+            "unmatched",
+            "No hay tickets de Zendesk en espera",
+            None,
+        ),
     }
 
 
@@ -88,6 +95,7 @@ def list_part(body: str, container_id: str) -> str:
         "level 3",
         "kb follow-up",
         "reports",
+        "unmatched",
     ],
 )
 def test_history_restore_gets_the_whole_filtered_page(client, login_as, lists, name):
