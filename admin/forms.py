@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.models import ROLE_LABELS
+from auth.services import MONDAY_USER_ID_MAX
 from portal.core.i18n import LANGUAGE_NAMES
 from portal.core.text import clean_line
 from portal.integrations.zendesk import ZENDESK_ID_MAX
@@ -31,6 +32,10 @@ class UserForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()])
     organization_id = SelectField(_l("Organization (partners only)"), coerce=int, choices=[])
     language = SelectField(_l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()])
+    monday_user_id = IntegerField(
+        _l("Monday user id (staff only; when empty, looked up once by e-mail)"),
+        validators=[Optional(), NumberRange(min=1, max=MONDAY_USER_ID_MAX)],
+    )
 
     def set_organizations(self, organizations) -> None:
         self.organization_id.choices = [SelectChoice(0, "—")] + [

@@ -218,7 +218,9 @@ def create_user():
     form = _user_form(request.form)
     if form.validate_on_submit():
         try:
+            auth_services.check_monday_user_id(form.monday_user_id.data, form.role.data)
             user, password = auth_services.create_user(current_user, *_user_fields(form))
+            auth_services.set_monday_user_id(current_user, user, form.monday_user_id.data)
         except InvalidInput as error:
             show_form_error(form, error)
         else:
@@ -231,7 +233,7 @@ def create_user():
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
 @require_admin
 def edit_user(user_id: int):
-    """Edit a user's name, e-mail, role, organization and language."""
+    """Edit a user's name, e-mail, role, organization, language and Monday account."""
     user = db.get_or_404(User, user_id)
     form = _user_form(
         request.form if request.method == "POST" else None,
@@ -240,7 +242,9 @@ def edit_user(user_id: int):
     )
 
     def save() -> str:
+        auth_services.check_monday_user_id(form.monday_user_id.data, form.role.data)
         auth_services.update_user(current_user, user, *_user_fields(form))
+        auth_services.set_monday_user_id(current_user, user, form.monday_user_id.data)
         return _("User %(name)s saved.", name=user.name)
 
     return _edit(form, save, "admin.users", "admin/user_edit.html", user=user)

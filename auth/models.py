@@ -99,6 +99,9 @@ class User(UserMixin, db.Model):
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The staff member's Monday account (people columns, notifications): looked up by e-mail once,
+    # or typed by the administrator. Monday user ids are 64-bit.
+    monday_user_id: Mapped[int | None] = mapped_column(BigInteger)
 
     organization: Mapped[Organization | None] = relationship(back_populates="users")
 

@@ -301,6 +301,32 @@ def update_user(
     return user
 
 
+MONDAY_USER_ID_MAX = 2**63 - 1  # Monday user ids are 64-bit
+
+
+def check_monday_user_id(monday_user_id: int | None, role: str) -> int | None:
+    """A Monday user id for a user of `role` (None: not known); partners have none (§7.2: Monday
+    is the internal team's)."""
+    if monday_user_id is None:
+        return None
+    if not 0 < monday_user_id <= MONDAY_USER_ID_MAX:
+        raise InvalidInput(_("A Monday user id is a positive whole number."), "monday_user_id")
+    if role == Role.PARTNER:
+        raise InvalidInput(_("Only EDYE staff have Monday accounts."), "monday_user_id")
+    return monday_user_id
+
+
+def set_monday_user_id(actor: User | None, user: User, monday_user_id: int | None) -> User:
+    """Record (or clear) a staff member's Monday account, used for people columns and notifications."""
+    monday_user_id = check_monday_user_id(monday_user_id, user.role)
+    if user.monday_user_id != monday_user_id:
+        before = {"monday_user_id": user.monday_user_id}
+        user.monday_user_id = monday_user_id
+        audit.record(actor, "user.monday_id_changed", user, before=before, after={"monday_user_id": monday_user_id})
+        db.session.commit()
+    return user
+
+
 def set_user_active(actor: User, user: User, active: bool) -> User:
     """Activate or deactivate a user; deactivation ends every session at once."""
     if user.id == actor.id and not active:

@@ -342,15 +342,18 @@ def send_solution(staff):
     return send
 
 
+# The fake board's columns (tests.fakes.monday.BOARD_COLUMNS): the reference in the older plain
+# form (a text column), the others with their types.
 MONDAY_BOARD = {
     "MONDAY_BOARD_ID": "4242",
     "MONDAY_GROUP_ID": "topics",
     "MONDAY_COLUMNS": {
         "reference": "text_ref",
-        "status": "status",
-        "tier": "numbers_tier",
-        "assignee": "text_assignee",
-        "sla_due": "text_sla_due",
+        "type": {"id": "text_type", "type": "text"},
+        "status": {"id": "status", "type": "status"},
+        "tier": {"id": "numbers_tier", "type": "numbers"},
+        "assignee": {"id": "people_assignee", "type": "people"},
+        "sla_due": {"id": "date_sla_due", "type": "date"},
     },
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,13 @@ from sqlalchemy import func, select
 
 from kb import services as kb_services
 from portal.core.extensions import db
+from portal.core.i18n import in_staff_language
 from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
 from portal.tickets import workflow
-from portal.tickets.models import Comment, Status, StatusReport, Ticket
+from portal.tickets.models import Comment, EventKind, Status, StatusReport, Ticket
+from portal.tickets.outbound import STATUS_UPDATES
 from tests.conftest import STATUS_REPORT, TECHNICAL, file_report, login
 
 
@@ -92,10 +95,13 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     assert operations[0] == "create_item"
     updates = [variables["body"] for name, variables in fake_monday.calls if name == "create_update"]
     # In the team's language (STAFF_LANGUAGE, Spanish unless configured), whoever acted.
-    assert [u.split("] ", 1)[1].split(" ")[:2] for u in updates] == [
+    # Every status change is on the board, whichever channel told the agent (the reassignment went
+    # by Slack) and whoever moved it (the partner's confirmation).
+    assert [u.split("] ", 1)[1].split(" ")[:2] for u in updates[:-1]] == [
         ["Asignado", "a"],
         ["Reporte", "de"],
         ["Luis", "Uno"],
+        ["Reasignado", "a"],
         ["Reporte", "de"],
         ["Marta", "Dos"],
         ["Escalado", "al"],
@@ -103,15 +109,19 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
         ["Resultado", "del"],
         ["Ana", "Admin"],
     ]
+    assert updates[-1] == f"[{ticket.reference}] {in_staff_language(STATUS_UPDATES[EventKind.CONFIRMED])}"
     assert "Reproduced on Roku Ultra" in updates[1] and "25 min" in updates[1]
     assert "Información relevante:" in updates[1]
-    assert all(variables["board"] == "4242" for name, variables in fake_monday.calls if name != "create_update")
+    on_board = ("create_item", "change_multiple_column_values")
+    assert all(variables["board"] == "4242" for name, variables in fake_monday.calls if name in on_board)
     create = fake_monday.calls[0][1]
-    assert (
-        create["group"] == "topics"
-        and '"text_ref": "EDY-' in create["values"]
-        and '"text_sla_due": "20' in create["values"]
-    )
+    assert create["group"] == "topics" and '"text_ref": "EDY-' in create["values"]
+    assert json.loads(create["values"])["date_sla_due"] == {
+        "date": ticket.sla_due_at.strftime("%Y-%m-%d"),
+        "time": ticket.sla_due_at.strftime("%H:%M:%S"),
+    }
+    (item,) = fake_monday.items.values()
+    assert item["values"]["status"] == {"label": "Cerrado"} and not fake_monday.refused
     # Received outside business hours (the test runs at any hour), the first contact heard of it first.
     out_of_hours = ticket.sla_row_key == "technical_out_of_hours_first"
     slack_texts = [message["text"] for message in fake_slack.messages][1 if out_of_hours else 0 :]

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from email.utils import parseaddr
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,6 +117,56 @@ def _check_mail(config: dict) -> None:
         )
 
 
+class MondayColumnType(StrEnum):
+    """The Monday column types the portal writes, each in the format Monday accepts for it."""
+
+    TEXT = "text"
+    STATUS = "status"
+    NUMBERS = "numbers"
+    DATE = "date"
+    PEOPLE = "people"
+
+
+# The ticket fields MONDAY_COLUMNS may map, and the column types each can be written to.
+MONDAY_FIELD_TYPES: dict[str, frozenset[MondayColumnType]] = {
+    "reference": frozenset({MondayColumnType.TEXT}),
+    "type": frozenset({MondayColumnType.TEXT, MondayColumnType.STATUS}),
+    "tier": frozenset({MondayColumnType.TEXT, MondayColumnType.NUMBERS, MondayColumnType.STATUS}),
+    "status": frozenset({MondayColumnType.TEXT, MondayColumnType.STATUS}),
+    "assignee": frozenset({MondayColumnType.TEXT, MondayColumnType.PEOPLE}),
+    "sla_due": frozenset({MondayColumnType.TEXT, MondayColumnType.DATE}),
+}
+MONDAY_COLUMNS_EXAMPLE = '{"reference": "text_ref", "status": {"id": "status", "type": "status"}}'
+
+
+def monday_columns(value) -> dict[str, dict[str, str]]:
+    """MONDAY_COLUMNS as {field: {"id": column id, "type": column type}}. A field given as a plain
+    column id (the older form) is a text column; ConfigError says what to write instead."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"MONDAY_COLUMNS must be a JSON object such as {MONDAY_COLUMNS_EXAMPLE}")
+    columns = {}
+    for field, column in value.items():
+        if field not in MONDAY_FIELD_TYPES:
+            raise ConfigError(
+                f"MONDAY_COLUMNS: unknown field {field!r}; the fields are {', '.join(MONDAY_FIELD_TYPES)}"
+            )
+        if isinstance(column, str):
+            column = {"id": column, "type": MondayColumnType.TEXT.value}
+        allowed = sorted(MONDAY_FIELD_TYPES[field])
+        if (
+            not isinstance(column, dict)
+            or not isinstance(column.get("id"), str)
+            or not column["id"].strip()
+            or column.get("type") not in allowed
+        ):
+            raise ConfigError(
+                f'MONDAY_COLUMNS[{field!r}] must be a column id, or {{"id": column id, "type": one of '
+                f"{', '.join(allowed)}}}, e.g. {MONDAY_COLUMNS_EXAMPLE}; got {column!r}"
+            )
+        columns[field] = {"id": column["id"].strip(), "type": column["type"]}
+    return columns
+
+
 def _dev_secret_key(instance_path: Path) -> str:
     """Return a per-checkout development key, generated once into the instance folder."""
     key_file = instance_path / "secret_key"
@@ -205,10 +256,11 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "ZENDESK_ASSIGNEE_ID": _int("ZENDESK_ASSIGNEE_ID", 0),
         "MONDAY_API_URL": os.environ.get("MONDAY_API_URL", "https://api.monday.com/v2"),
         "MONDAY_API_TOKEN": os.environ.get("MONDAY_API_TOKEN", ""),
-        "MONDAY_API_VERSION": os.environ.get("MONDAY_API_VERSION", "2024-10"),
+        # Monday's "Current" version (stable for at least six months); its API changes every quarter.
+        "MONDAY_API_VERSION": os.environ.get("MONDAY_API_VERSION", "2026-10"),
         "MONDAY_BOARD_ID": os.environ.get("MONDAY_BOARD_ID", ""),
         "MONDAY_GROUP_ID": os.environ.get("MONDAY_GROUP_ID", ""),
-        "MONDAY_COLUMNS": _json_object("MONDAY_COLUMNS"),
+        "MONDAY_COLUMNS": monday_columns(_json_object("MONDAY_COLUMNS")),
         "SLACK_WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", ""),
         # Seconds between two messages to the webhook, across all workers (Slack allows about one a second).
         "SLACK_MESSAGE_INTERVAL_SECONDS": _float("SLACK_MESSAGE_INTERVAL_SECONDS", 1.0),
@@ -244,5 +296,6 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
     }
     config.update(overrides)
     _check_mail(config)
+    config["MONDAY_COLUMNS"] = monday_columns(config["MONDAY_COLUMNS"])
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
     return config

@@ -22,7 +22,7 @@ from portal.tickets.models import (
     Ticket,
     TicketEvent,
 )
-from portal.tickets.outbound import record_in_monday, zendesk_close_if_solved, zendesk_comment, zendesk_status
+from portal.tickets.outbound import zendesk_close_if_solved, zendesk_comment, zendesk_status
 from portal.tickets.policy import Action
 from portal.tickets.states import move
 from portal.tickets.validation import (
@@ -103,19 +103,6 @@ def reopen(
     ticket.assignee = agent
     if agent is not None:
         ticket.tier = AGENT_TIERS[agent.role_enum]
-    event = move(
-        ticket,
-        Status.REOPENED,
-        user,
-        EventKind.REOPENED,
-        {"reason": reason, "assignee_id": agent.id if agent else None, "tier": ticket.tier},
-        now=now,
-        actor_label=answered_as,
-    )
-    db.session.flush()
-    if tell_zendesk:
-        zendesk_status(ticket, Status.REOPENED, zendesk_comment, key=str(event.id))
-    if agent is not None:
         update = _l(
             "Reopened by the partner, back to %(name)s (level %(tier)d): %(reason)s",
             name=agent.name,
@@ -124,7 +111,18 @@ def reopen(
         )
     else:
         update = _l("Reopened by the partner, back to the administrator's triage: %(reason)s", reason=reason)
-    record_in_monday(ticket, update, str(event.id))
+    event = move(
+        ticket,
+        Status.REOPENED,
+        user,
+        EventKind.REOPENED,
+        {"reason": reason, "assignee_id": agent.id if agent else None, "tier": ticket.tier},
+        now=now,
+        actor_label=answered_as,
+        board_update=update,
+    )
+    if tell_zendesk:
+        zendesk_status(ticket, Status.REOPENED, zendesk_comment, key=str(event.id))
 
 
 def reopen_on_answer(

@@ -27,7 +27,7 @@ from portal.tickets.models import (
     Ticket,
     TicketForm,
 )
-from portal.tickets.outbound import zendesk_create
+from portal.tickets.outbound import monday_new_ticket, zendesk_create
 from portal.tickets.states import record_event
 from portal.tickets.validation import (
     DESCRIPTION_MAX,
@@ -92,6 +92,7 @@ def create_ticket(
         now,
     )
     zendesk_create(ticket, user)
+    monday_new_ticket(ticket)
     if deflection_token:
         deflection = db.session.scalar(
             select(Deflection).where(Deflection.token == deflection_token, Deflection.user_id == user.id)

@@ -1,5 +1,6 @@
 """The ticket state machine's only door: `move()` changes a status only along a move the policy
-(people) or the system (Zendesk, the worker) may make, and records the event."""
+(people) or the system (Zendesk, the worker) may make, records the event, and puts the change on
+the Monday board (its status column and an update), so no path forgets it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.tickets import policy
 from portal.tickets.models import Status, Ticket, TicketEvent
+from portal.tickets.outbound import record_status_in_monday
 
 SYSTEM = "system"  # the worker (auto-close) and Zendesk (webhook)
 
@@ -60,10 +62,12 @@ def move(
     public: bool = True,
     now: datetime | None = None,
     actor_label: str = "",
+    board_update=None,
 ) -> TicketEvent:
-    """Change the ticket's status if the state machine allows it, recording the event (the caller
-    commits, together with any outbox message). `actor_label` names who moved it when no portal
-    user did (the partner answering in Zendesk)."""
+    """Change the ticket's status if the state machine allows it, recording the event and the
+    change on the Monday board (the caller commits, together with any outbox message).
+    `actor_label` names who moved it when no portal user did (the partner answering in Zendesk);
+    `board_update` is the step's Monday update (a lazy string), when the caller words it."""
     now = now or utcnow()
     current = Status(ticket.status)
     if not allowed(current, target, role_of(actor)):
@@ -74,7 +78,10 @@ def move(
         ticket.awaiting_since = now
     if target is Status.CLOSED:
         ticket.closed_at = now
-    return record_event(ticket, actor, kind, current.value, target.value, data, public, now, actor_label)
+    event = record_event(ticket, actor, kind, current.value, target.value, data, public, now, actor_label)
+    db.session.flush()
+    record_status_in_monday(ticket, event, board_update, staff_step=actor is not None and actor.is_staff)
+    return event
 
 
 def record_event(

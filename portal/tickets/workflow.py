@@ -18,7 +18,13 @@ from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
 from portal.tickets import policy, sla_clock
 from portal.tickets.kb_on_close import linked_article
 from portal.tickets.models import PRIORITY_LABELS, Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
-from portal.tickets.outbound import record_in_monday, to_slack, zendesk_reclassified, zendesk_status
+from portal.tickets.outbound import (
+    notify_assignee_in_monday,
+    record_in_monday,
+    to_slack,
+    zendesk_reclassified,
+    zendesk_status,
+)
 from portal.tickets.policy import Action
 from portal.tickets.states import move, record_event
 from portal.tickets.validation import (
@@ -68,15 +74,12 @@ def _staff_step(
     kind: str,
     data: dict,
     update: str,
-    monday: bool = True,
     slack: bool = False,
     now: datetime | None = None,
 ) -> TicketEvent:
-    """Move the ticket, and tell Monday and/or Slack, all in one transaction (the caller commits)."""
-    event = move(ticket, target, actor, kind, data, public=False, now=now)
-    db.session.flush()
-    if monday:
-        record_in_monday(ticket, update, str(event.id))
+    """Move the ticket (`move()` records the step on the Monday board, with `update`), and tell
+    Slack too when the step goes there, all in one transaction (the caller commits)."""
+    event = move(ticket, target, actor, kind, data, public=False, now=now, board_update=update)
     if slack:
         to_slack(ticket, update, str(event.id))
     return event
@@ -122,6 +125,7 @@ def classify_and_assign(
     )
     if zendesk_changed:
         zendesk_reclassified(ticket, str(event.id))
+    notify_assignee_in_monday(ticket, str(event.id))
     db.session.commit()
     return ticket
 
@@ -247,12 +251,19 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
     the partner to confirm."""
     policy.check(admin, ticket, Action.NOTIFY)
     message = text_block(message, "message", COMMENT_MAX, _("Write the message for the partner."))
-    event = move(ticket, Status.AWAITING_CONFIRMATION, admin, EventKind.SOLUTION_SENT, {"message": message}, now=now)
+    event = move(
+        ticket,
+        Status.AWAITING_CONFIRMATION,
+        admin,
+        EventKind.SOLUTION_SENT,
+        {"message": message},
+        now=now,
+        board_update=_l("Resolution sent to the partner by %(name)s.", name=admin.name),
+    )
     Comment.written(admin, ticket, message, public=True, now=now or utcnow())
     sla_clock.record_first_response(ticket, admin, now)
     db.session.flush()
     zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id))
-    record_in_monday(ticket, _l("Resolution sent to the partner by %(name)s.", name=admin.name), str(event.id))
     db.session.commit()
     return ticket
 
@@ -261,24 +272,26 @@ def reassign_to_level_two(
     admin: User, ticket: Ticket, agent: User | None, channels: list[str], now: datetime | None = None
 ) -> Ticket:
     """Level 1 could not solve it (or the administrator sends a reopened ticket there): a level-2
-    agent takes over, told through Monday, Slack or both."""
+    agent takes over, told through Monday (a notification), Slack or both; the board records the
+    step either way."""
     policy.check(admin, ticket, Action.REASSIGN)
     agent = _require_agent(agent, Role.AGENT_L2)
     channels = [channel for channel in channels if channel in CHANNELS]
     if not channels:
         raise InvalidInput(_("Choose Monday, Slack or both."), "channels")
     ticket.assignee, ticket.tier = agent, 2
-    _staff_step(
+    event = _staff_step(
         ticket,
         Status.ASSIGNED_L2,
         admin,
         EventKind.ASSIGNED,
         {"assignee": agent.name, "tier": 2, "channels": channels},
         _l("Reassigned to %(name)s (level 2).", name=agent.name),
-        monday="monday" in channels,
         slack="slack" in channels,
         now=now,
     )
+    if "monday" in channels:
+        notify_assignee_in_monday(ticket, str(event.id))
     db.session.commit()
     return ticket
 
