@@ -13,6 +13,8 @@ from auth.models import User
 from portal.core.audit import AuditEntry
 from portal.core.extensions import db
 from portal.core.types import utcnow
+from portal.integrations.models import OutboxMessage
+from portal.integrations.outbox import Deliverer
 from portal.reports import figures
 from portal.tickets.models import Comment, Ticket, ZendeskArrival
 from tests.conftest import QUICK_OUTBOX, login, serving_fake
@@ -157,3 +159,14 @@ def test_only_the_administrator_sees_and_decides(client, make_user, role, method
     response = getattr(client, method)(path.format(id=arrival_id))
     expected = allowed if role == "ticket_admin" else (302 if role == "anonymous" else 403)
     assert response.status_code == expected
+
+
+def test_a_ticket_born_in_zendesk_gets_its_monday_item_on_arrival(client, zendesk, fake_monday, partner, matrix):
+    zendesk.add_user(REQUESTER, partner.email, "Pablo in Zendesk")
+    assert post(client, created_event(zendesk_id=ZENDESK_TICKET, requester_id=REQUESTER)).status_code == 200
+    ticket = db.session.scalar(select(Ticket))
+    for _ in range(3):
+        Deliverer().run_pass(now=utcnow())
+    db.session.expire_all()
+    assert fake_monday.operations().count("create_item") == 1 and ticket.monday_item_id in fake_monday.items
+    assert not any(message.target == "zendesk" for message in db.session.scalars(select(OutboxMessage)))

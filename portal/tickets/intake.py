@@ -146,6 +146,7 @@ def create_from_zendesk(
         created_at,
         actor_label="Zendesk",
     )
+    monday_new_ticket(ticket)
     return ticket
 
 
