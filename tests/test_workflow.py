@@ -18,8 +18,8 @@ from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
 from portal.tickets import workflow
+from portal.tickets.board import STATUS_UPDATES
 from portal.tickets.models import Comment, EventKind, Status, StatusReport, Ticket
-from portal.tickets.outbound import STATUS_UPDATES
 from tests.conftest import STATUS_REPORT, TECHNICAL, file_report, login
 
 

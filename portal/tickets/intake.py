@@ -16,6 +16,7 @@ from portal.core.extensions import db
 from portal.core.text import clean_line
 from portal.core.types import utcnow
 from portal.tickets import sla_clock
+from portal.tickets.board import monday_new_ticket
 from portal.tickets.models import (
     DEFLECTION_QUERY_MAX,
     MARKETING_DETAILS,
@@ -27,7 +28,7 @@ from portal.tickets.models import (
     Ticket,
     TicketForm,
 )
-from portal.tickets.outbound import monday_new_ticket, zendesk_create
+from portal.tickets.outbound import zendesk_create
 from portal.tickets.states import record_event
 from portal.tickets.validation import (
     DESCRIPTION_MAX,

@@ -11,8 +11,8 @@ from portal.core.extensions import db
 from portal.integrations import outbox
 from portal.integrations.http import Rejected
 from portal.integrations.models import Target
+from portal.tickets.board import monday_column_values
 from portal.tickets.models import Ticket
-from portal.tickets.outbound import monday_column_values
 
 
 def create_item(message, client) -> None:

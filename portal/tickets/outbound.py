@@ -1,5 +1,5 @@
-"""What Zendesk, Monday and Slack are told about a ticket: every outbound payload is built here, once,
-and written to the outbox in the caller's transaction.
+"""What Zendesk and Slack are told about a ticket: every payload is built here, once, and written
+to the outbox in the caller's transaction (Monday's in `board`, e-mail in `contact_mail`).
 
 Each message's idempotency key is part of what was already sent: messages in an outbox must still
 find theirs, so the keys' shapes never change.
@@ -7,32 +7,21 @@ find theirs, so the keys' shapes never change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC
-from html import escape
-
 from flask import current_app
-from flask_babel import force_locale, format_datetime
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from flask_babel import force_locale
 
 from auth.models import User
-from portal.core.config import MondayColumnType, monday_columns
-from portal.core.extensions import db
-from portal.core.i18n import in_staff_language, staff_language
+from portal.core.i18n import in_staff_language
 from portal.core.markdown import render_markdown
 from portal.integrations import outbox, slack
-from portal.integrations.models import OutboxMessage, Target
-from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
+from portal.integrations.models import Target
+from portal.sla.models import RequestType
+from portal.tickets.board import on_the_board, record_in_monday
 from portal.tickets.models import (
     DETAIL_LABELS,
-    FORM_LABELS,
-    STATUS_LABELS,
     Comment,
-    EventKind,
     Status,
     Ticket,
-    TicketForm,
     name_for_partners,
 )
 
@@ -45,7 +34,6 @@ ZENDESK_TYPE = {
     RequestType.TECHNICAL: "incident",
     RequestType.MARKETING_BUSINESS: "task",
 }
-MONDAY_ITEM_NAME_MAX = 250
 CLOSE_IF_SOLVED = "close_if_solved"  # the outbox kind of the auto-close's message to Zendesk
 
 
@@ -155,168 +143,6 @@ def zendesk_reclassified(ticket: Ticket, key: str) -> None:
     )
 
 
-# Monday ---------------------------------------------------------------------------------------
-
-# The update a status change writes when its caller gives none (the partner's and Zendesk's moves).
-STATUS_UPDATES = {
-    EventKind.CONFIRMED: _l("The partner confirmed the solution: closed."),
-    EventKind.AUTO_CLOSED: _l("Closed: the partner did not answer in time, so the solution counts as accepted."),
-    EventKind.ZENDESK_SOLVED: _l("Solved in Zendesk: waiting for the partner's confirmation."),
-    EventKind.ZENDESK_CLOSED: _l("Closed in Zendesk."),
-}
-
-
-def monday_configured() -> bool:
-    config = current_app.config
-    return bool(config["MONDAY_API_TOKEN"] and config["MONDAY_BOARD_ID"])
-
-
-def _sent_already(key: str) -> bool:
-    return db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None
-
-
-def on_the_board(ticket: Ticket) -> bool:
-    """Whether the ticket's steps go to Monday: Monday is configured, or its item was asked for
-    already (staff steps ask for it even before Monday is configured; they wait in the outbox)."""
-    return monday_configured() or ticket.monday_item_id is not None or _sent_already(f"monday:item:{ticket.id}")
-
-
-def _people(user: User | None):
-    """A people column's value: the staff member's Monday account, or cleared (null)."""
-    if user is None or user.monday_user_id is None:
-        return None
-    return {"personsAndTeams": [{"id": user.monday_user_id, "kind": "person"}]}
-
-
-def _labelled(ticket: Ticket, field: str) -> str:
-    """A field as a status column's label, in the team's language."""
-    if field == "status":
-        return in_staff_language(STATUS_LABELS[Status(ticket.status)])
-    if field == "type":
-        label = REQUEST_TYPE_LABELS.get(ticket.request_type) or FORM_LABELS[TicketForm(ticket.form)]
-        return in_staff_language(label)
-    return str(ticket.tier)
-
-
-def _column_value(ticket: Ticket, field: str, column_type: str):
-    """One field in the format Monday accepts for its column type (dates and times in UTC)."""
-    due = ticket.sla_due_at.astimezone(UTC) if ticket.sla_due_at else None
-    if column_type == MondayColumnType.STATUS:
-        return {"label": _labelled(ticket, field)}
-    if column_type == MondayColumnType.DATE:
-        return {"date": due.strftime("%Y-%m-%d"), "time": due.strftime("%H:%M:%S")} if due else None
-    if column_type == MondayColumnType.NUMBERS:
-        return str(ticket.tier)
-    return {
-        "reference": ticket.reference,
-        "type": ticket.request_type or ticket.form,
-        "tier": str(ticket.tier),
-        "status": ticket.status,
-        "assignee": ticket.assignee.name if ticket.assignee else "",
-        "sla_due": due.strftime("%Y-%m-%d %H:%M UTC") if due else "",
-    }[field]
-
-
-def _monday_columns(ticket: Ticket) -> dict:
-    """The ticket's Monday column values, for the columns configured in MONDAY_COLUMNS. A people
-    column is filled on delivery (`monday_column_values`), once the assignee's Monday id is known."""
-    columns = monday_columns(current_app.config["MONDAY_COLUMNS"])
-    values: dict = {"columns": {}}
-    for field, column in columns.items():
-        if column["type"] == MondayColumnType.PEOPLE:
-            values["people"] = {"column": column["id"], "user_id": ticket.assignee_id}
-        else:
-            values["columns"][column["id"]] = _column_value(ticket, field, column["type"])
-    return values
-
-
-def monday_column_values(payload: dict) -> dict:
-    """The column values a Monday message sends: its own, and the people column from the
-    assignee's Monday id as known at delivery (looked up by e-mail just before, when needed)."""
-    values = dict(payload["columns"])
-    people = payload.get("people")
-    if people:
-        values[people["column"]] = _people(db.session.get(User, people["user_id"]) if people["user_id"] else None)
-    return values
-
-
-def _look_up_assignee(ticket: Ticket) -> None:
-    """An assignee without a Monday id is looked up by e-mail, once (before the ticket's next
-    Monday messages, which wait for it); the administrator may also type the id on the user screen."""
-    assignee = ticket.assignee
-    key = f"monday:user:{assignee.id}" if assignee is not None else ""
-    if assignee is None or assignee.monday_user_id is not None or _sent_already(key):
-        return
-    outbox.enqueue(Target.MONDAY, "find_user", {"user_id": assignee.id}, key, ticket_id=ticket.id)
-
-
-def _create_item(ticket: Ticket) -> None:
-    """The ticket's item (once), with its column values."""
-    if ticket.monday_item_id or _sent_already(f"monday:item:{ticket.id}"):
-        return
-    _look_up_assignee(ticket)
-    outbox.enqueue(
-        Target.MONDAY,
-        "create_item",
-        {"name": f"{ticket.reference} {ticket.subject}"[:MONDAY_ITEM_NAME_MAX], **_monday_columns(ticket)},
-        f"monday:item:{ticket.id}",
-        ticket_id=ticket.id,
-    )
-
-
-def monday_new_ticket(ticket: Ticket) -> None:
-    """A ticket arrived: its item is created on the board at once, when Monday is configured."""
-    if monday_configured():
-        _create_item(ticket)
-
-
-def record_in_monday(ticket: Ticket, update, key: str) -> None:
-    """Record a step in Monday: the ticket's item (created once), an update (a lazy string, written
-    in the team's language, escaped: Monday reads updates as HTML), the changed columns."""
-    _create_item(ticket)
-    _look_up_assignee(ticket)
-    outbox.enqueue(
-        Target.MONDAY,
-        "create_update",
-        {"body": escape(f"[{ticket.reference}] {in_staff_language(update)}", quote=False)},
-        f"monday:update:{ticket.id}:{key}",
-        ticket_id=ticket.id,
-    )
-    outbox.enqueue(
-        Target.MONDAY,
-        "change_columns",
-        _monday_columns(ticket),
-        f"monday:columns:{ticket.id}:{key}",
-        ticket_id=ticket.id,
-    )
-
-
-def record_status_in_monday(ticket: Ticket, event, update, staff_step: bool) -> None:
-    """A status change on the board (`states.move()` calls this for every move): the caller's
-    update, or the change's own. A staff step always writes it; the partner's and Zendesk's moves
-    when the ticket is on the board."""
-    if staff_step or on_the_board(ticket):
-        text = update or STATUS_UPDATES.get(
-            event.kind, _l("Status: %(status)s.", status=STATUS_LABELS[Status(ticket.status)])
-        )
-        record_in_monday(ticket, text, str(event.id))
-
-
-def notify_assignee_in_monday(ticket: Ticket, key: str) -> None:
-    """§9.4: the assignee hears of the assignment through a Monday notification on the item (sent
-    when the assignee has a Monday id, known or found by e-mail)."""
-    if ticket.assignee is None:
-        return
-    text = _l("%(reference)s is assigned to you: %(subject)s", reference=ticket.reference, subject=ticket.subject)
-    outbox.enqueue(
-        Target.MONDAY,
-        "notify",
-        {"user_id": ticket.assignee_id, "text": in_staff_language(text)},
-        f"monday:notify:{ticket.id}:{key}",
-        ticket_id=ticket.id,
-    )
-
-
 # Slack ------------------------------------------------------------------------------------------
 
 
@@ -346,54 +172,3 @@ def sla_alert(ticket: Ticket, text, key: str) -> None:
     _slack_message(ticket, text, f"slack:sla:{ticket.id}:{key}")
     if on_the_board(ticket):
         record_in_monday(ticket, text, f"sla-{key}")
-
-
-# E-mail -------------------------------------------------------------------------------------------
-
-EMAIL_DATE_FORMAT = "full"  # the weekday, the date, the time and the portal's time zone, in words
-
-
-@dataclass(frozen=True)
-class MatrixContact:
-    """A contact of the escalation matrix told of a ticket, and why (`reason`, a lazy string)."""
-
-    name: str
-    email: str
-    reason: object
-    request_type: RequestType
-    hours: float  # the deadline's hours from reception
-    link: str  # the staff workspace's address, or empty without PORTAL_URL
-
-
-def email_matrix_contact(ticket: Ticket, contact: MatrixContact, key: str) -> None:
-    """A contact of the escalation matrix hears of a ticket by e-mail, the medium the matrix lists
-    (§8): the ticket's summary, why it is theirs, its first-response deadline and, with PORTAL_URL,
-    the link to the staff workspace; written in the team's language (matrix contacts are staff).
-    `key` names the purpose, so each contact is told once per ticket and purpose."""
-    with staff_language():
-        summary = {
-            "contact_name": contact.name,
-            "reason": str(contact.reason),
-            "reference": ticket.reference,
-            "subject": ticket.subject,
-            "organization": ticket.organization.name,
-            "request_type": str(REQUEST_TYPE_LABELS[contact.request_type]),
-            "received_at": format_datetime(ticket.created_at, EMAIL_DATE_FORMAT),
-            "due_at": format_datetime(ticket.sla_due_at, EMAIL_DATE_FORMAT),
-            "hours": f"{contact.hours:g}",
-            "link": contact.link,
-        }
-        text, html = (_render_email(f"email/contact.{kind}", summary) for kind in ("txt", "html"))
-    outbox.enqueue(
-        Target.EMAIL,
-        "send",
-        {"to": contact.email, "subject": f"[{ticket.reference}] {ticket.subject}", "text": text, "html": html},
-        f"email:{ticket.id}:{key}",
-        ticket_id=ticket.id,
-    )
-
-
-def _render_email(template: str, context: dict) -> str:
-    """A template of `templates/email/`, without the context processors of web pages: an e-mail is
-    written for someone else than the signed-in person, often by the worker, outside any request."""
-    return current_app.jinja_env.get_template(template).render(context)

@@ -15,8 +15,9 @@ from portal.core.types import utcnow
 from portal.sla import services as sla
 from portal.sla.models import Applies, EscalationRow, RequestType, SlaState
 from portal.sla.targets import target_for
+from portal.tickets.contact_mail import MatrixContact, email_matrix_contact
 from portal.tickets.models import Ticket, TicketForm
-from portal.tickets.outbound import MatrixContact, email_matrix_contact, sla_alert, staff_url, to_slack
+from portal.tickets.outbound import sla_alert, staff_url, to_slack
 from portal.tickets.states import OPEN_STATUSES
 
 # The thresholds the monitor counts; each is notified once per ticket.

@@ -12,8 +12,8 @@ from auth.models import Role, User
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.tickets import policy
+from portal.tickets.board import record_status_in_monday
 from portal.tickets.models import Status, Ticket, TicketEvent
-from portal.tickets.outbound import record_status_in_monday
 
 SYSTEM = "system"  # the worker (auto-close) and Zendesk (webhook)
 

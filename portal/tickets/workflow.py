@@ -16,15 +16,10 @@ from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
 from portal.tickets import policy, sla_clock
+from portal.tickets.board import notify_assignee_in_monday, record_in_monday
 from portal.tickets.kb_on_close import linked_article
 from portal.tickets.models import PRIORITY_LABELS, Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
-from portal.tickets.outbound import (
-    notify_assignee_in_monday,
-    record_in_monday,
-    to_slack,
-    zendesk_reclassified,
-    zendesk_status,
-)
+from portal.tickets.outbound import to_slack, zendesk_reclassified, zendesk_status
 from portal.tickets.policy import Action
 from portal.tickets.states import move, record_event
 from portal.tickets.validation import (
