@@ -33,7 +33,7 @@ class UserForm(FlaskForm):
     organization_id = SelectField(_l("Organization (partners only)"), coerce=int, choices=[])
     language = SelectField(_l("Language"), choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()])
     monday_user_id = IntegerField(
-        _l("Monday user id (staff only; when empty, looked up once by e-mail)"),
+        _l("Monday user id (staff only; found automatically when empty)"),
         validators=[Optional(), NumberRange(min=1, max=MONDAY_USER_ID_MAX)],
     )
 
