@@ -32,7 +32,8 @@ from portal.tickets.models import (
     TicketForm,
 )
 from portal.tickets.policy import Action
-from portal.tickets.zendesk_webhook import MalformedEvent, apply_event
+from portal.tickets.zendesk_events import MalformedEvent
+from portal.tickets.zendesk_webhook import apply_event
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/zendesk")
