@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
-from portal.tickets import policy, workflow
+from portal.tickets import level_three, policy, workflow
+from portal.tickets.level_three import MEASURE_LABELS, Measure
 from portal.tickets.models import Comment, EventKind, Status, StatusReport, TicketEvent
 from portal.tickets.policy import Action
-from portal.tickets.workflow import MEASURE_LABELS, Measure
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}
@@ -49,7 +49,7 @@ def escalated(staff, open_ticket):
 
 
 def _decide(vp, ticket, measure, description=""):
-    return workflow.decide(
+    return level_three.decide(
         vp,
         ticket,
         "high",
@@ -95,7 +95,7 @@ class TestService:
         assert refused.value.forbidden
         _decide(staff["vp"], escalated, Measure.NO_INTERVENTION)
         assert policy.actions_for(tech, escalated) == {Action.REPORT, Action.NOTE, Action.RESULT}
-        workflow.record_level_three_result(tech, escalated, "Left as is; the fix ships with 3.3.")
+        level_three.record_level_three_result(tech, escalated, "Left as is; the fix ships with 3.3.")
         assert Status(escalated.status) is Status.RESOLVED_BY_AGENT
         assert Action.NOTIFY in policy.actions_for(staff["admin"], escalated)
 

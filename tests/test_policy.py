@@ -13,10 +13,10 @@ from auth.models import Role
 from portal.core.extensions import db
 from portal.integrations.outbox import Deliverer
 from portal.sla.models import RequestType
-from portal.tickets import conversation, policy, workflow, zendesk_webhook
+from portal.tickets import conversation, level_three, policy, workflow, zendesk_webhook
+from portal.tickets.level_three import Measure
 from portal.tickets.models import Status, Ticket
 from portal.tickets.policy import Action
-from portal.tickets.workflow import Measure
 from tests.conftest import file_report
 from tests.test_zendesk_webhook import status_event
 
@@ -40,7 +40,7 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
         workflow.notify_partner(actor, ticket, "Reinstall the app, please.")
     elif action is Action.DECISION:
         provider = {"name": "Acme CDN", "contact": "ops@acme.test", "scope": "Edge cache"}
-        workflow.decide(
+        level_three.decide(
             actor,
             ticket,
             "high",
@@ -52,7 +52,7 @@ def _perform(action: Action, actor, ticket: Ticket, people: dict, variant: str) 
             measure_description="Roll back the player and watch the error rate.",
         )
     elif action is Action.RESULT:
-        workflow.record_level_three_result(actor, ticket, "The provider fixed the cache.")
+        level_three.record_level_three_result(actor, ticket, "The provider fixed the cache.")
     elif action is Action.CONFIRM:
         conversation.confirm(actor, ticket, variant == "solved", "" if variant == "solved" else "Still fails.")
     elif action is Action.REPORT:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
-from portal.tickets import conversation, policy, workflow
+from portal.tickets import conversation, level_three, policy, workflow
 from portal.tickets.models import Status, StatusReport, Ticket, TicketEvent
 from portal.tickets.policy import Action
 from tests.conftest import STATUS_REPORT, file_report, login
@@ -120,7 +120,7 @@ def test_the_administrator_and_level_three_resolve_without_a_report(people, open
     escalated = open_ticket()
     escalated.status, escalated.tier = Status.EXTERNAL_PROVIDER, 3
     db.session.commit()
-    workflow.record_level_three_result(users["vp"], escalated, "The provider purged the cache.")
+    level_three.record_level_three_result(users["vp"], escalated, "The provider purged the cache.")
     assert escalated.status == Status.RESOLVED_BY_AGENT
     assert db.session.scalar(select(func.count(StatusReport.id))) == 0
 

@@ -18,7 +18,7 @@ from portal.integrations.http import Rejected
 from portal.integrations.models import OutboxMessage
 from portal.integrations.outbox import Deliverer
 from portal.integrations.zendesk import ZendeskClient
-from portal.tickets import conversation, workflow
+from portal.tickets import conversation, level_three, workflow
 from portal.tickets.models import Comment, EventKind, Ticket, TicketEvent
 from tests.conftest import TECHNICAL, file_report, login
 
@@ -260,7 +260,7 @@ class TestWhatIsSent:
         file_report(l2, ticket)
         workflow.cannot_resolve(l2, ticket, "Needs the tech team.")
         workflow.escalate_to_level_three(admin, ticket, "Player regression.")
-        workflow.decide(
+        level_three.decide(
             vp, ticket, "urgent", "All partners", "Two engineers", "alternative_measure", measure="revert_version"
         )
         deliver()

@@ -19,10 +19,10 @@ from auth.models import Role, User
 from portal.core.web import database_id
 from portal.sla.models import REQUEST_TYPE_LABELS
 from portal.tickets import queries
+from portal.tickets.level_three import MEASURE_LABELS
 from portal.tickets.models import PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
 from portal.tickets.validation import REPORT_MINUTES_MAX
-from portal.tickets.workflow import MEASURE_LABELS
 
 REQUIRED = {"required": True}
 

@@ -18,7 +18,7 @@ from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.limits import comment_limit
 from portal.core.web import render, show_form_error
-from portal.tickets import conversation, kb_on_close, policy, queries, workflow
+from portal.tickets import conversation, kb_on_close, level_three, policy, queries, workflow
 from portal.tickets.models import DETAIL_LABELS, PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
 
@@ -189,7 +189,7 @@ def escalate(ticket, form):
 @ticket_action(Action.DECISION, "decision")
 def decision(ticket, form):
     """Level 3's analysis and decision."""
-    workflow.decide(
+    level_three.decide(
         current_user,
         ticket,
         form.priority.data,
@@ -206,4 +206,4 @@ def decision(ticket, form):
 @ticket_action(Action.RESULT, "result")
 def result(ticket, form):
     """Record the external provider's result or the alternative measure applied."""
-    workflow.record_level_three_result(current_user, ticket, form.result.data)
+    level_three.record_level_three_result(current_user, ticket, form.result.data)

@@ -1,11 +1,10 @@
 """The staff workflow of the procedure: classify and assign, status reports, resolve or not,
-notify the partner, level 2, level 3 and its decision. Each step moves the ticket through `move()`
+notify the partner, level 2, level 3 (whose decision and result are in `level_three`). Each step moves the ticket through `move()`
 and tells Monday and Slack in the same transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -24,45 +23,17 @@ from portal.tickets.policy import Action
 from portal.tickets.states import move, record_event
 from portal.tickets.validation import (
     COMMENT_MAX,
-    DECISION_FIELD_MAX,
-    PROVIDER_FIELD_MAX,
     REASON_MAX,
     REPORT_FIELD_MAX,
     REPORT_MINUTES_MAX,
     SUMMARY_MAX,
     text_block,
-    text_line,
 )
-
-
-class Measure(StrEnum):
-    """Level 3's alternative measures when no external provider is approved (§9.14). The procedure
-    names four "como" examples, not all of them, so `OTHER` is a measure described in words."""
-
-    NO_INTERVENTION = "no_intervention"
-    REVERT_VERSION = "revert_version"
-    REMOVE_COMPONENTS = "remove_components"
-    REDUCE_FUNCTIONALITY = "reduce_functionality"
-    OTHER = "other"
-
-    @property
-    def label(self) -> str:
-        return str(MEASURE_LABELS[self])
-
-
-MEASURE_LABELS = {
-    Measure.NO_INTERVENTION: _l("No intervention"),
-    Measure.REVERT_VERSION: _l("Revert to a previous version"),
-    Measure.REMOVE_COMPONENTS: _l("Remove components"),
-    Measure.REDUCE_FUNCTIONALITY: _l("Reduce functionality"),
-    Measure.OTHER: _l("Other (describe it)"),
-}
-
 
 CHANNELS = ("monday", "slack")
 
 
-def _staff_step(
+def staff_step(
     ticket: Ticket,
     target: Status,
     actor: User,
@@ -103,7 +74,7 @@ def classify_and_assign(
     ticket.request_type, ticket.priority, ticket.assignee, ticket.tier = request_type, priority, agent, 1
     if reclassified:
         sla_clock.assign_deadline(ticket)
-    event = _staff_step(
+    event = staff_step(
         ticket,
         assignment.status,
         admin,
@@ -211,7 +182,7 @@ def resolve(
         "kb_article": f"{article.language}/{article.slug}" if article else None,
         "no_kb_reason": no_kb_reason if not article else "",
     }
-    _staff_step(
+    staff_step(
         ticket,
         Status.RESOLVED_BY_AGENT,
         agent,
@@ -228,7 +199,7 @@ def cannot_resolve(agent: User, ticket: Ticket, reason: str, now: datetime | Non
     """The agent cannot offer a solution: back to the administrator, with the reason."""
     policy.check(agent, ticket, Action.CANNOT_RESOLVE)
     reason = text_block(reason, "reason", REASON_MAX, _("Say why it cannot be resolved at this level."))
-    _staff_step(
+    staff_step(
         ticket,
         Status.CANNOT_RESOLVE,
         agent,
@@ -275,7 +246,7 @@ def reassign_to_level_two(
     if not channels:
         raise InvalidInput(_("Choose Monday, Slack or both."), "channels")
     ticket.assignee, ticket.tier = agent, 2
-    event = _staff_step(
+    event = staff_step(
         ticket,
         Status.ASSIGNED_L2,
         admin,
@@ -297,7 +268,7 @@ def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: da
     policy.check(admin, ticket, Action.ESCALATE)
     note = text_block(note, "note", REASON_MAX)
     ticket.tier, ticket.assignee = 3, None
-    _staff_step(
+    staff_step(
         ticket,
         Status.ESCALATED_L3,
         admin,
@@ -305,89 +276,6 @@ def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: da
         {"tier": 3, "note": note},
         _l("Escalated to level 3 (VP and technical team). %(note)s", note=note),
         slack=True,
-        now=now,
-    )
-    db.session.commit()
-    return ticket
-
-
-def decide(
-    vp: User,
-    ticket: Ticket,
-    priority: str,
-    impact: str,
-    resources: str,
-    decision: str,
-    provider: dict | None = None,
-    measure: str = "",
-    notes: str = "",
-    measure_description: str = "",
-    now: datetime | None = None,
-) -> Ticket:
-    """Level 3's analysis and the VP's decision: an external provider, or an alternative measure
-    (any measure may be described; "other" must be)."""
-    policy.check(vp, ticket, Action.DECISION)
-    if priority not in PRIORITY_LABELS:
-        raise InvalidInput(_("Choose a priority."), "priority")
-    impact = text_block(
-        impact, "impact", DECISION_FIELD_MAX, _("Describe the impact (partners and end users affected).")
-    )
-    resources = text_block(resources, "resources", DECISION_FIELD_MAX, _("Describe the resources available."))
-    data = {
-        "priority": priority,
-        "impact": impact,
-        "resources": resources,
-        "notes": text_block(notes, "notes", DECISION_FIELD_MAX),
-    }
-    if decision == "external_provider":
-        missing = _("Give the provider's name, contact and scope.")
-        provider = provider or {}
-        provider = {
-            "name": text_line(provider.get("name"), "provider_name", PROVIDER_FIELD_MAX, missing),
-            "contact": text_line(provider.get("contact"), "provider_contact", PROVIDER_FIELD_MAX, missing),
-            "scope": text_block(provider.get("scope"), "provider_scope", DECISION_FIELD_MAX, missing),
-        }
-        data["provider"] = provider
-        target = Status.EXTERNAL_PROVIDER
-        update = _l("Level 3 approved an external provider: %(name)s.", name=provider["name"])
-    elif decision == "alternative_measure":
-        if measure not in set(Measure):
-            raise InvalidInput(_("Choose an alternative measure."), "measure")
-        described = text_block(
-            measure_description,
-            "measure_description",
-            DECISION_FIELD_MAX,
-            _("Describe the measure.") if measure == Measure.OTHER else None,
-        )
-        data["measure"], data["measure_description"] = measure, described
-        target = Status.ALTERNATIVE_MEASURE
-        update = _l(
-            "Level 3 decided an alternative measure: %(measure)s. %(description)s",
-            measure=MEASURE_LABELS[Measure(measure)],
-            description=described,
-        )
-    else:
-        raise InvalidInput(_("Choose a decision."), "decision")
-    reprioritized = ticket.priority != priority
-    ticket.priority = priority
-    event = _staff_step(ticket, target, vp, EventKind.DECISION, data, update, slack=True, now=now)
-    if reprioritized:
-        zendesk_reclassified(ticket, str(event.id))
-    db.session.commit()
-    return ticket
-
-
-def record_level_three_result(actor: User, ticket: Ticket, result: str, now: datetime | None = None) -> Ticket:
-    """The provider's result, or the measure applied, goes back to the administrator."""
-    policy.check(actor, ticket, Action.RESULT)
-    result = text_block(result, "result", SUMMARY_MAX, _("Describe the result."))
-    _staff_step(
-        ticket,
-        Status.RESOLVED_BY_AGENT,
-        actor,
-        EventKind.LEVEL_THREE_RESULT,
-        {"summary": result},
-        _l("Level 3 result: %(result)s", result=result),
         now=now,
     )
     db.session.commit()
