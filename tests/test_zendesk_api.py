@@ -1,6 +1,7 @@
 """The Zendesk Support API as it really behaves, through the outbox against the fake over HTTP:
 comment authorship, the assignee a solve needs, closed tickets continued by follow-ups, idempotency
-keys that expire, 409s, headers, priority and type, and the description as sanitized HTML."""
+keys that expire, 409s, updates recognised in their audits, headers, priority and type, and the
+description as sanitized HTML."""
 
 from __future__ import annotations
 
@@ -157,6 +158,26 @@ class TestClosedTickets:
         noted = db.session.scalars(select(TicketEvent.data).where(TicketEvent.kind == EventKind.ZENDESK_STATUS))
         assert {"zendesk_status": "closed", "follow_up_of": closed_id, "zendesk_id": ticket.zendesk_id} in list(noted)
 
+    def test_a_follow_up_whose_answer_is_lost_is_created_and_commented_once(
+        self, fake_zendesk, open_ticket, send_solution, partner_client
+    ):
+        ticket = open_ticket()
+        send_solution(ticket)
+        deliver()
+        closed_id = ticket.zendesk_id
+        fake_zendesk.tickets[closed_id]["status"] = "closed"
+        comment_through_http(partner_client, ticket, "It fails again since this morning.")
+        fake_zendesk.faults = [None, "drop-answer"]  # the PUT is refused as closed; the follow-up's answer is lost
+        now = utcnow()
+        deliver(now=now)
+        assert ticket.zendesk_id == closed_id and len(fake_zendesk.tickets) == 2
+        deliver(now=now + LATER)
+        assert len(fake_zendesk.tickets) == 2 and all(message.state == "delivered" for message in messages())
+        landed = fake_zendesk.comments[ticket.zendesk_id]
+        assert ticket.zendesk_id != closed_id and [event["body"] for event in landed].count(landed[0]["body"]) == 1
+        comment = db.session.scalar(select(Comment).where(Comment.body == "It fails again since this morning."))
+        assert comment.zendesk_comment_id == landed[0]["id"]
+
     def test_a_reopen_alone_on_a_closed_ticket_opens_a_follow_up_that_says_so(
         self, fake_zendesk, open_ticket, send_solution, partner_client
     ):
@@ -307,3 +328,36 @@ class TestTheFakeRefusesWhatZendeskRefuses:
         with pytest.raises(zendesk_client.TicketClosed, match="closed prevents ticket update"):
             client.update_ticket(zendesk_id, {"comment": {"body": "late", "public": True}})
         assert all(event["id"] > 3 * 10**13 for event in fake_zendesk.comments[zendesk_id])  # 64-bit ids
+
+
+class TestAudits:
+    def test_the_audits_are_read_page_by_page_newest_first(self, fake_zendesk):
+        client = ZendeskClient(fake_zendesk.url, fake_zendesk.email, fake_zendesk.token)
+        ticket = {"subject": "A", "comment": {"body": "a"}, "requester": {"name": "P", "email": "p@x.test"}}
+        zendesk_id = client.create_ticket(ticket, "key-3").data["ticket"]["id"]
+        for number in range(zendesk_client.AUDITS_PAGE_SIZE + 20):
+            update = {"comment": {"body": f"note {number}", "public": False}, "metadata": {"n": number}}
+            client.update_ticket(zendesk_id, update)
+        audits = list(client.ticket_audits(zendesk_id))
+        assert [audit["metadata"]["custom"].get("n") for audit in audits[:2]] == [119, 118]
+        assert len(audits) == 121 and len({audit["id"] for audit in audits}) == 121
+        assert fake_zendesk.paths().count(f"/api/v2/tickets/{zendesk_id}/audits.json") == 2
+        first_page = [audit for audit in audits if audit["ticket_id"] == zendesk_id]
+        assert all({"created_at", "author_id", "events"} <= audit.keys() for audit in first_page)
+
+    def test_a_lost_comment_found_on_a_later_page_is_adopted(self, fake_zendesk, open_ticket, partner):
+        """A hundred newer audits push the lost update to the second page: the retry reads on."""
+        ticket = open_ticket()
+        deliver()
+        comment = conversation.add_comment(partner, ticket, "One more detail.")
+        fake_zendesk.faults = ["500-after"]
+        now = utcnow()
+        deliver(now=now)
+        for number in range(zendesk_client.AUDITS_PAGE_SIZE):  # Zendesk's agents wrote meanwhile
+            fake_zendesk.audits[ticket.zendesk_id].append(
+                {"id": number, "ticket_id": ticket.zendesk_id, "metadata": {}}
+            )
+        deliver(now=now + LATER)
+        assert len(fake_zendesk.comments[ticket.zendesk_id]) == 2
+        assert comment.zendesk_comment_id == fake_zendesk.comments[ticket.zendesk_id][1]["id"]
+        assert fake_zendesk.paths().count(f"/api/v2/tickets/{ticket.zendesk_id}/audits.json") == 2

@@ -4,7 +4,9 @@ What it relies on (developer.zendesk.com, as cited in tests/fakes/zendesk.py): t
 an `Idempotency-Key` remembered about two hours (`x-idempotency-lookup: hit|miss` in the answer; a
 409 while the first request is still in progress); a closed ticket refuses updates (422) and is
 continued by a follow-up ticket; `users/me` names the API user, `users/search` finds a user by
-e-mail, and `tickets.json?external_id=` lists the tickets of an external id.
+e-mail, and `tickets.json?external_id=` lists the tickets of an external id. Updates take no
+idempotency key, but each may carry up to 1 KB of `metadata` that Zendesk stores on the update's
+audit (`metadata.custom`), and `tickets/{id}/audits.json` lists a ticket's audits.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +35,7 @@ WEBHOOK_MAX_AGE = timedelta(minutes=5)
 ZENDESK_ID_MAX = 2**63 - 1
 RATE_LIMIT_WAIT = 60.0  # seconds to wait after a 429 without Retry-After
 REFUSAL_MAX = 1000  # characters of Zendesk's explanation of a refusal
+AUDITS_PAGE_SIZE = 100  # the most audits Zendesk answers per page
 
 
 def parse_id(value) -> int | None:
@@ -114,6 +118,23 @@ class ZendeskClient:
     def update_ticket(self, zendesk_id: int, ticket: dict) -> ZendeskResponse:
         """PUT /api/v2/tickets/{id}.json (comments, status, assignee, priority, type)."""
         return self._call("PUT", f"/api/v2/tickets/{zendesk_id}.json", {"ticket": ticket})
+
+    def ticket_audits(self, zendesk_id: int) -> Iterator[dict]:
+        """The ticket's audits, page by page (GET /api/v2/tickets/{id}/audits.json, "List Audits for
+        a Ticket", developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits): cursor
+        pagination, at most 100 per page (`page[size]`, then `page[after]` = `meta.after_cursor`
+        while `meta.has_more`). Newest first is asked (`sort_order=desc`, as integrations ask it),
+        but nothing here relies on the order: the caller stops reading when it finds what it needs."""
+        params = {"sort_order": "desc", "page[size]": AUDITS_PAGE_SIZE}
+        while True:
+            data = self._call("GET", f"/api/v2/tickets/{zendesk_id}/audits.json", None, params=params).data
+            audits = data.get("audits")
+            yield from (audit for audit in audits if isinstance(audit, dict)) if isinstance(audits, list) else ()
+            meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+            cursor = meta.get("after_cursor")
+            if meta.get("has_more") is not True or not isinstance(cursor, str) or not cursor:
+                return
+            params = {**params, "page[after]": cursor}
 
     def own_user_id(self) -> int:
         """The API user's own id (GET /api/v2/users/me.json), asked once per process."""

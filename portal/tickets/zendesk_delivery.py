@@ -1,8 +1,8 @@
 """Delivering the portal's messages to Zendesk (outbox handlers): creating the ticket (adopting it
-when a forgotten idempotency key would create it twice), comments (a partner's as the partner's),
-status changes (with the assignee Zendesk requires to solve), priority and type, follow-ups of
-closed tickets, and remembering the ids Zendesk answers with, so their webhook echo is recognised
-(`zendesk_webhook`)."""
+when a forgotten idempotency key would create it twice), comments (a partner's as the partner's;
+adopted, not posted again, when an earlier attempt's answer was lost), status changes (with the
+assignee Zendesk requires to solve), priority and type, follow-ups of closed tickets, and
+remembering the ids Zendesk answers with, so their webhook echo is recognised (`zendesk_webhook`)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ ECHO_SOURCE = "zendesk-comment"  # comments the portal itself wrote into Zendesk
 # no longer trusts it and looks the ticket up by its external id first.
 IDEMPOTENCY_KEY_TRUSTED = timedelta(hours=1, minutes=45)
 SOLVING = {ZENDESK_STATUS[Status.AWAITING_CONFIRMATION], ZENDESK_STATUS[Status.CLOSED]}  # need an assignee
+# The name, in an update's audit metadata, of the outbox message that sent the update.
+OUTBOX_KEY = "edye_outbox_key"
 
 
 def _comment_ids(audit) -> list[int]:
@@ -161,11 +163,15 @@ def _partner_in_zendesk(ticket: Ticket, email: str, client) -> int | None:
     return ticket.zendesk_requester_id
 
 
-def _as_sent(ticket: Ticket, payload: dict, client) -> dict:
+def _as_sent(ticket: Ticket, message, client) -> dict:
     """The update as Zendesk must receive it: a partner's comment authored by the partner's Zendesk
-    user (else by the API user, signed in its text), and an assignee with every solve or close,
-    which Zendesk refuses without one (ZENDESK_ASSIGNEE_ID, else the API user itself)."""
+    user (else by the API user, signed in its text), an assignee with every solve or close, which
+    Zendesk refuses without one (ZENDESK_ASSIGNEE_ID, else the API user itself), and a comment's
+    message key as the audit's metadata (`_applied_already`)."""
+    payload = message.payload
     update = {key: dict(value) if isinstance(value, dict) else value for key, value in payload["ticket"].items()}
+    if "comment" in update:
+        update["metadata"] = {OUTBOX_KEY: message.idempotency_key}
     if "comment" in update and payload.get("author_email"):
         author_id = _partner_in_zendesk(ticket, payload["author_email"], client)
         if author_id is None:
@@ -177,24 +183,56 @@ def _as_sent(ticket: Ticket, payload: dict, client) -> dict:
     return update
 
 
-def _remember_delivered_comment(payload: dict, response) -> None:
-    comment_ids = _comment_ids(response.data.get("audit"))
+def _remember_delivered_comment(payload: dict, audit) -> None:
+    """The portal comment's Zendesk id, and the echo receipts of the comments in `audit`."""
+    comment_ids = _comment_ids(audit)
     comment = db.session.get(Comment, payload["comment_id"]) if payload.get("comment_id") else None
     if comment is not None and comment_ids:
         comment.zendesk_comment_id = comment_ids[-1]
     _remember_comments(comment_ids)
 
 
+def _applied_already(ticket: Ticket, message, client) -> dict | None:
+    """The audit of an earlier attempt of `message` that Zendesk applied, if any.
+
+    Zendesk takes no idempotency key on updates, so an update whose answer was lost (a timeout, a
+    dropped connection, a 500 after applying it) would post its comment again. An update with a
+    comment carries the message's key as `ticket.metadata`, which Zendesk stores on the update's
+    audit under `metadata.custom` ("Setting Metadata" in Zendesk's Tickets API documentation, as the
+    zendesk_api gem ships it: up to 1 KB per audit, saved only when the update changes the ticket,
+    which a comment always does; the audit's `metadata` in "Ticket Audits",
+    developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits); a retry reads the
+    ticket's audits (`ZendeskClient.ticket_audits`) before sending again."""
+    for audit in client.ticket_audits(ticket.zendesk_id):
+        metadata = audit.get("metadata")
+        custom = metadata.get("custom") if isinstance(metadata, dict) else None
+        if isinstance(custom, dict) and custom.get(OUTBOX_KEY) == message.idempotency_key:
+            return audit
+    return None
+
+
 def deliver_update(message, client) -> outbox.HandlerResult:
     """Add a comment, or change the status, priority or type of the ticket in Zendesk; a closed
-    Zendesk ticket is continued by a follow-up (`_follow_up`)."""
+    Zendesk ticket is continued by a follow-up (`_follow_up`). A retry of a comment first looks for
+    the audit an earlier attempt left (`_applied_already`) and adopts its comment instead of
+    posting it twice; a status, priority or type sent again changes nothing."""
     ticket = _ticket_in_zendesk(message)
-    update = _as_sent(ticket, message.payload, client)
+    if message.attempts > 1 and "comment" in message.payload["ticket"]:
+        audit = _applied_already(ticket, message, client)
+        if audit is not None:
+            log.info(
+                "Zendesk applied outbox message %s already (audit %.40r): adopted, not sent again",
+                message.id,
+                audit.get("id"),
+            )
+            _remember_delivered_comment(message.payload, audit)
+            return outbox.HandlerResult()
+    update = _as_sent(ticket, message, client)
     try:
         response = client.update_ticket(ticket.zendesk_id, update)
     except TicketClosed:
         return _follow_up(ticket, message, update, client)
-    _remember_delivered_comment(message.payload, response)
+    _remember_delivered_comment(message.payload, response.data.get("audit"))
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 
@@ -234,7 +272,7 @@ def _follow_up(ticket: Ticket, message, update: dict, client) -> outbox.HandlerR
         public=False,
     )
     log.info("Zendesk ticket %s was closed: %s continues in follow-up %s", closed_id, ticket.reference, created["id"])
-    _remember_delivered_comment(message.payload, response)
+    _remember_delivered_comment(message.payload, response.data.get("audit"))
     return outbox.HandlerResult(response.rate_limit_remaining)
 
 

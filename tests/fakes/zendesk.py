@@ -1,5 +1,7 @@
-"""A fake Zendesk Support API (tickets create/list/show/update, users me/search) with Zendesk's response shapes and faults
-injected on demand: 500, 429 with Retry-After, slow answers (client timeouts), dropped connections.
+"""A fake Zendesk Support API (tickets create/list/show/update, a ticket's audits, users me/search) with Zendesk's
+response shapes and faults injected on demand: 500, 429 with Retry-After, slow answers (client timeouts), dropped
+connections, before the request is carried out ("drop") or after it ("drop-answer", as "slow" and "500-after"
+are): creations and updates alike.
 
 Ids are handed out as the real service does, so the portal meets 64-bit ids in every test:
 - Ticket audits ("Ticket Audits", developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits):
@@ -51,6 +53,19 @@ Ids are handed out as the real service does, so the portal meets 64-bit ids in e
   same key with another body is a 400 `IdempotentRequestError` "Request parameters don't match the
   given idempotency key"; a 409 answers while the first request is still in progress (played by the
   "409" fault). Only successful creations are remembered (a refused one may be sent again).
+- Audit metadata ("Setting Metadata" in Zendesk's Tickets API documentation as the zendesk_api gem
+  ships it, lib/zendesk_api/server/docs/tickets.md; "Ticket Audits" above): a creation or update
+  may carry `ticket.metadata`, up to 1 KB, that Zendesk stores on the audit it generates as
+  `metadata.custom` (beside its own `metadata.system`);
+  an update that changes nothing generates no audit and saves no metadata (every update here adds
+  a comment or sets a field, so each has its audit).
+- Listing a ticket's audits ("List Audits for a Ticket", GET /api/v2/tickets/{ticket_id}/audits.json,
+  same page; its parameters as botbrains-io/python-zendesk's generated SDK documents them): `audits`,
+  each with `id`, `ticket_id`, `created_at`, `author_id`, `metadata`, `via` and `events`, oldest
+  first; cursor pagination ("Paginating through lists using cursor pagination"): `page[size]` up to
+  100, `page[after]` taking `meta.after_cursor`, and `meta.has_more`, `links.next` in the answer.
+  `sort_order=desc` (newest first), as integrations ask it of this endpoint, is honoured here; the
+  reference read names no sort for it, so the portal does not rely on the order.
 - `GET /api/v2/users/me.json` answers the authenticated user (`{"user": {"id", ...}}`; "Show
   Self", listed by Zendesk MCP connectors as GET /users/me.json); `GET /api/v2/users/search.json?
   query=email:…` answers `{"users": [...]}`; `GET /api/v2/tickets.json?external_id=…` lists the
@@ -67,12 +82,17 @@ import json
 import random
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.fakes.server import FakeService, json_body
 
 TICKET_PATH = re.compile(r"^/api/v2/tickets/(\d+)\.json$")
+AUDITS_PATH = re.compile(r"^/api/v2/tickets/(\d+)/audits\.json$")
+AUDITS_PAGE_MAX = 100
+RANDOM_FAULTS = ["500", "500-after", "429", "slow", "drop", "drop-answer"]
 FIRST_TICKET_ID = 2**32 + 1001
 FIRST_EVENT_ID = 30064117810589  # comments, audits and other audit events
 FIRST_USER_ID = 2**40 + 17
@@ -89,16 +109,20 @@ def record_invalid(field_name: str, description: str, error: str = "InvalidValue
 class FakeZendesk(FakeService):
     email: str = "api@edye.test"
     token: str = "secret-token"
-    # Consumed one per request: "500", "429", "slow", "drop", "500-after" (done, then 500), "junk-ids"
-    # (done, but the answer's ticket and event ids are not integers), "409" (a key in progress).
+    # Consumed one per request: "500", "429", "slow" (done, answered late), "drop" (the connection closes
+    # before anything is done), "drop-answer" (done, then the connection closes), "500-after" (done,
+    # then 500), "junk-ids" (done, but the answer's ticket and event ids are not integers), "409" (a
+    # key in progress).
     faults: list[str] = field(default_factory=list)
     fault_rate: float = 0.0  # chance of a random fault per request (chaos)
+    injected: Counter = field(default_factory=Counter)  # (method, fault) → how many were injected
     slow_seconds: float = 0.5
     retry_after: str = "1"
     rate_limit_remaining: int = 700
     idempotency_ttl: float = IDEMPOTENCY_TTL
     tickets: dict[int, dict] = field(default_factory=dict)
     comments: dict[int, list[dict]] = field(default_factory=dict)
+    audits: dict[int, list[dict]] = field(default_factory=dict)  # ticket id → its audits, oldest first
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     headers_seen: list[dict] = field(default_factory=list)
     idempotency: dict[str, dict] = field(default_factory=dict)
@@ -132,13 +156,16 @@ class FakeZendesk(FakeService):
     def paths(self, method: str = "GET") -> list[str]:
         return [path for verb, path, _data in self.requests if verb == method]
 
-    def _next_fault(self) -> str | None:
+    def _next_fault(self, method: str) -> str | None:
         with self._lock:
+            fault = None
             if self.faults:
-                return self.faults.pop(0)
-            if self.fault_rate and self._random.random() < self.fault_rate:
-                return self._random.choice(["500", "500-after", "429", "slow", "drop"])
-        return None
+                fault = self.faults.pop(0)
+            elif self.fault_rate and self._random.random() < self.fault_rate:
+                fault = self._random.choice(RANDOM_FAULTS)
+            if fault is not None:
+                self.injected[method, fault] += 1
+        return fault
 
     def _authorized(self, headers) -> bool:
         expected = base64.b64encode(f"{self.email}/token:{self.token}".encode()).decode()
@@ -148,7 +175,7 @@ class FakeZendesk(FakeService):
         return {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": str(self.rate_limit_remaining)}
 
     def handle(self, method, path, headers, body):
-        fault = self._next_fault()
+        fault = self._next_fault(method)
         if fault == "drop":
             return 0, {}, None
         if fault == "500":
@@ -169,6 +196,7 @@ class FakeZendesk(FakeService):
             self.requests.append((method, url.path, data))
             self.headers_seen.append(dict(headers.items()))
         route = TICKET_PATH.match(url.path)
+        audits_route = AUDITS_PATH.match(url.path)
         if method == "POST" and url.path == "/api/v2/tickets.json":
             status, response_headers, payload = self._create(data, headers.get("Idempotency-Key"), body)
         elif method == "GET" and url.path == "/api/v2/tickets.json":
@@ -177,6 +205,8 @@ class FakeZendesk(FakeService):
             status, response_headers, payload = self._show(int(route.group(1)))
         elif method == "PUT" and route:
             status, response_headers, payload = self._update(int(route.group(1)), data)
+        elif method == "GET" and audits_route:
+            status, response_headers, payload = self._list_audits(int(audits_route.group(1)), query)
         elif method == "GET" and url.path == "/api/v2/users/me.json":
             status, response_headers, payload = json_body({"user": self._user(self.email)}, 200, **self._headers())
         elif method == "GET" and url.path == "/api/v2/users/search.json":
@@ -187,6 +217,8 @@ class FakeZendesk(FakeService):
             time.sleep(self.slow_seconds)
         if fault == "500-after":
             return 500, {"Content-Type": "text/plain"}, b"Internal Server Error"
+        if fault == "drop-answer":
+            return 0, {}, None
         if fault == "junk-ids":
             payload = json.dumps(self._junk_ids(json.loads(payload))).encode()
         return status, response_headers, payload
@@ -278,8 +310,8 @@ class FakeZendesk(FakeService):
                 "via_followup_source_id": source["id"] if follows else None,
             }
             self.tickets[ticket_id] = stored
-            event = self._comment(ticket_id, comment)
-            response = {"ticket": stored, "audit": {"id": audit_id, "ticket_id": ticket_id, "events": [event]}}
+            audit = self._audit(audit_id, ticket_id, ticket, [self._comment(ticket_id, comment)])
+            response = {"ticket": stored, "audit": audit}
             if key:
                 self.idempotency[key] = {"fingerprint": fingerprint, "response": response, "at": self._now()}
         lookup = {"x-idempotency-lookup": "miss"} if key else {}
@@ -329,8 +361,50 @@ class FakeZendesk(FakeService):
                     stored[name] = ticket[name]
             if "comment" in ticket:
                 events.append(self._comment(ticket_id, ticket["comment"]))
+            audit = self._audit(audit_id, ticket_id, ticket, events)
+        return json_body({"ticket": stored, "audit": audit}, 200, **self._headers())
+
+    def _audit(self, audit_id: int, ticket_id: int, ticket: dict, events: list[dict]) -> dict:
+        """The audit of a creation or update, kept with its ticket: the request's `metadata` as the
+        audit's `metadata.custom`."""
+        custom = ticket.get("metadata")
+        audit = {
+            "id": audit_id,
+            "ticket_id": ticket_id,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "author_id": self.api_user_id,
+            "metadata": {"custom": dict(custom) if isinstance(custom, dict) else {}, "system": {"client": "fake"}},
+            "via": {"channel": "api"},
+            "events": events,
+        }
+        self.audits.setdefault(ticket_id, []).append(audit)
+        return audit
+
+    def _list_audits(self, ticket_id: int, query: dict):
+        """One page of the ticket's audits (cursor pagination; `sort_order=desc`: newest first)."""
+        try:
+            size = int(query.get("page[size]", AUDITS_PAGE_MAX))
+            start = int(base64.urlsafe_b64decode(query["page[after]"]).decode()) if "page[after]" in query else 0
+        except ValueError:
+            return json_body({"error": "InvalidPaginationParameter", "description": "Invalid page"}, 400)
+        if not 0 < size <= AUDITS_PAGE_MAX:
+            return json_body({"error": "InvalidPaginationParameter", "description": "page[size] is 1 to 100"}, 400)
+        with self._lock:
+            if ticket_id not in self.tickets:
+                return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
+            audits = list(self.audits.get(ticket_id, []))
+        if query.get("sort_order") == "desc":
+            audits.reverse()
+        page, end = audits[start : start + size], start + size
+        has_more = end < len(audits)
+        after = base64.urlsafe_b64encode(str(end).encode()).decode() if has_more else None
+        next_url = f"{self.url}/api/v2/tickets/{ticket_id}/audits.json?" + urlencode({**query, "page[after]": after})
         return json_body(
-            {"ticket": stored, "audit": {"id": audit_id, "ticket_id": ticket_id, "events": events}},
+            {
+                "audits": page,
+                "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": None},
+                "links": {"next": next_url if has_more else None, "prev": None},
+            },
             200,
             **self._headers(),
         )
