@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from portal.core.extensions import db
 from portal.core.types import utcnow
 from portal.integrations.models import MessageState, OutboxMessage, WebhookReceipt
-from portal.integrations.outbox import Deliverer
+from portal.integrations.outbox import Deliverer, claim
 from portal.tickets import conversation, intake, workflow
 from portal.tickets.models import Comment, Ticket
 from portal.tickets.zendesk_delivery import ECHO_SOURCE, OUTBOX_KEY
@@ -113,6 +113,35 @@ def test_lost_answers_never_duplicate_the_ticket(fake_zendesk, open_ticket, faul
     assert len(posts) == (2 if fault != "drop" else 1)
 
 
+def test_a_worker_whose_lease_ran_out_does_not_send_what_another_worker_took_over(app, fake_zendesk, open_ticket):
+    """Worker A claims a message and is held up past its lease (a slow batch); worker B claims it
+    again and delivers it; when A gets to it, A sends nothing: one ticket in Zendesk."""
+    open_ticket()
+    lease = timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"])
+    start = utcnow()
+    claimed, b_done, outcome = threading.Event(), threading.Event(), {}
+
+    def worker_a():
+        with app.app_context():
+            deliverer = Deliverer()
+            (message,) = claim(deliverer.active_targets(start), 10, start)
+            claimed.set()
+            b_done.wait(10)
+            outcome["a"] = deliverer.deliver(message, start + lease * 3)
+            db.session.remove()
+
+    thread = threading.Thread(target=worker_a)
+    thread.start()
+    assert claimed.wait(10)
+    assert Deliverer().run_pass(now=start + lease * 2) == 1, "B takes it over once A's lease has run out"
+    b_done.set()
+    thread.join(10)
+    assert outcome == {"a": False}
+    assert [verb for verb, _path, _data in fake_zendesk.requests] == ["POST"] and len(fake_zendesk.tickets) == 1
+    db.session.expire_all()
+    assert set(states()) == {MessageState.DELIVERED.value}
+
+
 LOST_ANSWERS = ["drop-answer", "slow", "500-after"]  # Zendesk did the work; the portal never heard
 
 
@@ -174,6 +203,8 @@ def test_a_staff_solution_whose_answer_is_lost_is_posted_once(fake_zendesk, open
     assert [event["body"] for event in posted[1:]] == ["Reinstall the app from the store."]
     assert fake_zendesk.tickets[ticket.zendesk_id]["status"] == "solved"
     assert str(posted[1]["id"]) in _echo_receipts()
+    solution = db.session.scalar(select(Comment).where(Comment.ticket_id == ticket.id))
+    assert solution.zendesk_comment_id == posted[1]["id"], "the portal's copy of the solution knows its Zendesk id"
     zendesk_states = select(OutboxMessage.state).where(OutboxMessage.target == "zendesk")
     assert set(db.session.scalars(zendesk_states)) == {MessageState.DELIVERED.value}
     statuses = [body["ticket"] for method, _path, body in fake_zendesk.requests if method == "PUT"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from portal.core import audit
@@ -126,8 +126,31 @@ class Deliverer:
             if client_for(target.value) is not None and self.paused_until.get(target.value, now) <= now
         ]
 
+    @staticmethod
+    def _still_ours(message: OutboxMessage, now: datetime) -> bool:
+        """Renew the message's lease just before it is sent. A batch can outlast the lease it was
+        claimed with (a slow service, long timeouts); another worker may then have claimed the
+        message again (its attempts moved on) and be sending it: this worker must not send it too."""
+        lease = timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+        renewed = db.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message.id,
+                OutboxMessage.attempts == message.attempts,
+                OutboxMessage.state == MessageState.IN_FLIGHT.value,
+            )
+            .values(next_attempt_at=now + lease)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        return bool(renewed)
+
     def deliver(self, message: OutboxMessage, now: datetime) -> bool:
-        """Deliver one message and record the outcome; True when delivered."""
+        """Deliver one message and record the outcome; True when delivered (False also when another
+        worker took it over meanwhile)."""
+        if not self._still_ours(message, now):
+            log.info("outbox message %s was claimed again by another worker: not sent by this one", message.id)
+            return False
         handler = _handlers.get((message.target, message.kind))
         try:
             if handler is None:
@@ -184,7 +207,8 @@ class Deliverer:
             messages = claim(self.active_targets(moment), batch, moment)
             if not messages:
                 return delivered
-            delivered += sum(self.deliver(message, moment) for message in messages)
+            # Each message's lease is renewed from the time it is sent (see `_still_ours`).
+            delivered += sum(self.deliver(message, now or utcnow()) for message in messages)
 
 
 # Operations for the Integrations screen ---------------------------------------------

@@ -103,17 +103,23 @@ def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
 
 
 def zendesk_status(
-    ticket: Ticket, status: Status, comment: str | None = None, key: str = "", kind: str = "update_ticket"
+    ticket: Ticket,
+    status: Status,
+    comment: str | None = None,
+    key: str = "",
+    kind: str = "update_ticket",
+    comment_id: int | None = None,
 ) -> None:
     """The Zendesk ticket's status follows the portal's, after the public comment that explains it.
     The comment goes first, as a message of its own: when Zendesk refuses the status (a solve
     without a valid assignee is a 422), the status becomes a dead letter an administrator retries,
-    and the comment has reached the partner all the same."""
+    and the comment has reached the partner all the same. `comment_id` names the portal comment
+    that holds the same words, which learns its Zendesk id on delivery."""
     if comment:
         outbox.enqueue(
             Target.ZENDESK,
             "update_ticket",
-            {"ticket": {"comment": {"body": comment, "public": True}}},
+            {"ticket": {"comment": {"body": comment, "public": True}}, "comment_id": comment_id},
             f"zendesk:status:{ticket.id}:{key}:comment",
             ticket_id=ticket.id,
         )

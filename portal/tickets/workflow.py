@@ -226,10 +226,10 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
         now=now,
         board_update=_l("Resolution sent to the partner by %(name)s.", name=admin.name),
     )
-    Comment.written(admin, ticket, message, public=True, now=now or utcnow())
+    comment = Comment.written(admin, ticket, message, public=True, now=now or utcnow())
     sla_clock.record_first_response(ticket, admin, now)
     db.session.flush()
-    zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id))
+    zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id), comment_id=comment.id)
     db.session.commit()
     return ticket
 
