@@ -73,27 +73,8 @@ def create_ticket(
         created_at=now,
         updated_at=now,
     )
-    db.session.add(ticket)
-    db.session.flush()
-    ticket.reference = f"EDY-{ticket.id:06d}"
-    sla_clock.assign_deadline(ticket)
-    sla_clock.tell_the_contact_on_arrival(ticket)
-    record_event(
-        ticket,
-        user,
-        EventKind.CREATED,
-        None,
-        Status.NEW.value,
-        {
-            "form": form,
-            "sla_row": ticket.sla_row_key,
-            "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
-        },
-        True,
-        now,
-    )
+    _arrive(ticket, user, {"form": form}, now)
     zendesk_create(ticket, user)
-    monday_new_ticket(ticket)
     if deflection_token:
         deflection = db.session.scalar(
             select(Deflection).where(Deflection.token == deflection_token, Deflection.user_id == user.id)
@@ -124,31 +105,25 @@ def create_from_zendesk(
         created_at=created_at,
         updated_at=created_at,
     )
+    data = {"form": ticket.form, "source": "zendesk", "channel": channel, "zendesk_id": zendesk_id}
+    _arrive(ticket, None, data, created_at, actor_label="Zendesk")
+    return ticket
+
+
+def _arrive(ticket: Ticket, actor: User | None, data: dict, now: datetime, actor_label: str = "") -> None:
+    """What every new ticket goes through, wherever it was born: its reference, its first-response
+    deadline, the contact the procedure tells at once, the "created" event and its Monday item."""
     db.session.add(ticket)
     db.session.flush()
     ticket.reference = f"EDY-{ticket.id:06d}"
     sla_clock.assign_deadline(ticket)
     sla_clock.tell_the_contact_on_arrival(ticket)
-    record_event(
-        ticket,
-        None,
-        EventKind.CREATED,
-        None,
-        Status.NEW.value,
-        {
-            "form": ticket.form,
-            "source": "zendesk",
-            "channel": channel,
-            "zendesk_id": zendesk_id,
-            "sla_row": ticket.sla_row_key,
-            "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
-        },
-        True,
-        created_at,
-        actor_label="Zendesk",
-    )
+    deadline = {
+        "sla_row": ticket.sla_row_key,
+        "sla_due_at": ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
+    }
+    record_event(ticket, actor, EventKind.CREATED, None, Status.NEW.value, {**data, **deadline}, True, now, actor_label)
     monday_new_ticket(ticket)
-    return ticket
 
 
 SUGGESTION_COUNT = 5
