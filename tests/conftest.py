@@ -4,6 +4,7 @@ emptied after every test, and helpers to create users and sign in."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.core.extensions import db
@@ -126,6 +128,19 @@ def app(database_url, tmp_path, app_config):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def live_portal(app):
+    """The test app served over real HTTP on a free port of 127.0.0.1 for one test; its base URL.
+    Threaded: the portal answers one request (a fake's webhook call) while the test thread waits
+    on a fake that made it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -245,6 +260,31 @@ def fake_zendesk(app):
     fake = FakeZendesk()
     zendesk = {"ZENDESK_BASE_URL": fake.url, "ZENDESK_EMAIL": fake.email, "ZENDESK_API_TOKEN": fake.token}
     yield from serving_fake(app, fake, **zendesk, **QUICK_OUTBOX)
+
+
+ZENDESK_WEBHOOK_SECRET = "whsec-round-trip"
+# A Zendesk update waits for the portal's answers to its webhook events when the fake sends them
+# before answering (the echo race): the worker's read timeout must outlast them.
+ROUND_TRIP_READ_TIMEOUT = 5.0
+
+
+@pytest.fixture
+def fake_zendesk_with_webhook(app, live_portal):
+    """A fake Zendesk that calls the live portal's webhook itself, signed with the portal's secret;
+    its API user is the portal's integration user (`ZENDESK_INTEGRATION_USER_ID`)."""
+    from tests.fakes.zendesk_events import WEBHOOK_URL, FakeZendeskWithWebhook
+
+    fake = FakeZendeskWithWebhook(webhook_url=live_portal + WEBHOOK_URL, webhook_secret=ZENDESK_WEBHOOK_SECRET)
+    yield from serving_fake(
+        app,
+        fake,
+        ZENDESK_BASE_URL=fake.url,
+        ZENDESK_EMAIL=fake.email,
+        ZENDESK_API_TOKEN=fake.token,
+        ZENDESK_WEBHOOK_SECRET=ZENDESK_WEBHOOK_SECRET,
+        ZENDESK_INTEGRATION_USER_ID=fake.api_user_id,
+        **{**QUICK_OUTBOX, "OUTBOX_READ_TIMEOUT": ROUND_TRIP_READ_TIMEOUT},
+    )
 
 
 @pytest.fixture

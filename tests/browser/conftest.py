@@ -1,13 +1,11 @@
-"""A live portal on 127.0.0.1 and a headless Debian Chromium driven by Playwright."""
+"""A headless Debian Chromium driven by Playwright, on the live portal (`live_portal`, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,17 +30,6 @@ def app_config():
     return {"WTF_CSRF_ENABLED": True}
 
 
-@pytest.fixture
-def live_server(app):
-    """Serve the test app on a free port for the length of one test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
@@ -58,8 +45,8 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server, locale="es-ES")
+def page(browser, live_portal):
+    context = browser.new_context(base_url=live_portal, locale="es-ES")
     context.set_default_timeout(10_000)
     tab = context.new_page()
     errors: list[str] = []

@@ -66,6 +66,8 @@ Ids are handed out as the real service does, so the portal meets 64-bit ids in e
   100, `page[after]` taking `meta.after_cursor`, and `meta.has_more`, `links.next` in the answer.
   `sort_order=desc` (newest first), as integrations ask it of this endpoint, is honoured here; the
   reference read names no sort for it, so the portal does not rely on the order.
+- Its webhook: tests/fakes/zendesk_events.py (`FakeZendeskWithWebhook` sends the ticket events of
+  this fake's audits to a portal served over HTTP).
 - `GET /api/v2/users/me.json` answers the authenticated user (`{"user": {"id", ...}}`; "Show
   Self", listed by Zendesk MCP connectors as GET /users/me.json); `GET /api/v2/users/search.json?
   query=email:…` answers `{"users": [...]}`; `GET /api/v2/tickets.json?external_id=…` lists the
@@ -346,35 +348,47 @@ class FakeZendesk(FakeService):
             if refusal is not None:
                 return refusal
             audit_id = next(self._event_ids)
-            events = []
-            for name in ("status", "priority", "type", "assignee_id"):
-                if name in ticket:
-                    events.append(
-                        {
-                            "id": next(self._event_ids),
-                            "type": "Change",
-                            "field_name": name,
-                            "value": ticket[name],
-                            "previous_value": stored[name],
-                        }
-                    )
-                    stored[name] = ticket[name]
+            events = [
+                self._change(stored, name, ticket[name])
+                for name in ("status", "priority", "type", "assignee_id")
+                if name in ticket
+            ]
             if "comment" in ticket:
                 events.append(self._comment(ticket_id, ticket["comment"]))
             audit = self._audit(audit_id, ticket_id, ticket, events)
         return json_body({"ticket": stored, "audit": audit}, 200, **self._headers())
 
-    def _audit(self, audit_id: int, ticket_id: int, ticket: dict, events: list[dict]) -> dict:
-        """The audit of a creation or update, kept with its ticket: the request's `metadata` as the
-        audit's `metadata.custom`."""
+    def _change(self, stored: dict, name: str, value) -> dict:
+        """Set a field of the stored ticket; the audit's Change event saying so."""
+        change = {
+            "id": next(self._event_ids),
+            "type": "Change",
+            "field_name": name,
+            "value": value,
+            "previous_value": stored[name],
+        }
+        stored[name] = value
+        return change
+
+    def _audit(
+        self,
+        audit_id: int,
+        ticket_id: int,
+        ticket: dict,
+        events: list[dict],
+        author_id: int | None = None,
+        channel: str = "api",
+    ) -> dict:
+        """The audit of a creation or update (by the API user unless `author_id` says, through
+        `channel`), kept with its ticket: the request's `metadata` as the audit's `metadata.custom`."""
         custom = ticket.get("metadata")
         audit = {
             "id": audit_id,
             "ticket_id": ticket_id,
             "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "author_id": self.api_user_id,
+            "author_id": author_id or self.api_user_id,
             "metadata": {"custom": dict(custom) if isinstance(custom, dict) else {}, "system": {"client": "fake"}},
-            "via": {"channel": "api"},
+            "via": {"channel": channel},
             "events": events,
         }
         self.audits.setdefault(ticket_id, []).append(audit)
