@@ -144,11 +144,6 @@ def test_a_staff_solution_echoed_before_the_answer_stays_awaiting_confirmation(
     assert clients["partner"].get(f"/tickets/{ticket.id}").get_data(as_text=True).count(message) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="portal defect (reported): a `solved` held back in the outbox is still sent after the partner's "
-    "e-mail reply reopened the ticket, so Zendesk ends solved while the portal is reopened",
-)
 def test_a_solve_held_back_is_not_sent_after_the_reply_reopened_the_ticket(zendesk, open_ticket, send_solution):
     """The solution's comment reaches Zendesk, its `solved` waits (a 429 or 5xx back-off, or a dead
     letter retried later); meanwhile the partner answers the comment's e-mail, which reopens the

@@ -22,7 +22,7 @@ from portal.integrations.models import Target, WebhookReceipt
 from portal.integrations.zendesk import TicketClosed, parse_id
 from portal.tickets.models import Comment, EventKind, Status, Ticket
 from portal.tickets.outbound import CLOSE_IF_SOLVED, ZENDESK_STATUS, zendesk_classification
-from portal.tickets.states import record_event
+from portal.tickets.states import OPEN_STATUSES, record_event
 
 log = logging.getLogger("portal.zendesk")
 
@@ -31,6 +31,15 @@ ECHO_SOURCE = "zendesk-comment"  # comments the portal itself wrote into Zendesk
 # no longer trusts it and looks the ticket up by its external id first.
 IDEMPOTENCY_KEY_TRUSTED = timedelta(hours=1, minutes=45)
 SOLVING = {ZENDESK_STATUS[Status.AWAITING_CONFIRMATION], ZENDESK_STATUS[Status.CLOSED]}  # need an assignee
+# The portal statuses in which each Zendesk status a message sets still tells the truth. The partner
+# can answer in Zendesk (which reopens its ticket there, and the portal follows without writing back)
+# while the portal's "solved" waits in the outbox; sent then, it would solve again what the partner
+# has just reopened.
+STILL_TRUE = {
+    ZENDESK_STATUS[Status.AWAITING_CONFIRMATION]: {Status.AWAITING_CONFIRMATION, Status.CLOSED},
+    ZENDESK_STATUS[Status.CLOSED]: {Status.CLOSED},
+    ZENDESK_STATUS[Status.REOPENED]: set(OPEN_STATUSES),
+}
 # The name, in an update's audit metadata, of the outbox message that sent the update.
 OUTBOX_KEY = "edye_outbox_key"
 
@@ -217,6 +226,13 @@ def deliver_update(message, client) -> outbox.HandlerResult:
     the audit an earlier attempt left (`_applied_already`) and adopts its comment instead of
     posting it twice; a status, priority or type sent again changes nothing."""
     ticket = _ticket_in_zendesk(message)
+    status = message.payload["ticket"].get("status")
+    if status in STILL_TRUE and Status(ticket.status) not in STILL_TRUE[status]:
+        log.info("Zendesk not told %r for %s: the ticket is %s now", status, ticket.reference, ticket.status)
+        record_event(
+            ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": status, "sent": False}, public=False
+        )
+        return outbox.HandlerResult()
     if message.attempts > 1 and "comment" in message.payload["ticket"]:
         audit = _applied_already(ticket, message, client)
         if audit is not None:

@@ -109,6 +109,7 @@ def test_procedure_end_to_end(page, partner, make_user, fake_slack, fake_monday,
         "Guardar el reporte",
     )
     act(page, "No se puede resolver", {"Motivo": "Regresión de la versión 3.2.1"}, "Devolver al administrador")
+    expect_status(page, "El agente no puede resolverlo")  # the answer is in before the next person signs in
 
     sign_in_again(page, admin, workspace)
     act(page, "Escalar a nivel 3", {}, "Escalar")
