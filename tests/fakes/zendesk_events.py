@@ -151,12 +151,13 @@ def status_changed(event_id: str, current: str, previous: str, **detail) -> dict
 
 @dataclass
 class FakeZendeskWithUsers(FakeZendesk):
-    """The fake Zendesk of tests/fakes/zendesk.py, answering "Show User" for `users` too."""
+    """The fake Zendesk of tests/fakes/zendesk.py, answering "Show User" for the `profiles` added."""
 
-    users: dict[int, dict] = field(default_factory=dict)
+    profiles: dict[int, dict] = field(default_factory=dict)  # user id → the user as Zendesk shows it
 
     def add_user(self, user_id: int, email: str, name: str, organization_id: int | None = None) -> None:
-        self.users[user_id] = {
+        self.users[email.lower()] = user_id  # found by e-mail too (users/search)
+        self.profiles[user_id] = {
             "id": user_id,
             "name": name,
             "email": email,
@@ -172,7 +173,7 @@ class FakeZendeskWithUsers(FakeZendesk):
             return json_body({"error": "Couldn't authenticate you"}, 401)
         with self._lock:
             self.requests.append((method, path, {}))
-            user = self.users.get(int(found.group(1)))
+            user = self.profiles.get(int(found.group(1)))
         if user is None:
             return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
         return json_body({"user": user}, 200, **self._headers())
