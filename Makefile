@@ -36,10 +36,12 @@ extract-messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o portal/translations/messages.pot --no-location --omit-header .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
 
+# The web server and the worker of the Procfile together (honcho gives web PORT=5000 unless PORT or
+# .env says otherwise); one Ctrl-C stops both. Unbuffered, so each process's lines show as written.
 run: translations
 	$(FLASK) db upgrade
 	$(FLASK) demo seed
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	PATH="$(abspath $(BIN)):$$PATH" PYTHONUNBUFFERED=1 $(BIN)/honcho start
 
 test: translations
 	$(BIN)/pytest
