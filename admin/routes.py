@@ -20,6 +20,7 @@ from portal.core.web import database_id, page_number, paginate, render, render_l
 from portal.integrations import outbox
 from portal.integrations.http import DeliveryError
 from portal.integrations.models import OutboxMessage, Target
+from portal.people import services as people
 from portal.reports.models import READERS as REPORT_READERS
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS, EscalationRow
@@ -214,12 +215,13 @@ def users():
 @bp.post("/users")
 @require_admin
 def create_user():
-    """Create a user with a temporary password shown once."""
+    """Create a user, invited by e-mail to choose a password (or, without mail, with a temporary
+    password shown once)."""
     form = _user_form(request.form)
     if form.validate_on_submit():
         try:
             auth_services.check_monday_user_id(form.monday_user_id.data, form.role.data)
-            user, password = auth_services.create_user(current_user, *_user_fields(form))
+            user, password = people.create_user(current_user, *_user_fields(form))
             auth_services.set_monday_user_id(current_user, user, form.monday_user_id.data)
         except InvalidInput as error:
             show_form_error(form, error)

@@ -82,6 +82,17 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     db.session.commit()
 
 
+def set_password_from_link(user: User, new_password: str, audit_action: str) -> None:
+    """Set the password of the user a reset or invitation link was issued to (checked by
+    `auth.tokens`); the link stops working and every session of the user ends."""
+    check_new_password(new_password, "new_password", user.email, user.name)
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = False
+    user.session_token = new_session_token()
+    audit.record(user, audit_action, user)
+    db.session.commit()
+
+
 def end_sessions(user: User) -> None:
     """Sign the user out everywhere: every session cookie and remember-me cookie issued so far
     stops working, including copies saved elsewhere."""
@@ -257,6 +268,22 @@ def create_user(
 ) -> tuple[User, str | None]:
     """Add a user. Without `password`, a temporary one is generated, returned once,
     and must be changed at first login."""
+    user, generated = add_user(actor, email, name, role, organization, language, password)
+    db.session.commit()
+    return user, generated
+
+
+def add_user(
+    actor: User | None,
+    email: str,
+    name: str,
+    role: str,
+    organization: Organization | None = None,
+    language: str = Language.ES.value,
+    password: str | None = None,
+) -> tuple[User, str | None]:
+    """`create_user` without the commit, for a caller that adds to the same transaction (the user's
+    invitation) and commits it."""
     email, name, role_enum = _check_user_fields(email, name, role, organization, language, None)
     generated = None
     if password is None:
@@ -275,7 +302,6 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "user.created", user, after=user.audit_snapshot())
-    db.session.commit()
     return user, generated
 
 

@@ -91,17 +91,18 @@ def _register_blueprints(app: Flask) -> None:
     from auth.routes import bp as auth_bp
     from kb.routes import bp as kb_bp
     from portal.home import bp as home_bp
+    from portal.people.routes import bp as people_bp
     from portal.tickets.routes import bp as tickets_bp
     from portal.tickets.routes import webhook_bp as zendesk_webhook_bp
 
-    for blueprint in (home_bp, auth_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp, staff_bp):
+    for blueprint in (home_bp, auth_bp, people_bp, kb_bp, tickets_bp, zendesk_webhook_bp, admin_bp, staff_bp):
         app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
-    from auth.cli import users_cli
     from kb.cli import kb_cli
     from portal.cli import demo_cli
+    from portal.people.cli import users_cli
     from portal.sla.cli import sla_cli
     from portal.tickets.cli import sla_check_command
     from portal.worker import worker_command

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUTE_MODULES = [
     "portal/home.py",
     "auth/routes.py",
+    "portal/people/routes.py",
     "kb/routes.py",
     "portal/tickets/routes.py",
     "admin/routes.py",
@@ -116,6 +117,12 @@ PARAMS: dict[tuple[str, str], Params] = {
         {"next": "/tickets/"}, email="{login_email}", password=PASSWORD, remember="y", next="/tickets/"
     ),
     ("auth.logout", "POST"): post(),
+    ("people.forgot_password", "GET"): get(),
+    ("people.forgot_password", "POST"): post(email="{login_email}"),
+    ("people.reset_password", "GET"): get(),
+    ("people.reset_password", "POST"): post(new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD),
+    ("people.accept_invitation", "GET"): get(),
+    ("people.accept_invitation", "POST"): post(new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD),
     ("auth.change_password", "GET"): get(),
     ("auth.change_password", "POST"): post(
         current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD

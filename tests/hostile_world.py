@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from auth import services as auth_services
 from auth.models import User
+from auth.tokens import LinkPurpose, make_token
 from kb import services as kb_services
 from kb.models import Article
 from portal import create_app
@@ -105,7 +106,14 @@ class World:
             "category": "playback",
             "action": "retry",
         }
+        if "token" in path_arguments(rule):
+            known["token"] = self.link_token(rule)
         return {name: str(known[name]) for name in path_arguments(rule)}
+
+    def link_token(self, rule: str) -> str:
+        """A valid reset or invitation token of the target user (a fresh one: a used link is void)."""
+        purpose = LinkPurpose.INVITATION if rule.startswith("/invitation/") else LinkPurpose.PASSWORD_RESET
+        return make_token(db.session.get(User, self.ids["target_user"]), purpose)
 
     def prepare(self, endpoint: str, method: str, rule: str, role: str) -> None:
         """Put the work ticket where `endpoint` can act on it for `role`."""

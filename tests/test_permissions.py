@@ -59,6 +59,13 @@ MATRIX = {
     ("auth.logout", "POST"): ("/logout", {}, everyone(302)),
     ("auth.change_password", "GET"): ("/account/password", {}, signed_in(200)),
     ("auth.change_password", "POST"): ("/account/password", {}, signed_in(422)),
+    ("people.forgot_password", "GET"): ("/password/forgot", {}, everyone(200)),
+    ("people.forgot_password", "POST"): ("/password/forgot", {}, everyone(422)),
+    # A link's page is anyone's who holds a valid link; without one, a clear 400.
+    ("people.reset_password", "GET"): ("/password/reset/not-a-token", {}, everyone(400)),
+    ("people.reset_password", "POST"): ("/password/reset/not-a-token", {}, everyone(400)),
+    ("people.accept_invitation", "GET"): ("/invitation/not-a-token", {}, everyone(400)),
+    ("people.accept_invitation", "POST"): ("/invitation/not-a-token", {}, everyone(400)),
     ("admin.index", "GET"): ("/admin/", {}, staff_only(200)),
     ("admin.organizations", "GET"): ("/admin/organizations", {}, admin_only(200)),
     ("admin.create_organization", "POST"): ("/admin/organizations", {}, admin_only(422)),

@@ -230,6 +230,9 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", "5 per 5 minutes"),
         "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "20 per hour"),
         "PASSWORD_CHANGE_LIMIT": os.environ.get("PASSWORD_CHANGE_LIMIT", "5 per 15 minutes"),
+        # "Forgot your password?": per client address, and per e-mail typed (so no inbox is flooded).
+        "PASSWORD_RESET_LIMIT_PER_IP": os.environ.get("PASSWORD_RESET_LIMIT_PER_IP", "10 per hour"),
+        "PASSWORD_RESET_LIMIT_PER_ACCOUNT": os.environ.get("PASSWORD_RESET_LIMIT_PER_ACCOUNT", "3 per hour"),
         "TICKET_LIMIT_PER_PARTNER": os.environ.get("TICKET_LIMIT_PER_PARTNER", "10 per 10 minutes;30 per day"),
         "TICKET_LIMIT_PER_ORGANIZATION": os.environ.get("TICKET_LIMIT_PER_ORGANIZATION", "100 per day"),
         "COMMENT_LIMIT_PER_USER": os.environ.get("COMMENT_LIMIT_PER_USER", "20 per 10 minutes;300 per day"),
