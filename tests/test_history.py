@@ -67,6 +67,13 @@ def lists(make_user, partner, open_ticket):
             "No hay tickets de Zendesk en espera",
             None,
         ),
+        "e-mails": (
+            "ticket_admin",
+            "/admin/mail?page=1",
+            "mail-list",
+            "El portal aún no ha escrito ningún correo",
+            None,
+        ),
     }
 
 
@@ -96,6 +103,7 @@ def list_part(body: str, container_id: str) -> str:
         "kb follow-up",
         "reports",
         "unmatched",
+        "e-mails",
     ],
 )
 def test_history_restore_gets_the_whole_filtered_page(client, login_as, lists, name):

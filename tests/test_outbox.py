@@ -362,7 +362,9 @@ def run_chaos(app, fake_zendesk, monday, send_solution, partner, workers: int, c
     lost after the work was done: creations and updates alike) and Monday loses the answer to 30 %
     of its item creations. Nothing may be duplicated, and everything must arrive."""
     fake_zendesk.fault_rate = 0.3
+    # Tight on purpose: a slow answer times out, and Zendesk has done the work the portal never hears of.
     fake_zendesk.slow_seconds = 0.4
+    app.config["OUTBOX_READ_TIMEOUT"] = 0.3
     # The lease (virtual seconds) outlasts a claimed batch: a lease that runs out while its worker is
     # still sending lets a second, live worker send the same message at the same moment.
     app.config.update(OUTBOX_RETRY_BASE_SECONDS=1.0, OUTBOX_RETRY_MAX_SECONDS=20.0, OUTBOX_LEASE_SECONDS=1800.0)

@@ -118,7 +118,7 @@ class FakeZendesk(FakeService):
     faults: list[str] = field(default_factory=list)
     fault_rate: float = 0.0  # chance of a random fault per request (chaos)
     injected: Counter = field(default_factory=Counter)  # (method, fault) → how many were injected
-    slow_seconds: float = 0.5
+    slow_seconds: float = 1.3  # longer than the tests' read timeout (QUICK_OUTBOX)
     retry_after: str = "1"
     rate_limit_remaining: int = 700
     idempotency_ttl: float = IDEMPOTENCY_TTL
