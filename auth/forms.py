@@ -1,9 +1,9 @@
-"""Forms a user fills in for themselves: login and password change."""
+"""Forms a user fills in for themselves: login, password change and the optional e-mails."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from auth.passwords import MAX_PASSWORD_LENGTH
 from auth.services import MAX_EMAIL_LENGTH
@@ -26,3 +26,15 @@ class ChangePasswordForm(FlaskForm):
         _l("Repeat the new password"),
         validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
     )
+
+
+CHECKED = "y"  # what a ticked box sends (WTForms' BooleanField)
+
+
+class OptionalEmailsForm(FlaskForm):
+    optional_emails = BooleanField(_l("E-mail me about tickets"))
+
+    def validate_optional_emails(self, field):
+        """A box is ticked or not: any other value changes nothing (BooleanField would read it as ticked)."""
+        if field.raw_data and field.raw_data != [CHECKED]:
+            raise ValidationError(_l("Tick the box or leave it empty."))

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.extensions import db
@@ -102,6 +102,8 @@ class User(UserMixin, db.Model):
     # The staff member's Monday account (people columns, notifications): looked up by e-mail once,
     # or typed by the administrator. Monday user ids are 64-bit.
     monday_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Whether the optional e-mails reach this user (news of tickets); account e-mails always do.
+    optional_emails: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     organization: Mapped[Organization | None] = relationship(back_populates="users")
 

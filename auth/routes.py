@@ -1,4 +1,4 @@
-"""Login, logout and password change."""
+"""Login, logout, password change and the optional e-mails."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 
-from auth import services, throttling
-from auth.forms import ChangePasswordForm, LoginForm
+from auth import preferences, services, throttling
+from auth.forms import ChangePasswordForm, LoginForm, OptionalEmailsForm
 from auth.login import start_session
 from auth.throttling import LoginLimit, account_address_key, account_key
 from portal.core.errors import InvalidInput
@@ -86,7 +86,25 @@ def change_password():
             return redirect(url_for("home.index"))
     elif form.is_submitted():
         status = 422
-    return render("auth/password.html", status_code=status, form=form)
+    return render("auth/password.html", status_code=status, form=form, emails_form=_optional_emails_form())
+
+
+def _optional_emails_form() -> OptionalEmailsForm:
+    """The account page's e-mail choice, showing the user's own."""
+    return OptionalEmailsForm(formdata=None, optional_emails=current_user.optional_emails)
+
+
+@bp.post("/account/emails")
+@login_required
+def optional_emails():
+    """Turn the optional e-mails (news of tickets) on or off for oneself; a value that is not a
+    ticked or empty box changes nothing."""
+    form = OptionalEmailsForm()
+    if not form.validate_on_submit():
+        return render("auth/password.html", status_code=422, form=ChangePasswordForm(formdata=None), emails_form=form)
+    preferences.set_optional_emails(current_user, form.optional_emails.data)
+    flash(_("Your e-mail choice has been saved."), "success")
+    return redirect(url_for("auth.change_password"))
 
 
 @bp.errorhandler(RateLimitExceeded)

@@ -59,6 +59,7 @@ MATRIX = {
     ("auth.logout", "POST"): ("/logout", {}, everyone(302)),
     ("auth.change_password", "GET"): ("/account/password", {}, signed_in(200)),
     ("auth.change_password", "POST"): ("/account/password", {}, signed_in(422)),
+    ("auth.optional_emails", "POST"): ("/account/emails", {"optional_emails": "y"}, signed_in(302)),
     ("people.forgot_password", "GET"): ("/password/forgot", {}, everyone(200)),
     ("people.forgot_password", "POST"): ("/password/forgot", {}, everyone(422)),
     # A link's page is anyone's who holds a valid link; without one, a clear 400.

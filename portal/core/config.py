@@ -117,6 +117,29 @@ def _check_mail(config: dict) -> None:
         )
 
 
+class PartnerEmail(StrEnum):
+    """Who e-mails a partner the news of their ticket (a solution to confirm, reopened, closed)."""
+
+    PORTAL = "portal"
+    ZENDESK = "zendesk"  # Zendesk e-mails its requesters itself: the portal sends none
+    OFF = "off"
+
+
+def _check_partner_email(config: dict) -> None:
+    value = config["PARTNER_EMAIL"]
+    if value and value not in set(PartnerEmail):
+        choices = "|".join(PartnerEmail)
+        raise ConfigError(f"PARTNER_EMAIL must be one of {choices} (or unset), got {value!r}")
+
+
+def partner_email(config) -> PartnerEmail:
+    """PARTNER_EMAIL, or unset: Zendesk when it is configured (so nobody gets the same news twice),
+    else the portal."""
+    if config["PARTNER_EMAIL"]:
+        return PartnerEmail(config["PARTNER_EMAIL"])
+    return PartnerEmail.ZENDESK if config["ZENDESK_BASE_URL"] else PartnerEmail.PORTAL
+
+
 class MondayColumnType(StrEnum):
     """The Monday column types the portal writes, each in the format Monday accepts for it."""
 
@@ -275,6 +298,8 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "").strip(),
+        # Who e-mails partners their tickets' news (`PartnerEmail`); empty: Zendesk when configured, else the portal.
+        "PARTNER_EMAIL": os.environ.get("PARTNER_EMAIL", "").strip().lower(),
         # Where the portal is served (e.g. https://support.example.com): links in Slack and Monday texts.
         "PORTAL_URL": os.environ.get("PORTAL_URL", ""),
         "ZENDESK_CUSTOM_FIELDS": _json_object("ZENDESK_CUSTOM_FIELDS"),
@@ -299,6 +324,7 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
     }
     config.update(overrides)
     _check_mail(config)
+    _check_partner_email(config)
     config["MONDAY_COLUMNS"] = monday_columns(config["MONDAY_COLUMNS"])
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
     return config

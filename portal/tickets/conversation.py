@@ -23,6 +23,7 @@ from portal.tickets.models import (
     TicketEvent,
 )
 from portal.tickets.outbound import zendesk_close_if_solved, zendesk_comment, zendesk_status
+from portal.tickets.people_mail import TicketMail, email_requester
 from portal.tickets.policy import Action
 from portal.tickets.states import move
 from portal.tickets.validation import (
@@ -123,6 +124,8 @@ def reopen(
     )
     if tell_zendesk:
         zendesk_status(ticket, Status.REOPENED, zendesk_comment, key=str(event.id))
+    if user is not None:  # answered in Zendesk, the partner reopened it themselves
+        email_requester(ticket, TicketMail.REOPENED, str(event.id), actor=user)
 
 
 def reopen_on_answer(
@@ -146,6 +149,7 @@ def confirm(user: User, ticket: Ticket, solved: bool, reason: str = "", now: dat
         event = move(ticket, Status.CLOSED, user, EventKind.CONFIRMED, {"accepted": True}, now=now)
         db.session.flush()
         zendesk_status(ticket, Status.CLOSED, key=str(event.id))
+        email_requester(ticket, TicketMail.CLOSED, str(event.id), actor=user)
     else:
         if not reason:
             raise InvalidInput(_("Tell us what still fails, so the agent can continue."), "reason")
@@ -175,5 +179,6 @@ def auto_close(now: datetime | None = None) -> int:
         )
         db.session.flush()
         zendesk_close_if_solved(ticket, key=str(event.id))
+        email_requester(ticket, TicketMail.CLOSED, str(event.id))
     db.session.commit()
     return len(due)

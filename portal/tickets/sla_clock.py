@@ -18,6 +18,7 @@ from portal.sla.targets import target_for
 from portal.tickets.contact_mail import MatrixContact, email_matrix_contact
 from portal.tickets.models import Ticket, TicketForm
 from portal.tickets.outbound import sla_alert, staff_url, to_slack
+from portal.tickets.people_mail import email_sla_alert
 from portal.tickets.states import OPEN_STATUSES
 
 # The thresholds the monitor counts; each is notified once per ticket.
@@ -229,6 +230,7 @@ def _mark(ticket: Ticket, state: str) -> str:
     else:
         text = _l("SLA breached: first response was due %(due)s (%(row)s).", due=due, row=row)
     sla_alert(ticket, text, key)
+    email_sla_alert(ticket, state, key)
     return state
 
 

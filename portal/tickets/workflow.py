@@ -1,6 +1,6 @@
 """The staff workflow of the procedure: classify and assign, status reports, resolve or not,
 notify the partner, level 2, level 3 (whose decision and result are in `level_three`). Each step moves the ticket through `move()`
-and tells Monday and Slack in the same transaction."""
+and tells Monday, Slack and the people concerned (by e-mail) in the same transaction."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from portal.tickets.board import notify_assignee_in_monday, record_in_monday
 from portal.tickets.kb_on_close import linked_article
 from portal.tickets.models import PRIORITY_LABELS, Comment, EventKind, Status, StatusReport, Ticket, TicketEvent
 from portal.tickets.outbound import to_slack, zendesk_reclassified, zendesk_status
+from portal.tickets.people_mail import TicketMail, email_assignee, email_level_three, email_requester
 from portal.tickets.policy import Action
 from portal.tickets.states import move, record_event
 from portal.tickets.validation import (
@@ -92,6 +93,7 @@ def classify_and_assign(
     if zendesk_changed:
         zendesk_reclassified(ticket, str(event.id))
     notify_assignee_in_monday(ticket, str(event.id))
+    email_assignee(ticket, str(event.id))
     db.session.commit()
     return ticket
 
@@ -230,6 +232,7 @@ def notify_partner(admin: User, ticket: Ticket, message: str, now: datetime | No
     sla_clock.record_first_response(ticket, admin, now)
     db.session.flush()
     zendesk_status(ticket, Status.AWAITING_CONFIRMATION, message, key=str(event.id), comment_id=comment.id)
+    email_requester(ticket, TicketMail.SOLUTION, str(event.id))
     db.session.commit()
     return ticket
 
@@ -258,6 +261,7 @@ def reassign_to_level_two(
     )
     if "monday" in channels:
         notify_assignee_in_monday(ticket, str(event.id))
+    email_assignee(ticket, str(event.id))
     db.session.commit()
     return ticket
 
@@ -268,7 +272,7 @@ def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: da
     policy.check(admin, ticket, Action.ESCALATE)
     note = text_block(note, "note", REASON_MAX)
     ticket.tier, ticket.assignee = 3, None
-    staff_step(
+    event = staff_step(
         ticket,
         Status.ESCALATED_L3,
         admin,
@@ -278,5 +282,6 @@ def escalate_to_level_three(admin: User, ticket: Ticket, note: str = "", now: da
         slack=True,
         now=now,
     )
+    email_level_three(ticket, str(event.id))
     db.session.commit()
     return ticket
