@@ -147,6 +147,15 @@ def test_without_a_mail_server_no_ticket_email_is_written(staff, partner):
     assert db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == Target.EMAIL.value)) is None
 
 
+@pytest.mark.parametrize("app_config", [{"PORTAL_ENV": "development"}], indirect=True)
+def test_in_development_they_wait_for_the_newcomer_to_read_on_the_emails_page(staff, partner, clients):
+    ticket = technical_ticket(partner)
+    workflow.classify_and_assign(staff["admin"], ticket, "technical", "normal", staff["l1"])
+    waiting = db.session.scalar(select(OutboxMessage).where(OutboxMessage.target == Target.EMAIL.value))
+    assert waiting is not None and waiting.state == "pending" and waiting.payload["to"] == staff["l1"].email
+    assert waiting.payload["subject"] in clients["admin"].get("/admin/mail").get_data(as_text=True)
+
+
 # SLA alerts ---------------------------------------------------------------------------------------
 
 
