@@ -127,6 +127,7 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("auth.change_password", "POST"): post(
         current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
     ),
+    ("auth.optional_emails", "POST"): post(optional_emails="y"),
     ("admin.index", "GET"): get(),
     ("admin.organizations", "GET"): get(q="org", page="2"),
     ("admin.create_organization", "POST"): post(

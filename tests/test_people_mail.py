@@ -113,7 +113,7 @@ def test_assignment_level_two_and_level_three_reach_their_people_through_http(
     for address in ("vp@edye.test", "tomas@edye.test"):
         assert (
             only_one(fake_smtp, address)["Subject"]
-            == f"[{ticket.reference}] Escalated to level 3: Playback fails on Roku"
+            == f"[{ticket.reference}] Escalado al nivel 3: Playback fails on Roku"
         )
     assert fake_smtp.to("gone@edye.test") == [], "an inactive member is not written to"
     assert fake_smtp.to("admin@edye.test") == [] and len(fake_smtp.to("l1@edye.test")) == 1
@@ -172,12 +172,12 @@ def test_sla_at_risk_and_breached_email_the_assignee_and_the_administrators_once
     assert sla_clock.check(now=ticket.sla_due_at + timedelta(minutes=5))["breached"] == 0
     deliver()
 
-    for address in ("l1@edye.test", "admin@edye.test", second_admin.email):
-        subjects = sorted(message["Subject"] for message in fake_smtp.to(address) if "SLA" in message["Subject"])
+    alerts = {"es": ("SLA en riesgo", "SLA incumplido"), "en": ("SLA at risk", "SLA breached")}
+    for person in (staff["l1"], staff["admin"], second_admin):  # each in their own language
+        subjects = [message["Subject"] for message in fake_smtp.to(person.email) if "SLA" in message["Subject"]]
         assert subjects == [
-            f"[{ticket.reference}] SLA at risk: {TECHNICAL['subject']}",
-            f"[{ticket.reference}] SLA breached: {TECHNICAL['subject']}",
-        ], address
+            f"[{ticket.reference}] {alert}: {TECHNICAL['subject']}" for alert in alerts[person.language]
+        ]
     text, _ = parts(fake_smtp.to(second_admin.email)[-1])
     assert "the SLA is breached" in text and "Tuesday, February 10, 2026" in text and workspace(ticket) in text
     assert fake_smtp.to("l2@edye.test") == [] and fake_smtp.to(partner.email) == []
@@ -219,9 +219,9 @@ def test_the_partner_hears_of_a_colleagues_reopen_but_not_of_their_own_steps(
     answer = colleague_client.post(f"/tickets/{ticket.id}/confirm", data={"answer": "no", "reason": "Still stops."})
     assert answer.status_code == 302 and ticket.status == "reopened"
     deliver()
-    assert [m["Subject"] for m in fake_smtp.to(partner.email)] == [
-        f"[{ticket.reference}] Did this solve your problem?",
-        f"[{ticket.reference}] Your ticket was reopened",
+    assert [m["Subject"] for m in fake_smtp.to(partner.email)] == [  # Pablo reads Spanish
+        f"[{ticket.reference}] ¿Se solucionó tu problema?",
+        f"[{ticket.reference}] Tu ticket se reabrió",
     ]
     assert fake_smtp.to(colleague.email) == [], "only the requester gets the ticket's news"
 
@@ -236,9 +236,9 @@ def test_the_partner_hears_of_a_colleagues_reopen_but_not_of_their_own_steps(
     conversation.confirm(partner, ticket, solved=True)
     deliver()
     subjects = [m["Subject"] for m in fake_smtp.to(partner.email)]
-    assert subjects.count(f"[{ticket.reference}] Did this solve your problem?") == 3
-    assert subjects.count(f"[{ticket.reference}] Your ticket was reopened") == 1
-    assert f"[{ticket.reference}] Your ticket is closed" not in subjects
+    assert subjects.count(f"[{ticket.reference}] ¿Se solucionó tu problema?") == 3
+    assert subjects.count(f"[{ticket.reference}] Tu ticket se reabrió") == 1
+    assert f"[{ticket.reference}] Tu ticket está cerrado" not in subjects
 
 
 @pytest.mark.parametrize("app_config", [{"PARTNER_EMAIL": "zendesk"}, {"PARTNER_EMAIL": "off"}], indirect=True)
@@ -285,7 +285,7 @@ def test_the_account_page_turns_the_optional_emails_off_and_on(clients, staff):
 
     for bad in ("maybe", "false", ""):
         refused = clients["l1"].post("/account/emails", data={"optional_emails": bad})
-        assert refused.status_code == 422 and "Tick the box or leave it empty." in refused.get_data(as_text=True)
+        assert refused.status_code == 422 and "Marca la casilla o déjala vacía." in refused.get_data(as_text=True)
         db.session.refresh(staff["l1"])
         assert staff["l1"].optional_emails is False, bad
 
