@@ -21,10 +21,9 @@ from portal.core.extensions import db
 from portal.integrations import outbox
 from portal.integrations.models import Target
 from portal.sla.models import REQUEST_TYPE_LABELS, RequestType
+from portal.tickets.contact_mail import EMAIL_DATE_FORMAT
 from portal.tickets.models import FORM_LABELS, PRIORITY_LABELS, Ticket, TicketForm
 from portal.tickets.outbound import staff_url
-
-EMAIL_DATE_FORMAT = "full"  # the weekday, the date, the time and the portal's time zone, in words
 
 
 class TicketMail(StrEnum):
