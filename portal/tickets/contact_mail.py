@@ -39,7 +39,7 @@ def email_matrix_contact(ticket: Ticket, contact: MatrixContact, key: str) -> No
     `key` names the purpose, so each contact is told once per ticket and purpose."""
     with staff_language():
         summary = {
-            "contact_name": contact.name,
+            "name": contact.name,
             "reason": str(contact.reason),
             "reference": ticket.reference,
             "subject": ticket.subject,
