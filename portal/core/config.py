@@ -117,6 +117,52 @@ def _check_mail(config: dict) -> None:
         )
 
 
+MEGABYTE = 1024 * 1024
+ATTACHMENTS_MAX_BYTES_DEFAULT = 20 * MEGABYTE
+ATTACHMENTS_MAX_FILES_DEFAULT = 5
+# Room in a request for a form's text fields and the multipart framing beside its files.
+FORM_ALLOWANCE_BYTES = 2 * MEGABYTE
+S3_PREFIX = re.compile(r"[A-Za-z0-9/_.-]*")
+
+
+class AttachmentsBackend(StrEnum):
+    """Where attached files are kept."""
+
+    LOCAL = "local"  # a folder of this server (ATTACHMENTS_DIR)
+    S3 = "s3"  # an S3-compatible bucket, shared by several web servers
+
+
+def _check_attachments(config: dict) -> None:
+    """Attachment limits and storage that cannot work refuse to start; MAX_CONTENT_LENGTH, unless
+    set, lets the largest message through: every file at its largest, plus its form."""
+    for name in ("ATTACHMENTS_MAX_BYTES", "ATTACHMENTS_MAX_FILES"):
+        if not isinstance(config[name], int) or config[name] <= 0:
+            raise ConfigError(f"{name} must be a positive whole number, got {config[name]!r}")
+    backend = config["ATTACHMENTS_BACKEND"]
+    if backend not in set(AttachmentsBackend):
+        raise ConfigError(f"ATTACHMENTS_BACKEND must be one of {'|'.join(AttachmentsBackend)}, got {backend!r}")
+    if backend == AttachmentsBackend.S3:
+        if not config["ATTACHMENTS_S3_BUCKET"]:
+            raise ConfigError("ATTACHMENTS_S3_BUCKET must be set when ATTACHMENTS_BACKEND is s3.")
+        if not S3_PREFIX.fullmatch(config["ATTACHMENTS_S3_PREFIX"]) or ".." in config["ATTACHMENTS_S3_PREFIX"]:
+            raise ConfigError(
+                "ATTACHMENTS_S3_PREFIX may hold only letters, digits and / _ . - (no ..), "
+                f"got {config['ATTACHMENTS_S3_PREFIX']!r}"
+            )
+        if bool(config["ATTACHMENTS_S3_ACCESS_KEY_ID"]) != bool(config["ATTACHMENTS_S3_SECRET_ACCESS_KEY"]):
+            raise ConfigError(
+                "ATTACHMENTS_S3_ACCESS_KEY_ID and ATTACHMENTS_S3_SECRET_ACCESS_KEY are set together "
+                "(or neither, for boto3's own credentials: environment, profile, instance role)."
+            )
+        endpoint = config["ATTACHMENTS_S3_ENDPOINT_URL"]
+        if endpoint and not endpoint.startswith(("https://", "http://")):
+            raise ConfigError(f"ATTACHMENTS_S3_ENDPOINT_URL must be an http(s):// URL, got {endpoint!r}")
+    config.setdefault(
+        "MAX_CONTENT_LENGTH",
+        config["ATTACHMENTS_MAX_FILES"] * config["ATTACHMENTS_MAX_BYTES"] + FORM_ALLOWANCE_BYTES,
+    )
+
+
 class PartnerEmail(StrEnum):
     """Who e-mails a partner the news of their ticket (a solution to confirm, reopened, closed)."""
 
@@ -234,7 +280,6 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "America/New_York"),
         "BABEL_DEFAULT_LOCALE": "es",
         "PORTAL_LANGUAGES": LANGUAGES,
-        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
@@ -321,10 +366,26 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "REPORTS_WEEKLY_AT": _time_of_day("REPORTS_WEEKLY_AT"),
         "REPORTS_TIMEZONE": _timezone("REPORTS_TIMEZONE"),  # empty: PORTAL_TIMEZONE
         "MONDAY_REPORTS_ITEM_ID": os.environ.get("MONDAY_REPORTS_ITEM_ID", ""),
+        # Files attached to tickets and comments: limits, and where they are kept.
+        "ATTACHMENTS_MAX_BYTES": _int("ATTACHMENTS_MAX_BYTES", ATTACHMENTS_MAX_BYTES_DEFAULT),
+        "ATTACHMENTS_MAX_FILES": _int("ATTACHMENTS_MAX_FILES", ATTACHMENTS_MAX_FILES_DEFAULT),
+        "ATTACHMENTS_BACKEND": os.environ.get("ATTACHMENTS_BACKEND", AttachmentsBackend.LOCAL.value).strip().lower(),
+        "ATTACHMENTS_DIR": os.environ.get("ATTACHMENTS_DIR") or str(instance_path / "attachments"),
+        "ATTACHMENTS_S3_BUCKET": os.environ.get("ATTACHMENTS_S3_BUCKET", "").strip(),
+        "ATTACHMENTS_S3_PREFIX": os.environ.get("ATTACHMENTS_S3_PREFIX", "").strip(),
+        # For S3-compatible services (MinIO, Ceph, R2…); empty: AWS itself.
+        "ATTACHMENTS_S3_ENDPOINT_URL": os.environ.get("ATTACHMENTS_S3_ENDPOINT_URL", "").strip(),
+        "ATTACHMENTS_S3_REGION": os.environ.get("ATTACHMENTS_S3_REGION", "").strip(),
+        # Both empty: boto3's own credential chain (environment, profile, instance role).
+        "ATTACHMENTS_S3_ACCESS_KEY_ID": os.environ.get("ATTACHMENTS_S3_ACCESS_KEY_ID", "").strip(),
+        "ATTACHMENTS_S3_SECRET_ACCESS_KEY": os.environ.get("ATTACHMENTS_S3_SECRET_ACCESS_KEY", "").strip(),
     }
+    if os.environ.get("MAX_CONTENT_LENGTH"):
+        config["MAX_CONTENT_LENGTH"] = _int("MAX_CONTENT_LENGTH", 0)
     config.update(overrides)
     _check_mail(config)
     _check_partner_email(config)
+    _check_attachments(config)
     config["MONDAY_COLUMNS"] = monday_columns(config["MONDAY_COLUMNS"])
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
     return config
