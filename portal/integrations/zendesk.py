@@ -6,7 +6,9 @@ an `Idempotency-Key` remembered about two hours (`x-idempotency-lookup: hit|miss
 continued by a follow-up ticket; `users/me` names the API user, `users/search` finds a user by
 e-mail, and `tickets.json?external_id=` lists the tickets of an external id. Updates take no
 idempotency key, but each may carry up to 1 KB of `metadata` that Zendesk stores on the update's
-audit (`metadata.custom`), and `tickets/{id}/audits.json` lists a ticket's audits.
+audit (`metadata.custom`), and `tickets/{id}/audits.json` lists a ticket's audits. Files travel
+as uploads whose tokens a comment names, and come back as comments' attachments (`upload`,
+`ticket_comments`, `download`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -36,6 +39,16 @@ ZENDESK_ID_MAX = 2**63 - 1
 RATE_LIMIT_WAIT = 60.0  # seconds to wait after a 429 without Retry-After
 REFUSAL_MAX = 1000  # characters of Zendesk's explanation of a refusal
 AUDITS_PAGE_SIZE = 100  # the most audits Zendesk answers per page
+COMMENTS_PAGE_SIZE = 100  # the most comments Zendesk answers per page
+UPLOAD_TOKEN_MAX = 255  # characters of an upload token taken from Zendesk (theirs are 25)
+BINARY_TYPE = "application/octet-stream"  # a file's type when it has none
+# Where an attachment's content_url may lead without the API token: Zendesk's own hosts and its
+# file host, whose links are signed. Only the configured Zendesk's origin gets the token.
+FILE_SCHEME = "https"
+FILE_HOSTS = (".zendesk.com", ".zdusercontent.com")
+REDIRECTS_MAX = 3  # redirects followed for one attachment
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+DOWNLOAD_CHUNK = 64 * 1024
 
 
 def parse_id(value) -> int | None:
@@ -80,12 +93,21 @@ class ZendeskClient:
         self.timeout = timeout
 
     def _call(
-        self, method: str, path: str, body: dict | None, idempotency_key: str | None = None, params=None
+        self,
+        method: str,
+        path: str,
+        body: dict | None,
+        idempotency_key: str | None = None,
+        params=None,
+        file: tuple[bytes, str] | None = None,
     ) -> ZendeskResponse:
+        """One API request: `body` as JSON, or `file` (its bytes and content type) as the body."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        response = send(
-            self.session, method, f"{self.base_url}{path}", self.timeout, json=body, headers=headers, params=params
-        )
+        data = None
+        if file is not None:
+            data, headers["Content-Type"] = file  # replaces the session's JSON type for this request
+        url = f"{self.base_url}{path}"
+        response = send(self.session, method, url, self.timeout, json=body, data=data, headers=headers, params=params)
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         remaining = int(remaining) if remaining and remaining.isdigit() else None
         if response.status_code == 409:
@@ -121,20 +143,89 @@ class ZendeskClient:
 
     def ticket_audits(self, zendesk_id: int) -> Iterator[dict]:
         """The ticket's audits, page by page (GET /api/v2/tickets/{id}/audits.json, "List Audits for
-        a Ticket", developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits): cursor
-        pagination, at most 100 per page (`page[size]`, then `page[after]` = `meta.after_cursor`
-        while `meta.has_more`). Newest first is asked (`sort_order=desc`, as integrations ask it),
-        but nothing here relies on the order: the caller stops reading when it finds what it needs."""
+        a Ticket", developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits), at most 100
+        per page. Newest first is asked (`sort_order=desc`, as integrations ask it), but nothing here
+        relies on the order: the caller stops reading when it finds what it needs."""
         params = {"sort_order": "desc", "page[size]": AUDITS_PAGE_SIZE}
+        yield from self._pages(f"/api/v2/tickets/{zendesk_id}/audits.json", "audits", params)
+
+    def ticket_comments(self, zendesk_id: int) -> Iterator[dict]:
+        """Every comment of the ticket, oldest first, page by page (GET /api/v2/tickets/{id}/
+        comments.json, "List Comments", developer.zendesk.com/api-reference/ticketing/tickets/
+        ticket_comments), at most 100 per page. Each has `id`, `author_id`, `public`, `body`,
+        `html_body` and `attachments` (`id`, `file_name`, `content_type`, `size`, `content_url`:
+        fetch that with `download`, never by hand)."""
+        params = {"page[size]": COMMENTS_PAGE_SIZE}
+        yield from self._pages(f"/api/v2/tickets/{zendesk_id}/comments.json", "comments", params)
+
+    def _pages(self, path: str, key: str, params: dict) -> Iterator[dict]:
+        """The records under `key` of every page, by cursor pagination ("Paginating through lists
+        using cursor pagination", developer.zendesk.com/api-reference/introduction/pagination):
+        `page[after]` = `meta.after_cursor` while `meta.has_more`."""
         while True:
-            data = self._call("GET", f"/api/v2/tickets/{zendesk_id}/audits.json", None, params=params).data
-            audits = data.get("audits")
-            yield from (audit for audit in audits if isinstance(audit, dict)) if isinstance(audits, list) else ()
+            data = self._call("GET", path, None, params=params).data
+            records = data.get(key)
+            yield from (record for record in records if isinstance(record, dict)) if isinstance(records, list) else ()
             meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
             cursor = meta.get("after_cursor")
             if meta.get("has_more") is not True or not isinstance(cursor, str) or not cursor:
                 return
             params = {**params, "page[after]": cursor}
+
+    def upload(self, filename: str, data: bytes, content_type: str) -> str:
+        """Upload one file (POST /api/v2/uploads.json?filename=…, "Upload Files", developer.zendesk.com/
+        api-reference/ticketing/tickets/ticket-attachments): the raw bytes as the body, with the
+        file's own Content-Type; the upload token, which attaches the file when a comment names it
+        in `uploads` on a ticket's creation or update. A token is valid 60 minutes and attaches once:
+        upload in the same delivery as the comment. An upload whose answer was lost leaves an orphan
+        that Zendesk deletes when its token expires, so uploading again is safe."""
+        file = (data, content_type or BINARY_TYPE)
+        response = self._call("POST", "/api/v2/uploads.json", None, params={"filename": filename}, file=file)
+        upload = response.data.get("upload")
+        token = upload.get("token") if isinstance(upload, dict) else None
+        if not isinstance(token, str) or not 0 < len(token) <= UPLOAD_TOKEN_MAX:
+            raise Rejected("Zendesk's upload answered without a valid token")
+        return token
+
+    def download(self, url: str, max_bytes: int) -> bytes:
+        """The file at an attachment's `content_url`, refused (Rejected) when larger than `max_bytes`:
+        by its Content-Length before reading, else as soon as the body passes the limit.
+
+        A content_url "may be hosted externally" and Zendesk's credentials must not reach third
+        parties ("Working with url properties", linked from "List Comments"). So a URL is fetched
+        with the API token (which private attachments need) only on the configured Zendesk's own
+        origin; over https on Zendesk's hosts (`*.zendesk.com`, its file host `*.zdusercontent.com`,
+        whose links are signed) without it; anything else is Rejected unasked. Redirects (Zendesk
+        sends attachments on to its file host) are followed here, at most REDIRECTS_MAX, each hop
+        judged the same way, so the token never leaves the configured origin whatever requests
+        would do."""
+        bare = requests.Session()  # no credentials: for hops off the configured origin
+        try:
+            for _hop in range(REDIRECTS_MAX + 1):
+                response = self._fetch_file(url, bare)
+                if response.status_code not in REDIRECT_STATUSES:
+                    return _read_capped(response, max_bytes)
+                response.close()
+                location = response.headers.get("Location")
+                if not location:
+                    raise Rejected(f"{response.status_code} redirect without a Location for an attachment")
+                url = urljoin(url, location)
+            raise Rejected(f"more than {REDIRECTS_MAX} redirects for an attachment")
+        finally:
+            bare.close()
+
+    def _fetch_file(self, url: str, bare: requests.Session) -> requests.Response:
+        """One GET of a file, not following redirects: with the API token on the configured origin,
+        without it on Zendesk's other hosts over https; Rejected anywhere else."""
+        parts = urlsplit(url)
+        own = _origin(url) == _origin(self.base_url)
+        zendesk_host = parts.scheme == FILE_SCHEME and (parts.hostname or "").endswith(FILE_HOSTS)
+        if not own and not zendesk_host:
+            raise Rejected(f"an attachment outside Zendesk is not fetched: {url[:REFUSAL_MAX]}")
+        # Identity encoding keeps the byte count honest (no compressed bomb behind a small body).
+        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
+        session = self.session if own else bare
+        return send(session, "GET", url, self.timeout, headers=headers, stream=True, allow_redirects=False)
 
     def own_user_id(self) -> int:
         """The API user's own id (GET /api/v2/users/me.json), asked once per process."""
@@ -156,6 +247,35 @@ class ZendeskClient:
             if isinstance(user, dict) and str(user.get("email", "")).lower() == email.lower():
                 return parse_id(user.get("id"))
         return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what must match for the API token to be sent."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is no number
+        port = None
+    return parts.scheme, (parts.hostname or ""), port
+
+
+def _read_capped(response: requests.Response, max_bytes: int) -> bytes:
+    """The body of a file's answer, at most `max_bytes`; its status classified as any answer's."""
+    try:
+        check_status(response, RATE_LIMIT_WAIT, _error_text)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise Rejected(f"the attachment has {declared} bytes, over {max_bytes}")
+        body = bytearray()
+        for chunk in response.iter_content(DOWNLOAD_CHUNK):
+            body += chunk
+            if len(body) > max_bytes:
+                raise Rejected(f"the attachment is over {max_bytes} bytes")
+        return bytes(body)
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+        raise RetryLater(f"{type(error).__name__}: {error}") from None
+    finally:
+        response.close()
 
 
 def _error_text(response: requests.Response) -> str:

@@ -66,6 +66,8 @@ Ids are handed out as the real service does, so the portal meets 64-bit ids in e
   100, `page[after]` taking `meta.after_cursor`, and `meta.has_more`, `links.next` in the answer.
   `sort_order=desc` (newest first), as integrations ask it of this endpoint, is honoured here; the
   reference read names no sort for it, so the portal does not rely on the order.
+- Files (uploads, comments' attachments and their downloads, List Comments): tests/fakes/
+  zendesk_uploads.py; the refusal and cursor-page shapes: tests/fakes/zendesk_shapes.py.
 - Its webhook: tests/fakes/zendesk_events.py (`FakeZendeskWithWebhook` sends the ticket events of
   this fake's audits to a portal served over HTTP).
 - `GET /api/v2/users/me.json` answers the authenticated user (`{"user": {"id", ...}}`; "Show
@@ -87,13 +89,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.server import FakeService, json_body
+from tests.fakes.zendesk_shapes import cursor_page, not_found, record_invalid
+from tests.fakes.zendesk_uploads import UploadsMixin
 
 TICKET_PATH = re.compile(r"^/api/v2/tickets/(\d+)\.json$")
 AUDITS_PATH = re.compile(r"^/api/v2/tickets/(\d+)/audits\.json$")
-AUDITS_PAGE_MAX = 100
 RANDOM_FAULTS = ["500", "500-after", "429", "slow", "drop", "drop-answer"]
 FIRST_TICKET_ID = 2**32 + 1001
 FIRST_EVENT_ID = 30064117810589  # comments, audits and other audit events
@@ -102,13 +105,8 @@ IDEMPOTENCY_TTL = 2 * 3600.0  # seconds Zendesk keeps an Idempotency-Key
 TAG = re.compile(r"<[^>]*>")
 
 
-def record_invalid(field_name: str, description: str, error: str = "InvalidValue"):
-    details = {field_name: [{"description": description, "error": error}]}
-    return json_body({"error": "RecordInvalid", "description": "Record validation errors", "details": details}, 422)
-
-
 @dataclass
-class FakeZendesk(FakeService):
+class FakeZendesk(UploadsMixin, FakeService):
     email: str = "api@edye.test"
     token: str = "secret-token"
     # Consumed one per request: "500", "429", "slow" (done, answered late), "drop" (the connection closes
@@ -188,12 +186,15 @@ class FakeZendesk(FakeService):
             return json_body({"error": "Conflict", "description": "A request with this key is in progress"}, 409)
         if not self._authorized(headers):
             return json_body({"error": "Couldn't authenticate you"}, 401)
+        url = urlsplit(path)
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        served = self._route_files(method, url.path, query, headers, body, fault)
+        if served is not None:
+            return self._late_fault(fault, *served)
         try:
             data = json.loads(body or b"{}")
         except ValueError:
             return json_body({"error": "InvalidJSON"}, 400)
-        url = urlsplit(path)
-        query = {key: values[0] for key, values in parse_qs(url.query).items()}
         with self._lock:
             self.requests.append((method, url.path, data))
             self.headers_seen.append(dict(headers.items()))
@@ -215,6 +216,10 @@ class FakeZendesk(FakeService):
             status, response_headers, payload = self._search_users(query.get("query", ""))
         else:
             return json_body({"error": "InvalidEndpoint", "description": "Not found"}, 404)
+        return self._late_fault(fault, status, response_headers, payload)
+
+    def _late_fault(self, fault: str | None, status: int, response_headers: dict, payload: bytes):
+        """The answer, as a fault that strikes after the request was carried out leaves it."""
         if fault == "slow":
             time.sleep(self.slow_seconds)
         if fault == "500-after":
@@ -256,6 +261,8 @@ class FakeZendesk(FakeService):
             "body": TAG.sub("", html) if html is not None else comment.get("body", ""),
             "public": comment.get("public", True),
             "author_id": comment.get("author_id", self.api_user_id),
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "attachments": self._attach(ticket_id, comment.get("uploads", [])),
         }
         if html is not None:
             event["html_body"] = html
@@ -291,6 +298,8 @@ class FakeZendesk(FakeService):
                 return record_invalid("description", "Description: cannot be blank", "BlankValue")
             if ticket.get("status") in ("solved", "closed") and not ticket.get("assignee_id"):
                 return record_invalid("assignee", "Assignee: is required when solving a ticket", "BlankValue")
+            if (refusal := self._uploads_refusal(comment)) is not None:
+                return refusal
             requester_id = ticket.get("requester_id") or self.user_for((ticket.get("requester") or {})["email"])
             source = self.tickets.get(ticket.get("via_followup_source_id"))
             follows = source is not None and source["status"] == "closed"
@@ -323,7 +332,7 @@ class FakeZendesk(FakeService):
         with self._lock:
             stored = self.tickets.get(ticket_id)
             if stored is None:
-                return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
+                return not_found()
             return json_body({"ticket": dict(stored)}, 200, **self._headers())
 
     def _refusal(self, stored: dict, ticket: dict):
@@ -336,14 +345,14 @@ class FakeZendesk(FakeService):
             return record_invalid("assignee_id", "Assignee is not an agent")
         if ticket.get("status") in ("solved", "closed") and not (ticket.get("assignee_id") or stored["assignee_id"]):
             return record_invalid("assignee", "Assignee: is required when solving a ticket", "BlankValue")
-        return None
+        return self._uploads_refusal(ticket["comment"]) if "comment" in ticket else None
 
     def _update(self, ticket_id, data):
         ticket = data.get("ticket") or {}
         with self._lock:
             stored = self.tickets.get(ticket_id)
             if stored is None:
-                return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
+                return not_found()
             refusal = self._refusal(stored, ticket)
             if refusal is not None:
                 return refusal
@@ -396,29 +405,11 @@ class FakeZendesk(FakeService):
 
     def _list_audits(self, ticket_id: int, query: dict):
         """One page of the ticket's audits (cursor pagination; `sort_order=desc`: newest first)."""
-        try:
-            size = int(query.get("page[size]", AUDITS_PAGE_MAX))
-            start = int(base64.urlsafe_b64decode(query["page[after]"]).decode()) if "page[after]" in query else 0
-        except ValueError:
-            return json_body({"error": "InvalidPaginationParameter", "description": "Invalid page"}, 400)
-        if not 0 < size <= AUDITS_PAGE_MAX:
-            return json_body({"error": "InvalidPaginationParameter", "description": "page[size] is 1 to 100"}, 400)
         with self._lock:
             if ticket_id not in self.tickets:
-                return json_body({"error": "RecordNotFound", "description": "Not found"}, 404)
+                return not_found()
             audits = list(self.audits.get(ticket_id, []))
         if query.get("sort_order") == "desc":
             audits.reverse()
-        page, end = audits[start : start + size], start + size
-        has_more = end < len(audits)
-        after = base64.urlsafe_b64encode(str(end).encode()).decode() if has_more else None
-        next_url = f"{self.url}/api/v2/tickets/{ticket_id}/audits.json?" + urlencode({**query, "page[after]": after})
-        return json_body(
-            {
-                "audits": page,
-                "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": None},
-                "links": {"next": next_url if has_more else None, "prev": None},
-            },
-            200,
-            **self._headers(),
-        )
+        url = f"{self.url}/api/v2/tickets/{ticket_id}/audits.json"
+        return cursor_page(audits, query, "audits", url, self._headers())

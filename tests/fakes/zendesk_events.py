@@ -30,6 +30,9 @@ itself (`FakeZendeskWithWebhook`), for a portal served over HTTP.
   reply comes in from an end user" until they are closed (signpost-global.zendesk.com/hc/en-us/
   articles/14547808422173, a Zendesk help center); a reply to a closed ticket makes a follow-up,
   which the fake does not play.
+- A comment's event carries only the comment's `id`, `body`, `is_public` and `author` (`id`, `name`,
+  `is_staff`): no attachments (the ticket.comment_added schema and example as dust-tt's Zendesk
+  webhook preset transcribes them); a comment's files are read with List Comments.
 - Webhooks are delivered asynchronously, after the change ("Webhook retries", developer.zendesk.com/
   api-reference/webhooks/introduction: requests are retried and may arrive more than once).
 - "Show User" answers `{"user": {"id", "name", "email", "role", "organization_id", …}}`
@@ -192,6 +195,7 @@ class FakeZendeskWithWebhook(FakeZendesk):
       (the echo race: the portal's worker has not committed Zendesk's answer yet).
     - `reply_by_email()`: the requester answers by e-mail (see the module's notes); its events are
       sent at once.
+    - `comment_with_files()`: someone adds a comment with files in Zendesk; its event is sent at once.
     The fake's lock is never held while it waits for the portal, which may call the fake meanwhile.
     The portal's answers, (event type, HTTP status, JSON body), are kept in `webhook_answers`."""
 
@@ -221,6 +225,23 @@ class FakeZendeskWithWebhook(FakeZendesk):
             audit = self._audit(next(self._event_ids), zendesk_ticket_id, {}, events, requester, channel="email")
             webhook_events = self._events_of(stored, audit)
         return self._send(webhook_events)
+
+    def comment_with_files(
+        self,
+        zendesk_ticket_id: int,
+        author_id: int,
+        body: str,
+        files: list[tuple[str, bytes, str]],
+        public: bool = True,
+    ) -> list[tuple[str, int, dict]]:
+        """An agent's (or the requester's, on the help center) comment made in Zendesk with `files`
+        ((name, bytes, content type) each) attached, and its `ticket.comment_added` event, which names
+        no attachments, sent at once; the portal's answers. The status is left as it is (a reply
+        that reopens the ticket is `reply_by_email`'s)."""
+        audit = self.add_comment_with_files(zendesk_ticket_id, author_id, body, files, public)
+        with self._lock:
+            events = self._events_of(self.tickets[zendesk_ticket_id], audit)
+        return self._send(events)
 
     def _update(self, ticket_id, data):
         status, headers, payload = super()._update(ticket_id, data)
