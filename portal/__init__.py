@@ -63,9 +63,10 @@ def _trust_proxies(app: Flask) -> None:
 
 def _register_outbox_handlers() -> None:
     from portal.reports import delivery
-    from portal.tickets import notifications, zendesk_delivery
+    from portal.tickets import notifications, zendesk_delivery, zendesk_files
 
     zendesk_delivery.register_handlers()
+    zendesk_files.register_handlers()
     notifications.register_handlers()
     delivery.register_handlers()
 

@@ -55,6 +55,7 @@ def config_for_tests(database_url: str, tmp_path, **extra) -> dict:
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
+        "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
         "PASSWORD_HASH_METHOD": FAST_HASH,
         "WTF_CSRF_ENABLED": False,
         "LOG_LEVEL": "WARNING",

@@ -170,6 +170,8 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("tickets.deflect", "POST"): post(deflection_token="{deflection_token}", article_id="{suggested_article}"),
     ("tickets.created", "GET"): get(),
     ("tickets.detail", "GET"): get(),
+    ("tickets.attachment", "GET"): get(),
+    ("tickets.thumbnail", "GET"): get(),
     ("tickets.comment", "POST"): post(body="Sigue fallando."),
     ("tickets.confirm", "POST"): post(answer="no", reason="Sigue fallando en Roku."),
     # Its body is JSON, signed: test_fuzz.test_webhook_* send hostile documents.

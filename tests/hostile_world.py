@@ -39,7 +39,14 @@ from tests.hostile_routes import (
     encode_pairs,
     path_arguments,
 )
-from tests.test_permissions import ROLES, first_sla_row, partners_article, sample_arrival, sample_ticket
+from tests.test_permissions import (
+    ROLES,
+    first_attachment,
+    first_sla_row,
+    partners_article,
+    sample_arrival,
+    sample_ticket,
+)
 from tests.test_zendesk_webhook import SECRET
 
 PAGE_ROWS = 26  # one more than a list page holds
@@ -97,6 +104,7 @@ class World:
             "message_id": self.ids["message"],
             "row_id": self.ids["sla_row"],
             "arrival_id": self.ids["arrival"],
+            "attachment_id": self.ids["attachment"],
             "number": 1,
             "slug": self.slug,
             "language": "es",
@@ -227,6 +235,7 @@ def build_world() -> World:
         "message": message.id,
         "sla_row": first_sla_row(),
         "arrival": sample_arrival(),
+        "attachment": first_attachment(),
         **{role: user.id for role, user in callers.items()},
     }
     return World(ids, {role: user.email for role, user in callers.items()}, article.slug)

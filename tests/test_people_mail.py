@@ -21,6 +21,9 @@ from portal.integrations.outbox import Deliverer
 from portal.tickets import conversation, intake, sla_clock, workflow
 from portal.tickets.models import TECHNICAL_DETAILS, EventKind, Ticket, TicketEvent
 from tests.conftest import TECHNICAL, config_for_tests, file_report, login
+from tests.test_zendesk_webhook import SECRET as WEBHOOK_SECRET
+from tests.test_zendesk_webhook import post as post_event
+from tests.test_zendesk_webhook import status_event
 
 PORTAL_URL = "https://support.example.test/"
 TUESDAY_10AM_NY = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)  # inside business hours
@@ -239,6 +242,39 @@ def test_the_partner_hears_of_a_colleagues_reopen_but_not_of_their_own_steps(
     assert subjects.count(f"[{ticket.reference}] ¿Se solucionó tu problema?") == 3
     assert subjects.count(f"[{ticket.reference}] Tu ticket se reabrió") == 1
     assert f"[{ticket.reference}] Tu ticket está cerrado" not in subjects
+
+
+@pytest.mark.parametrize(
+    ("app_config", "emails"),
+    [
+        ({"PARTNER_EMAIL": "portal", "ZENDESK_WEBHOOK_SECRET": WEBHOOK_SECRET}, 2),
+        ({"PARTNER_EMAIL": "zendesk", "ZENDESK_WEBHOOK_SECRET": WEBHOOK_SECRET}, 0),
+    ],
+    indirect=["app_config"],
+)
+def test_a_solve_and_a_close_made_in_zendesk_reach_the_partner_from_the_portal(client, partner, fake_smtp, emails):
+    """Solved and closed by an agent in Zendesk: with the portal e-mailing partners, the partner is
+    asked to confirm (the link to the answer's buttons) and told of the close; when Zendesk e-mails
+    partners, the portal does not, so nobody hears it twice."""
+    ticket = technical_ticket(partner)
+    ticket.zendesk_id = 35436
+    db.session.commit()
+    assert (
+        post_event(client, status_event(ticket, "SOLVED", "evt-solved")).json["outcome"]
+        == "status:awaiting_confirmation"
+    )
+    closed = status_event(ticket, "CLOSED", "evt-closed", previous="SOLVED")
+    assert post_event(client, closed).json["outcome"] == "status:closed"
+    deliver()
+    received = fake_smtp.to(partner.email)
+    assert len(received) == emails
+    if not emails:
+        return
+    assert [message["Subject"] for message in received] == [
+        f"[{ticket.reference}] ¿Se solucionó tu problema?",
+        f"[{ticket.reference}] Tu ticket está cerrado",
+    ]
+    assert f"{PORTAL_URL}tickets/{ticket.id}#confirm" in parts(received[0])[0]
 
 
 @pytest.mark.parametrize("app_config", [{"PARTNER_EMAIL": "zendesk"}, {"PARTNER_EMAIL": "off"}], indirect=True)

@@ -104,6 +104,8 @@ MATRIX = {
     ("tickets.deflect", "POST"): ("/tickets/deflect", {}, partner_only(422)),
     ("tickets.created", "GET"): ("/tickets/{ticket}/created", {}, signed_in(200)),
     ("tickets.detail", "GET"): ("/tickets/{ticket}", {}, signed_in(200)),
+    ("tickets.attachment", "GET"): ("/tickets/{ticket}/files/{attachment}", {}, signed_in(200)),
+    ("tickets.thumbnail", "GET"): ("/tickets/{ticket}/files/{attachment}/thumbnail", {}, signed_in(200)),
     # The sample ticket is assigned to nobody: only the administrator answers the partner (§6.1).
     ("tickets.comment", "POST"): (
         "/tickets/{ticket}/comments",
@@ -160,7 +162,9 @@ def partners_article():
 
 
 def sample_ticket(make_user):
-    """A ticket of "Org A" (the organization of the partner making the requests) and its outbox message."""
+    """A ticket of "Org A" (the organization of the partner making the requests), with a picture
+    attached, and its outbox message."""
+    import io
     from pathlib import Path
 
     from sqlalchemy import select
@@ -173,6 +177,9 @@ def sample_ticket(make_user):
     from portal.integrations.models import OutboxMessage
     from portal.tickets import intake
 
+    from portal.tickets.attachments import Upload
+    from tests.sample_files import png
+
     owner = make_user("partner", email="ticket-owner@example.test")
     ticket = intake.create_ticket(
         owner,
@@ -180,6 +187,7 @@ def sample_ticket(make_user):
         "Playback fails",
         "Every episode stops after ten seconds.",
         {"service": "app", "region": "MX", "impact": "some"},
+        files=[Upload("screenshot.png", io.BytesIO(png()))],
     )
     return ticket, db.session.scalar(select(OutboxMessage))
 
@@ -194,6 +202,15 @@ def sample_arrival() -> int:
     db.session.add(arrival)
     db.session.commit()
     return arrival.id
+
+
+def first_attachment() -> int:
+    from sqlalchemy import select
+
+    from portal.core.extensions import db
+    from portal.tickets.attachments import Attachment
+
+    return db.session.scalar(select(Attachment.id).order_by(Attachment.id))
 
 
 def first_sla_row() -> int:
@@ -237,6 +254,7 @@ def test_authorization_matrix(app, client, make_user, role):
             message=message.id,
             sla_row=first_sla_row(),
             arrival=arrival,
+            attachment=first_attachment(),
         )
         response = client.open(url, method=method, data=data)
         if response.status_code != expected[role]:

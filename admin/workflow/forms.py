@@ -19,6 +19,7 @@ from auth.models import Role, User
 from portal.core.web import database_id
 from portal.sla.models import REQUEST_TYPE_LABELS
 from portal.tickets import queries
+from portal.tickets.forms import attachments_field
 from portal.tickets.level_three import MEASURE_LABELS
 from portal.tickets.models import PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
@@ -204,11 +205,13 @@ class ResultForm(ActionForm):
 class ReplyForm(ActionForm):
     action = Action.REPLY
     body = _text(_l("Message (the partner sees it; it goes to Zendesk)"), 3)
+    attachments = attachments_field()
 
 
 class NoteForm(ActionForm):
     action = Action.NOTE
     body = _text(_l("Note (staff only, never shown to the partner)"))
+    attachments = attachments_field()
 
 
 ACTION_FORMS: dict[Action, type[ActionForm]] = {

@@ -18,7 +18,7 @@ from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.limits import comment_limit
 from portal.core.web import render, show_form_error
-from portal.tickets import conversation, kb_on_close, level_three, policy, queries, workflow
+from portal.tickets import attachments, conversation, kb_on_close, level_three, policy, queries, workflow
 from portal.tickets.models import DETAIL_LABELS, PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
 
@@ -50,6 +50,7 @@ def _workspace(ticket: Ticket, status_code: int = 200, error: str | None = None,
         status_code=status_code,
         ticket=ticket,
         entries=queries.timeline(ticket, include_internal=True),
+        files=attachments.of_ticket(ticket, include_internal=True),
         event_details=True,
         reports=reports,
         minutes_total=sum(minutes_by_agent.values()),
@@ -125,14 +126,18 @@ def assign(ticket, form):
 
 @ticket_action(Action.NOTE, "note", comment_limit)
 def note(ticket, form):
-    """An internal note (staff only)."""
-    conversation.add_internal_note(current_user, ticket, form.body.data)
+    """An internal note (staff only), with files."""
+    conversation.add_internal_note(current_user, ticket, form.body.data, files=_files_sent())
 
 
 @ticket_action(Action.REPLY, "reply", comment_limit)
 def reply(ticket, form):
-    """A public reply: shown to the partner and sent to Zendesk as a public comment."""
-    conversation.add_comment(current_user, ticket, form.body.data)
+    """A public reply, with files: shown to the partner and sent to Zendesk as a public comment."""
+    conversation.add_comment(current_user, ticket, form.body.data, files=_files_sent())
+
+
+def _files_sent() -> list[attachments.Upload]:
+    return attachments.uploads(request.files.getlist(attachments.FIELD))
 
 
 @ticket_action(Action.REPORT, "reports")

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 
 from flask import Flask, current_app, has_request_context, session
-from flask_babel import force_locale, format_date, format_datetime, get_locale
+from flask_babel import force_locale, format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 
@@ -52,9 +52,17 @@ def in_staff_language(text) -> str:
         return str(text).strip()
 
 
+def format_file_size(size: int) -> str:
+    """A file's size as people read it, in the UI's locale: "820 KB", "1,5 MB"."""
+    if size >= 1024 * 1024:
+        return f"{format_decimal(round(size / 1024 / 1024, 1))} MB"
+    return f"{format_decimal(max(1, round(size / 1024)))} KB"
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         format_datetime=format_datetime,
+        format_file_size=format_file_size,
         format_date=format_date,
         current_locale=lambda: str(get_locale()),
         language_names=LANGUAGE_NAMES,

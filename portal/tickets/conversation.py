@@ -3,6 +3,7 @@ solution and the auto-close of tickets nobody answered."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -14,7 +15,8 @@ from auth.models import Role, User
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.tickets import policy, sla_clock
+from portal.tickets import attachments, policy, sla_clock
+from portal.tickets.attachments import Upload
 from portal.tickets.models import (
     Comment,
     EventKind,
@@ -34,28 +36,37 @@ from portal.tickets.validation import (
 )
 
 
-def add_comment(user: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
-    """A public comment from the partner (or a reply from staff), sent on to Zendesk."""
+def add_comment(
+    user: User, ticket: Ticket, body: str, now: datetime | None = None, files: Sequence[Upload] = ()
+) -> Comment:
+    """A public comment from the partner (or a reply from staff) with its files, sent on to
+    Zendesk. Nothing is stored when a file is refused."""
     policy.check(user, ticket, Action.REPLY if user.is_staff else Action.COMMENT)
     body = text_block(body, "body", COMMENT_MAX, _("Write a message first."))
+    checked = attachments.check(files)
     now = now or utcnow()
     comment = Comment.written(user, ticket, body, public=True, now=now)
     if user.is_staff:
         sla_clock.record_first_response(ticket, user, now)
     db.session.flush()
     ticket.updated_at = now
-    zendesk_comment(ticket, comment)
+    zendesk_comment(ticket, comment, attachments.store(ticket, checked, user, comment))
     if not user.is_staff:
         reopen_on_answer(user, ticket, body, now, tell_zendesk=True)
     db.session.commit()
     return comment
 
 
-def add_internal_note(staff: User, ticket: Ticket, body: str, now: datetime | None = None) -> Comment:
-    """A note for staff only: never shown to partners, never sent to Zendesk as public."""
+def add_internal_note(
+    staff: User, ticket: Ticket, body: str, now: datetime | None = None, files: Sequence[Upload] = ()
+) -> Comment:
+    """A note for staff only, with its files: never shown to partners, never sent to Zendesk."""
     policy.check(staff, ticket, Action.NOTE)
     body = text_block(body, "body", NOTE_MAX, _("Write a message first."))
+    checked = attachments.check(files)
     note = Comment.written(staff, ticket, body, public=False, now=now or utcnow())
+    db.session.flush()
+    attachments.store(ticket, checked, staff, note, public=False)
     db.session.commit()
     return note
 

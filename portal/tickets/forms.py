@@ -1,12 +1,16 @@
 """The two intake forms of the procedure, the comment box and the confirmation."""
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from portal.core.text import clean_block, clean_line
+from portal.files.checks import ATTACHMENT_TYPES
 from portal.tickets.validation import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -30,6 +34,27 @@ IMPACT_CHOICES = [
 ]
 
 
+# What the file picker offers: the accepted types, and the extensions of text files that systems
+# name in different ways (a log may be text/plain or nothing at all).
+ACCEPTED_FILES = ",".join([*ATTACHMENT_TYPES, ".txt", ".log", ".har", ".json"])
+
+
+def attachments_field() -> MultipleFileField:
+    """Files sent with a message; checked by the service (`portal.tickets.attachments.check`)."""
+    return MultipleFileField(_l("Attach files"), render_kw={"accept": ACCEPTED_FILES})
+
+
+def attachments_hint() -> str:
+    """What the file field accepts, from the settings."""
+    most, megabytes = current_app.config["ATTACHMENTS_MAX_FILES"], current_app.config["ATTACHMENTS_MAX_BYTES"] // 2**20
+    return ngettext(
+        "Up to %(num)d file of %(size)d MB: images, PDF, text and logs, HAR or JSON, zip, video.",
+        "Up to %(num)d files of %(size)d MB each: images, PDF, text and logs, HAR or JSON, zip, video.",
+        most,
+        size=megabytes,
+    )
+
+
 class TicketBaseForm(FlaskForm):
     subject = StringField(
         _l("Subject"), filters=LINE, validators=[DataRequired(), Length(min=SUBJECT_MIN, max=SUBJECT_MAX)]
@@ -39,6 +64,7 @@ class TicketBaseForm(FlaskForm):
         filters=BLOCK,
         validators=[DataRequired(), Length(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)],
     )
+    attachments = attachments_field()
     deflection_token = HiddenField()
 
 
@@ -75,6 +101,7 @@ FORMS = {"technical": TechnicalTicketForm, "marketing_business": MarketingTicket
 
 class CommentForm(FlaskForm):
     body = TextAreaField(_l("Add a message"), filters=BLOCK, validators=[DataRequired(), Length(max=COMMENT_MAX)])
+    attachments = attachments_field()
 
 
 class ConfirmationForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -15,7 +16,8 @@ from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.text import clean_line
 from portal.core.types import utcnow
-from portal.tickets import sla_clock
+from portal.tickets import attachments, sla_clock
+from portal.tickets.attachments import Upload
 from portal.tickets.board import monday_new_ticket
 from portal.tickets.models import (
     DEFLECTION_QUERY_MAX,
@@ -47,14 +49,17 @@ def create_ticket(
     details: dict,
     deflection_token: str | None = None,
     now: datetime | None = None,
+    files: Sequence[Upload] = (),
 ) -> Ticket:
-    """A partner's new ticket; its forwarding to Zendesk is committed with it."""
+    """A partner's new ticket, with the files attached to its description; its forwarding to
+    Zendesk is committed with it. Nothing is stored when a file is refused."""
     if user.role_enum is not Role.PARTNER or user.organization is None:
         raise InvalidInput(_("Only partners open tickets."))
     if form not in {f.value for f in TicketForm}:
         raise InvalidInput(_("Unknown form."), "form")
     subject = text_line(subject, "subject", SUBJECT_MAX, _("Write a subject."))
     description = text_block(description, "description", DESCRIPTION_MAX, _("Describe the problem."))
+    checked = attachments.check(files)
     allowed_keys = TECHNICAL_DETAILS if form == TicketForm.TECHNICAL else MARKETING_DETAILS
     details = {
         key: clean_line(value)[:DETAIL_MAX] if isinstance(value, str) else value
@@ -74,7 +79,7 @@ def create_ticket(
         updated_at=now,
     )
     _arrive(ticket, user, {"form": form}, now)
-    zendesk_create(ticket, user)
+    zendesk_create(ticket, user, attachments.store(ticket, checked, user))
     if deflection_token:
         deflection = db.session.scalar(
             select(Deflection).where(Deflection.token == deflection_token, Deflection.user_id == user.id)

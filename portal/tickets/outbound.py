@@ -7,6 +7,8 @@ find theirs, so the keys' shapes never change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import current_app
 from flask_babel import force_locale
 
@@ -16,6 +18,7 @@ from portal.core.markdown import render_markdown
 from portal.integrations import outbox, slack
 from portal.integrations.models import Target
 from portal.sla.models import RequestType
+from portal.tickets.attachments import Attachment
 from portal.tickets.board import on_the_board, record_in_monday
 from portal.tickets.models import (
     DETAIL_LABELS,
@@ -35,6 +38,7 @@ ZENDESK_TYPE = {
     RequestType.MARKETING_BUSINESS: "task",
 }
 CLOSE_IF_SOLVED = "close_if_solved"  # the outbox kind of the auto-close's message to Zendesk
+ATTACHMENT_IDS = "attachment_ids"  # a message's files, uploaded to Zendesk with it
 
 
 # Zendesk ------------------------------------------------------------------------------------
@@ -74,20 +78,26 @@ def _zendesk_new_ticket(ticket: Ticket, requester: User) -> dict:
     return payload
 
 
-def zendesk_create(ticket: Ticket, requester: User) -> None:
-    """Create the ticket in Zendesk (the key doubles as the request's Idempotency-Key)."""
+def _files(files: Sequence[Attachment]) -> dict:
+    """The part of a message naming its files (none: nothing, so plain messages keep their shape)."""
+    return {ATTACHMENT_IDS: [file.id for file in files]} if files else {}
+
+
+def zendesk_create(ticket: Ticket, requester: User, files: Sequence[Attachment] = ()) -> None:
+    """Create the ticket in Zendesk (the key doubles as the request's Idempotency-Key), its
+    description carrying `files` (uploaded on delivery: `zendesk_files`)."""
     outbox.enqueue(
         Target.ZENDESK,
         "create_ticket",
-        {"ticket": _zendesk_new_ticket(ticket, requester)},
+        {"ticket": _zendesk_new_ticket(ticket, requester), **_files(files)},
         f"zendesk:create:{ticket.reference}",
         ticket_id=ticket.id,
     )
 
 
-def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
-    """A public comment written in the portal, signed as the partner reads it (staff as the support
-    team, in the requester's language, unless SHOW_STAFF_NAMES_TO_PARTNERS). A partner's comment
+def zendesk_comment(ticket: Ticket, comment: Comment, files: Sequence[Attachment] = ()) -> None:
+    """A public comment written in the portal with its `files`, signed as the partner reads it
+    (staff as the support team, in the requester's language, unless SHOW_STAFF_NAMES_TO_PARTNERS). A partner's comment
     names its author's e-mail, so it is posted as theirs in Zendesk (`zendesk_delivery`); staff
     comments stay the API user's. Its Zendesk id is remembered on delivery, so the webhook's echo
     is not shown twice."""
@@ -96,6 +106,7 @@ def zendesk_comment(ticket: Ticket, comment: Comment) -> None:
     payload = {
         "ticket": {"comment": {"body": f"{signature}:\n\n{comment.body}", "public": True}},
         "comment_id": comment.id,
+        **_files(files),
     }
     if comment.author is not None and not comment.author.is_staff:
         payload["author_email"] = comment.author.email

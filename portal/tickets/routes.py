@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from auth.models import Role
@@ -17,12 +18,13 @@ from portal.core.markdown import render_markdown
 from portal.core.text import clean_block, clean_line
 from portal.core.types import utcnow
 from portal.core.web import database_id, render, render_list, show_form_error
+from portal.files.storage import FileMissing, storage
 from portal.integrations.zendesk import webhook_is_authentic
 from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS
 from portal.sla.targets import targets
-from portal.tickets import conversation, intake, policy, queries, sla_clock
-from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm
+from portal.tickets import attachments, conversation, intake, policy, queries, sla_clock
+from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm, attachments_hint
 from portal.tickets.models import (
     DETAIL_LABELS,
     FORM_LABELS,
@@ -40,9 +42,12 @@ webhook_bp = Blueprint("zendesk_webhook", __name__, url_prefix="/integrations/ze
 # A matrix row's promise in words, wherever partners read one.
 bp.add_app_template_filter(sla.response_time, "response_time")
 bp.add_app_template_filter(sla.when_applies, "when_applies")
+bp.add_app_template_global(attachments_hint)
 FORM_KIND = "<any(technical,marketing_business):form_kind>"
 require_partner = require_role(Role.PARTNER)
-UNCHECKED_FIELDS = ("csrf_token", "deflection_token")
+UNCHECKED_FIELDS = ("csrf_token", "deflection_token", attachments.FIELD)
+# Files are served as downloads that nothing on the page can run, frame or sniff.
+FILE_POLICY = "default-src 'none'; sandbox"
 
 
 def _ticket_or_404(ticket_id: int):
@@ -111,6 +116,7 @@ def new_ticket(form_kind: str):
                 form.description.data,
                 _details(form),
                 deflection_token=form.deflection_token.data or None,
+                files=attachments.uploads(form.attachments.data or []),
             )
         except InvalidInput as error:
             show_form_error(form, error)
@@ -180,6 +186,7 @@ def _detail_context(ticket, comment_form=None, confirmation_form=None) -> dict:
         "ticket": ticket,
         "description": render_markdown(ticket.description),
         "entries": queries.timeline(ticket, include_internal=current_user.is_staff),
+        "files": attachments.of_ticket(ticket, include_internal=current_user.is_staff),
         "expected": sla_clock.expected_first_response(ticket),
         "comment_form": comment_form or CommentForm(formdata=None),
         "confirmation_form": confirmation_form or ConfirmationForm(formdata=None),
@@ -207,7 +214,9 @@ def comment(ticket_id: int):
     form = CommentForm()
     if form.validate_on_submit():
         try:
-            conversation.add_comment(current_user, ticket, form.body.data)
+            conversation.add_comment(
+                current_user, ticket, form.body.data, files=attachments.uploads(form.attachments.data or [])
+            )
         except InvalidInput as error:
             show_form_error(form, error)
         else:
@@ -220,6 +229,52 @@ def comment(ticket_id: int):
         status_code=422,
         **_detail_context(ticket, comment_form=form),
     )
+
+
+def _attachment_or_404(ticket_id: int, attachment_id: int) -> attachments.Attachment:
+    attachment = attachments.readable(current_user, _ticket_or_404(ticket_id), attachment_id)
+    if attachment is None:
+        abort(404)
+    return attachment
+
+
+def _send_stored(key: str, content_type: str, etag: str, download_name: str | None = None):
+    """A stored file (a download unless it is a thumbnail); like every signed-in page, no cache
+    keeps it (`portal.core.web`)."""
+    try:
+        stream = storage().open(key)
+    except FileMissing:
+        current_app.logger.error("attachment file %s is missing from the storage", key)
+        abort(404, description=_("This file is no longer available."))
+    response = send_file(
+        stream,
+        mimetype=content_type,
+        as_attachment=download_name is not None,
+        download_name=download_name,
+        etag=etag,
+        max_age=0,
+    )
+    response.headers["Content-Security-Policy"] = FILE_POLICY
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@bp.get("/<int:ticket_id>/files/<int:attachment_id>")
+@login_required
+def attachment(ticket_id: int, attachment_id: int):
+    """Download a file of a ticket the user may see (internal ones: staff only)."""
+    file = _attachment_or_404(ticket_id, attachment_id)
+    return _send_stored(file.storage_key, file.content_type, file.sha256, download_name=file.filename)
+
+
+@bp.get("/<int:ticket_id>/files/<int:attachment_id>/thumbnail")
+@login_required
+def thumbnail(ticket_id: int, attachment_id: int):
+    """An image file's thumbnail, made when it was attached."""
+    file = _attachment_or_404(ticket_id, attachment_id)
+    if not file.has_thumbnail:
+        abort(404)
+    return _send_stored(file.thumbnail_key, "image/png", f"{file.sha256}-thumbnail")
 
 
 @bp.post("/<int:ticket_id>/confirm")

@@ -43,6 +43,7 @@ from portal.tickets.models import (
     Ticket,
     ZendeskArrival,
 )
+from portal.tickets.zendesk_files import fetch_files
 
 log = logging.getLogger("portal.zendesk")
 
@@ -177,6 +178,7 @@ def _make_ticket(arrival: ZendeskArrival, requester: User, state: ArrivalState) 
         arrival.channel,
     )
     arrival.ticket_id, arrival.state = ticket.id, state.value
+    fetch_files(ticket, None)
     return ticket
 
 

@@ -6,6 +6,7 @@ remembering the ids Zendesk answers with, so their webhook echo is recognised (`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -21,8 +22,9 @@ from portal.integrations.http import Rejected
 from portal.integrations.models import Target, WebhookReceipt
 from portal.integrations.zendesk import TicketClosed, parse_id
 from portal.tickets.models import Comment, EventKind, Status, Ticket
-from portal.tickets.outbound import CLOSE_IF_SOLVED, ZENDESK_STATUS, zendesk_classification
+from portal.tickets.outbound import ATTACHMENT_IDS, CLOSE_IF_SOLVED, ZENDESK_STATUS, zendesk_classification
 from portal.tickets.states import OPEN_STATUSES, record_event
+from portal.tickets.zendesk_files import upload_tokens, with_uploads
 
 log = logging.getLogger("portal.zendesk")
 
@@ -82,9 +84,13 @@ def _link(ticket: Ticket, remote: dict) -> None:
     ticket.zendesk_requester_id = parse_id(remote.get("requester_id")) or ticket.zendesk_requester_id
 
 
-def _key_may_have_expired(message) -> bool:
-    """Whether an earlier attempt may have created the ticket under a key Zendesk has forgotten."""
-    return message.attempts > 1 and utcnow() - message.created_at >= IDEMPOTENCY_KEY_TRUSTED
+def _may_exist_under_another_key(message) -> bool:
+    """Whether an earlier attempt may have created the ticket under a key that cannot find it now:
+    one Zendesk has forgotten, or one that named other upload tokens (each attempt uploads the
+    files again, so its request, and its key, differ)."""
+    if message.attempts <= 1:
+        return False
+    return bool(message.payload.get(ATTACHMENT_IDS)) or utcnow() - message.created_at >= IDEMPOTENCY_KEY_TRUSTED
 
 
 def _created_already(client, external_id: str) -> dict | None:
@@ -98,12 +104,14 @@ def _created_already(client, external_id: str) -> dict | None:
 
 
 def deliver_new_ticket(message, client) -> outbox.HandlerResult:
-    """Create the ticket in Zendesk and remember its id and requester. The Idempotency-Key makes a
-    retry after a lost answer return the ticket already created, but Zendesk keeps keys about two
-    hours: past that, the ticket is first looked up by its external id and adopted when it exists."""
+    """Create the ticket in Zendesk, its description carrying the files uploaded just before, and
+    remember its id and requester. The Idempotency-Key makes a retry after a lost answer return the
+    ticket already created, but Zendesk keeps keys about two hours, and a retry with files names new
+    upload tokens under a key of its own: then the ticket is first looked up by its external id and
+    adopted when it exists."""
     ticket = db.session.get(Ticket, message.ticket_id)
     fields = message.payload["ticket"]
-    if _key_may_have_expired(message):
+    if _may_exist_under_another_key(message):
         existing = _created_already(client, fields["external_id"])
         log.info(
             "Zendesk lookup of %s before creating it again: %s",
@@ -113,7 +121,11 @@ def deliver_new_ticket(message, client) -> outbox.HandlerResult:
         if existing is not None:
             _link(ticket, existing)
             return outbox.HandlerResult()
-    response = client.create_ticket(fields, message.idempotency_key)
+    key, tokens = message.idempotency_key, upload_tokens(message, client)
+    if tokens:
+        fields = {**fields, "comment": with_uploads(fields["comment"], tokens)}
+        key = f"{key}:{hashlib.sha256(' '.join(tokens).encode()).hexdigest()[:16]}"
+    response = client.create_ticket(fields, key)
     created = response.data.get("ticket")
     if not isinstance(created, dict) or parse_id(created.get("id")) is None:
         raise Rejected(f"Zendesk answered without a valid ticket id: {str(response.data)[:300]}")
@@ -244,6 +256,8 @@ def deliver_update(message, client) -> outbox.HandlerResult:
             _remember_delivered_comment(message.payload, audit)
             return outbox.HandlerResult()
     update = _as_sent(ticket, message, client)
+    if "comment" in update:
+        update["comment"] = with_uploads(update["comment"], upload_tokens(message, client))
     try:
         response = client.update_ticket(ticket.zendesk_id, update)
     except TicketClosed:

@@ -34,6 +34,7 @@ from portal.integrations.models import WebhookReceipt
 from portal.integrations.zendesk import parse_id
 from portal.tickets import conversation, sla_clock, states, zendesk_arrivals
 from portal.tickets.models import Comment, EventKind, Status, Ticket
+from portal.tickets.people_mail import TicketMail, email_requester
 from portal.tickets.states import move, record_event
 from portal.tickets.zendesk_delivery import ECHO_SOURCE
 from portal.tickets.zendesk_events import (
@@ -44,6 +45,7 @@ from portal.tickets.zendesk_events import (
     ZendeskEvent,
     parse_event,
 )
+from portal.tickets.zendesk_files import fetch_files
 
 log = logging.getLogger("portal.zendesk")
 
@@ -193,6 +195,8 @@ FOLLOWED_STATUSES = {
     "closed": (Status.CLOSED, EventKind.ZENDESK_CLOSED),
     "open": (Status.REOPENED, EventKind.REOPENED),
 }
+# What the partner is e-mailed of a solve or close made in Zendesk (when the portal e-mails partners).
+PARTNER_NEWS = {Status.AWAITING_CONFIRMATION: TicketMail.SOLUTION, Status.CLOSED: TicketMail.CLOSED}
 REOPENED_IN_ZENDESK = "Reopened in Zendesk"  # the reason when Zendesk reopens without the partner's words
 
 
@@ -204,7 +208,9 @@ def _apply_status(ticket: Ticket, event: ZendeskEvent, now: datetime) -> str:
         if target is Status.REOPENED:
             conversation.reopen(None, ticket, REOPENED_IN_ZENDESK, now, tell_zendesk=False, answered_as="Zendesk")
         else:
-            move(ticket, target, None, kind, {"zendesk_status": event.status}, now=now)
+            moved = move(ticket, target, None, kind, {"zendesk_status": event.status}, now=now)
+            db.session.flush()
+            email_requester(ticket, PARTNER_NEWS[target], str(moved.id))
         return f"status:{target.value}"
     record_event(ticket, None, EventKind.ZENDESK_STATUS, data={"zendesk_status": event.status}, public=False, now=now)
     return "noted"
@@ -223,17 +229,18 @@ def _apply_comment(ticket: Ticket, comment: NewComment, now: datetime) -> Outcom
         return Outcome("echo", "a comment the portal has already")
     if _is_the_description(ticket, comment):
         return Outcome("description", "the ticket's first comment, its description")
-    db.session.add(
-        Comment(
-            ticket_id=ticket.id,
-            author_name=comment.author_name,
-            body=comment.body,
-            public=comment.public,
-            source="zendesk",
-            zendesk_comment_id=comment.zendesk_id,
-            created_at=now,
-        )
+    shown = Comment(
+        ticket_id=ticket.id,
+        author_name=comment.author_name,
+        body=comment.body,
+        public=comment.public,
+        source="zendesk",
+        zendesk_comment_id=comment.zendesk_id,
+        created_at=now,
     )
+    db.session.add(shown)
+    db.session.flush()
+    fetch_files(ticket, shown)
     ticket.updated_at = now
     if comment.public and comment.by_staff:
         sla_clock.record_first_response(ticket, None, now)
