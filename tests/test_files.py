@@ -11,7 +11,6 @@ import struct
 import warnings
 import zipfile
 import zlib
-from pathlib import Path
 
 import pytest
 from flask_babel import force_locale
@@ -329,11 +328,9 @@ def test_the_app_storage_follows_its_settings(tmp_path, s3_endpoint, s3_bucket):
         storage().put("a/b.log", b"log", "text/plain")
         assert isinstance(storage(), LocalStorage)
     assert (tmp_path / "files/a/b.log").read_bytes() == b"log"
-    default_app = make_app(tmp_path)
-    assert default_app.config["ATTACHMENTS_DIR"] == str(Path(default_app.instance_path) / "attachments")
-    assert (
-        files_storage.storage_from_settings(default_app.config).root == Path(default_app.instance_path) / "attachments"
-    )
+    defaults = load(tmp_path / "instance")  # the tests' own settings name another folder
+    assert defaults["ATTACHMENTS_DIR"] == str(tmp_path / "instance" / "attachments")
+    assert files_storage.storage_from_settings(defaults).root == tmp_path / "instance" / "attachments"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.core.extensions import db
 from portal.core.types import utcnow
-from portal.integrations.http import RateLimited, Rejected, RetryLater, check_status
+from portal.integrations.http import NotFound, RateLimited, Rejected, RetryLater, check_status
 from portal.integrations.models import OutboxMessage
 from portal.integrations.monday import MondayClient
 from portal.integrations.outbox import Deliverer
@@ -38,7 +38,7 @@ def answer(status: int, body: bytes = b"", **headers) -> requests.Response:
         (500, {}, RetryLater, None),  # the outbox backs off
         (503, {"Retry-After": "5"}, RetryLater, 5.0),
         (400, {}, Rejected, None),
-        (404, {}, Rejected, None),
+        (404, {}, NotFound, None),
         (422, {}, Rejected, None),
     ],
 )
@@ -48,7 +48,7 @@ def test_failed_statuses_become_typed_errors(status, headers, error, retry_after
     assert type(raised.value) is error
     assert getattr(raised.value, "retry_after", None) == retry_after
     assert str(raised.value).startswith(str(status))
-    if error is Rejected:
+    if issubclass(error, Rejected):
         assert "the other system's words" in str(raised.value)
 
 

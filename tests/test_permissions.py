@@ -176,7 +176,6 @@ def sample_ticket(make_user):
     from portal.core.extensions import db
     from portal.integrations.models import OutboxMessage
     from portal.tickets import intake
-
     from portal.tickets.attachments import Upload
     from tests.sample_files import png
 

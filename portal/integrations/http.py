@@ -34,6 +34,10 @@ class Rejected(DeliveryError):
     """The other system refused the message itself: retrying would fail the same way."""
 
 
+class NotFound(Rejected):
+    """A 404: what the message is about does not exist there (any more)."""
+
+
 def retry_after_seconds(response: requests.Response) -> float | None:
     """The Retry-After header in seconds, when it is a number."""
     try:
@@ -61,13 +65,15 @@ def check_status(
 ) -> requests.Response:
     """The response when its status is no failure; otherwise the typed error: 429 is RateLimited
     (Retry-After, or `rate_limit_wait` seconds when the header gives none), 5xx RetryLater (after
-    its Retry-After, if any), any other 4xx Rejected, described by `refusal` (the other system's
-    own words)."""
+    its Retry-After, if any), any other 4xx Rejected (404: NotFound), described by `refusal` (the
+    other system's own words)."""
     status = response.status_code
     if status == 429:
         raise RateLimited(retry_after_seconds(response) or rate_limit_wait)
     if status >= 500:
         raise RetryLater(f"{status} {excerpt(response)}", retry_after_seconds(response))
+    if status == 404:
+        raise NotFound(f"{status} {refusal(response)}")
     if status >= 400:
         raise Rejected(f"{status} {refusal(response)}")
     return response

@@ -23,7 +23,7 @@ from portal.core.extensions import db
 from portal.files.checks import CheckedFile, FileRefused, check_file
 from portal.files.storage import FileMissing
 from portal.integrations import outbox
-from portal.integrations.http import Rejected
+from portal.integrations.http import NotFound, Rejected
 from portal.integrations.models import Target
 from portal.integrations.zendesk import parse_id
 from portal.tickets import attachments
@@ -117,7 +117,10 @@ def deliver_fetch_files(message, client) -> outbox.HandlerResult:
     comment = db.session.get(Comment, comment_id) if comment_id is not None else None
     if ticket is None or ticket.zendesk_id is None or (comment_id is not None and comment is None):
         return outbox.HandlerResult()
-    remote = _remote_comment(client, ticket.zendesk_id, comment.zendesk_comment_id if comment else None)
+    try:
+        remote = _remote_comment(client, ticket.zendesk_id, comment.zendesk_comment_id if comment else None)
+    except NotFound:  # the Zendesk ticket was deleted: nothing left to bring
+        remote = None
     if remote is None:
         log.warning("Zendesk lists no comment %s on ticket %s", comment_id, ticket.zendesk_id)
         return outbox.HandlerResult()
