@@ -18,6 +18,7 @@ from portal.tickets.attachments import Attachment
 from portal.tickets.models import Comment, Ticket
 from tests import sample_files
 from tests.conftest import TECHNICAL, login
+from tests.fakes.s3 import s3_bucket, s3_endpoint, s3_settings  # noqa: F401 (fixtures)
 
 FILES_FIELD = "attachments"
 
@@ -286,3 +287,89 @@ def test_files_written_in_a_failed_transaction_are_deleted(app, partner, open_ti
     db.session.rollback()
     assert stored_files(app) == []
     assert (count(Comment), count(Attachment)) == (0, 0)
+
+
+class TestOnS3:
+    """The same journeys with the files in an S3 bucket (moto's server on 127.0.0.1), as a portal
+    with several web servers keeps them."""
+
+    @pytest.fixture
+    def bucket(self, app, s3_endpoint, s3_bucket):
+        client, name = s3_bucket
+        app.config.update(s3_settings(s3_endpoint, name, prefix="portal"))
+        app.extensions.pop("attachments_storage", None)  # built again from these settings
+        return client, name
+
+    @staticmethod
+    def keys(bucket) -> list[str]:
+        client, name = bucket
+        return sorted(item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", []))
+
+    def test_files_go_to_the_bucket_and_come_back_through_the_portal(self, app, bucket, partner_client, matrix):
+        screenshot = sample_files.png()
+        assert send_ticket(partner_client, ("captura.png", screenshot)).status_code == 302
+        kept = db.session.scalar(select(Attachment))
+        assert self.keys(bucket) == [f"portal/{kept.storage_key}", f"portal/{kept.thumbnail_key}"]
+        assert stored_files(app) == []
+        response = partner_client.get(f"/tickets/{kept.ticket_id}/files/{kept.id}")
+        assert response.status_code == 200 and response.data == screenshot
+        assert partner_client.get(f"/tickets/{kept.ticket_id}/files/{kept.id}/thumbnail").data.startswith(b"\x89PNG")
+
+    def test_a_failed_transaction_leaves_nothing_in_the_bucket(self, bucket, partner, open_ticket, matrix, monkeypatch):
+        from portal.tickets import conversation
+        from portal.tickets.attachments import Upload
+
+        ticket = open_ticket()
+        monkeypatch.setattr(conversation, "zendesk_comment", lambda *args: (_ for _ in ()).throw(RuntimeError("down")))
+        with pytest.raises(RuntimeError):
+            conversation.add_comment(
+                partner, ticket, "Con foto.", files=[Upload("a.png", io.BytesIO(sample_files.png()))]
+            )
+        assert len(self.keys(bucket)) == 2  # the picture and its thumbnail, not committed
+        db.session.rollback()
+        assert self.keys(bucket) == []
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("sent", "kept"),
+        [
+            ("../../etc/passwd.log", "passwd.log"),
+            ("\u202egol.exe.log", "gol.exe.log"),  # a right-to-left override hiding the real extension
+            ("informe\u200b final.log", "informe final.log"),
+            ("a" * 300 + ".log", "a" * 196 + ".log"),
+        ],
+    )
+    def test_a_file_keeps_only_a_safe_name(self, partner_client, matrix, sent, kept):
+        assert send_ticket(partner_client, (sent, sample_files.LOG)).status_code == 302
+        attachment = db.session.scalar(select(Attachment))
+        assert attachment.filename == kept
+        response = partner_client.get(f"/tickets/{attachment.ticket_id}/files/{attachment.id}")
+        assert response.status_code == 200 and "/" not in response.headers["Content-Disposition"]
+
+    def test_an_empty_file_is_refused(self, partner_client, matrix):
+        response = send_ticket(partner_client, ("vacio.log", b""))
+        assert response.status_code == 422 and "vacio.log" in response.get_data(as_text=True)
+        assert count(Ticket) == 0
+
+
+def test_the_ticket_page_reads_its_files_in_one_query_however_many(clients, open_ticket, matrix, count_queries):
+    ticket = open_ticket()
+    partner = clients["partner"]
+
+    def comment_with_a_file(number: int) -> None:
+        response = partner.post(
+            f"/tickets/{ticket.id}/comments",
+            data={"body": f"Registro {number}.", FILES_FIELD: files((f"log{number}.txt", sample_files.LOG))},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 302
+
+    comment_with_a_file(0)
+    with count_queries() as few:
+        assert "log0.txt" in partner.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    for number in range(1, 6):
+        comment_with_a_file(number)
+    with count_queries() as many:
+        assert "log5.txt" in partner.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert many.count == few.count
