@@ -373,3 +373,24 @@ def test_the_ticket_page_reads_its_files_in_one_query_however_many(clients, open
     with count_queries() as many:
         assert "log5.txt" in partner.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert many.count == few.count
+
+
+def test_only_the_forms_that_carry_files_read_large_bodies(app, partner_client, open_ticket, matrix):
+    big_log = b"2026-12-01 player buffering at segment 812\n" * 70_000  # about 3 MB
+    ticket = open_ticket()
+    # Where files belong, a 3 MB file is well within the limits...
+    assert send_ticket(partner_client, ("player.log", big_log)).status_code == 302
+    comment = partner_client.post(
+        f"/tickets/{ticket.id}/comments",
+        data={"body": "Otro registro.", FILES_FIELD: files(("player.log", big_log))},
+        content_type="multipart/form-data",
+    )
+    assert comment.status_code == 302
+    # ...and anywhere else the same body is refused before it is read.
+    elsewhere = partner_client.post(
+        f"/tickets/{ticket.id}/confirm",
+        data={"answer": "no", "reason": "x", FILES_FIELD: files(("player.log", big_log))},
+        content_type="multipart/form-data",
+    )
+    assert elsewhere.status_code == 413
+    assert app.test_client().post("/login", data={"email": "a" * 3_000_000}).status_code == 413

@@ -17,7 +17,7 @@ from auth.permissions import require_role, require_staff
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
 from portal.core.limits import comment_limit
-from portal.core.web import render, show_form_error
+from portal.core.web import accepts_files, render, show_form_error
 from portal.tickets import attachments, conversation, kb_on_close, level_three, policy, queries, workflow
 from portal.tickets.models import DETAIL_LABELS, PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
@@ -71,9 +71,9 @@ def workspace(ticket_id: int):
     return _workspace(_ticket_or_404(ticket_id))
 
 
-def ticket_action(action: Action, path: str, *limits):
+def ticket_action(action: Action, path: str, *limits, takes_files: bool = False):
     """Register the view of `action` at /staff/tickets/<id>/<path>, for the roles the policy gives
-    the action (after `limits`). The view gets the ticket and the action's form as sent; around
+    the action (after `limits`); `takes_files`: its form carries attachments. The view gets the ticket and the action's form as sent; around
     it: 404 for unknown tickets; the policy's refusal (403 or 409); 422 with the form as typed and
     the message on its field; on success, where the view leads, or the workspace."""
 
@@ -111,7 +111,7 @@ def ticket_action(action: Action, path: str, *limits):
         guarded = require_role(*policy.roles_for(action))(view)
         for limit in reversed(limits):
             guarded = limit(guarded)
-        bp.post(f"/tickets/<int:ticket_id>/{path}")(guarded)
+        bp.post(f"/tickets/<int:ticket_id>/{path}")(accepts_files(guarded) if takes_files else guarded)
         return perform
 
     return register
@@ -124,13 +124,13 @@ def assign(ticket, form):
     workflow.classify_and_assign(current_user, ticket, form.request_type.data, form.priority.data, form.chosen_agent())
 
 
-@ticket_action(Action.NOTE, "note", comment_limit)
+@ticket_action(Action.NOTE, "note", comment_limit, takes_files=True)
 def note(ticket, form):
     """An internal note (staff only), with files."""
     conversation.add_internal_note(current_user, ticket, form.body.data, files=_files_sent())
 
 
-@ticket_action(Action.REPLY, "reply", comment_limit)
+@ticket_action(Action.REPLY, "reply", comment_limit, takes_files=True)
 def reply(ticket, form):
     """A public reply, with files: shown to the partner and sent to Zendesk as a public comment."""
     conversation.add_comment(current_user, ticket, form.body.data, files=_files_sent())

@@ -239,10 +239,27 @@ def _uploads_carry_null() -> bool:
     return any("\x00" in name or "\x00" in (upload.filename or "") for name, upload in request.files.items(multi=True))
 
 
+# Every request body but one carrying files is a form or a JSON document: nothing larger is read.
+FORM_BODY_MAX = 2 * 1024 * 1024
+
+
+def accepts_files(view):
+    """Mark a view whose form carries files: its requests may be as large as MAX_CONTENT_LENGTH;
+    every other view's stop at FORM_BODY_MAX (413), so no large body is read where none belongs."""
+    view.accepts_files = True
+    return view
+
+
 def init_app(app: Flask) -> None:
     """Install the id converter, input guards, response headers and error handlers on `app`."""
     app.url_map.converters["int"] = DatabaseIdConverter
     app.aborter = PortalAborter()
+
+    @app.before_request
+    def limit_request_bodies():
+        if not getattr(app.view_functions.get(request.endpoint), "accepts_files", False):
+            largest = app.config["MAX_CONTENT_LENGTH"]
+            request.max_content_length = min(FORM_BODY_MAX, largest) if largest else FORM_BODY_MAX
 
     @app.before_request
     def refuse_null_characters():

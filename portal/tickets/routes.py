@@ -17,7 +17,7 @@ from portal.core.limits import comment_limit, organization_key, setting, succeed
 from portal.core.markdown import render_markdown
 from portal.core.text import clean_block, clean_line
 from portal.core.types import utcnow
-from portal.core.web import database_id, render, render_list, show_form_error
+from portal.core.web import accepts_files, database_id, render, render_list, show_form_error
 from portal.files.storage import FileMissing, storage
 from portal.integrations.zendesk import webhook_is_authentic
 from portal.sla import services as sla
@@ -99,6 +99,7 @@ def _details(form) -> dict:
 
 
 @bp.route(f"/new/{FORM_KIND}", methods=["GET", "POST"])
+@accepts_files
 @require_partner
 @limiter.limit(setting("TICKET_LIMIT_PER_PARTNER"), key_func=user_key, methods=["POST"], deduct_when=succeeded)
 @limiter.limit(
@@ -205,6 +206,7 @@ def detail(ticket_id: int):
 
 
 @bp.post("/<int:ticket_id>/comments")
+@accepts_files
 @require_role(*policy.roles_for(Action.COMMENT))
 @comment_limit
 def comment(ticket_id: int):
