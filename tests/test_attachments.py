@@ -394,3 +394,59 @@ def test_only_the_forms_that_carry_files_read_large_bodies(app, partner_client, 
     )
     assert elsewhere.status_code == 413
     assert app.test_client().post("/login", data={"email": "a" * 3_000_000}).status_code == 413
+
+
+class TestBodyLimitWithCsrf:
+    """As in production: the CSRF check reads the form first, and still no large body is read."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"WTF_CSRF_ENABLED": True}
+
+    def test_a_large_body_is_refused_before_the_csrf_check_reads_it(self, app):
+        response = app.test_client().post("/login", data={"email": "a" * 3_000_000})
+        assert response.status_code == 413
+
+
+def test_a_savepoint_neither_keeps_nor_loses_the_files_of_its_transaction(app, partner, open_ticket, matrix):
+    from portal.files.checks import check_file
+    from portal.tickets import attachments
+
+    ticket = open_ticket()
+    log = check_file("a.log", sample_files.LOG, 1024 * 1024)
+    attachments.store(ticket, [log], partner)
+    db.session.begin_nested().rollback()  # a savepoint rolled back: the outer transaction's file stays
+    assert len(stored_files(app)) == 1
+    db.session.commit()
+    assert len(stored_files(app)) == 1 and count(Attachment) == 1
+
+    attachments.store(ticket, [log], partner)
+    db.session.begin_nested().commit()  # a savepoint released, then the whole transaction rolled back
+    db.session.rollback()
+    assert len(stored_files(app)) == 1 and count(Attachment) == 1
+
+    db.session.begin_nested()
+    with pytest.raises(RuntimeError, match="outermost transaction"):
+        attachments.store(ticket, [log], partner)
+    db.session.rollback()
+    assert len(stored_files(app)) == 1
+
+
+def test_the_workspace_forms_that_carry_files_send_them(clients, open_ticket, matrix):
+    ticket = open_ticket()
+    page = clients["admin"].get(f"/staff/tickets/{ticket.id}").get_data(as_text=True)
+    for action in ("reply", "note"):
+        form = page[page.index(f'data-action="{action}"') - 400 : page.index(f'data-action="{action}"') + 200]
+        assert 'enctype="multipart/form-data"' in form
+        assert f'id="{action}-attachments"' in page and 'type="file"' in page
+    assert page.count('enctype="multipart/form-data"') == 2, "only the forms with a file field"
+
+
+def test_a_name_in_any_script_downloads_under_that_name(partner_client, matrix):
+    send_ticket(partner_client, ("registro del reproductor ñandú 播放器.log", sample_files.LOG))
+    attachment = db.session.scalar(select(Attachment))
+    response = partner_client.get(f"/tickets/{attachment.ticket_id}/files/{attachment.id}")
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert attachment.filename == "registro del reproductor ñandú 播放器.log"
+    assert "filename*=UTF-8''" in disposition and "%E6%92%AD%E6%94%BE%E5%99%A8" in disposition

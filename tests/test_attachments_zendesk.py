@@ -18,7 +18,7 @@ from portal.integrations.outbox import Deliverer
 from portal.integrations.zendesk import ZendeskClient
 from portal.tickets import conversation, intake
 from portal.tickets.attachments import Attachment, Upload
-from portal.tickets.models import TECHNICAL_DETAILS, Comment, Ticket
+from portal.tickets.models import TECHNICAL_DETAILS, Comment, Ticket, TicketEvent
 from tests import sample_files
 from tests.conftest import QUICK_OUTBOX, TECHNICAL, login, serving_fake
 from tests.fakes.zendesk_events import FakeZendeskWithUsers, created_event, signed_post
@@ -263,3 +263,52 @@ def test_the_files_of_a_ticket_born_in_zendesk_come_with_its_description(client,
         ticket.id,
         True,
     )
+
+
+def test_a_comment_with_files_on_a_closed_zendesk_ticket_goes_to_one_follow_up(fake_zendesk, partner, matrix):
+    """Zendesk closed its ticket: the comment and its files continue in a follow-up, made once even
+    when the follow-up's answer is lost and the retry names new upload tokens."""
+    ticket = new_ticket(partner)
+    deliver()
+    closed_id = ticket.zendesk_id
+    fake_zendesk.tickets[closed_id]["status"] = "closed"
+    conversation.add_comment(partner, ticket, "Sigue fallando, adjunto registro.", files=uploads(LOG))
+    # The upload answers, the refused update answers, the follow-up's creation answer is lost.
+    fake_zendesk.faults = ["none", "none", "drop-answer"]
+    deliver(passes=3)
+    follow_ups = [t for t in fake_zendesk.tickets.values() if t["via_followup_source_id"] == closed_id]
+    assert len(follow_ups) == 1
+    db.session.expire_all()
+    assert ticket.zendesk_id == follow_ups[0]["id"]
+    assert files_on(fake_zendesk, ticket.zendesk_id) == [[LOG]]
+    assert db.session.scalar(select(OutboxMessage.state).where(OutboxMessage.kind == "update_ticket")) == "delivered"
+
+
+def test_a_file_zendesk_keeps_to_itself_is_named_to_staff_and_the_others_arrive(
+    fake_zendesk_with_webhook, ticket_in_zendesk, agent_id
+):
+    fake = fake_zendesk_with_webhook
+    fake.comment_with_files(ticket_in_zendesk.zendesk_id, agent_id, "Tres archivos.", fix_files())
+    listed = fake.comments[ticket_in_zendesk.zendesk_id][-1]["attachments"]
+    listed[0]["malware_scan_result"] = "malware_found"
+    Deliverer().run_pass()
+    assert [a.filename for a in db.session.scalars(select(Attachment))] == ["captura-agente.png"]
+    event = db.session.scalar(select(TicketEvent).where(TicketEvent.kind == "files_not_brought"))
+    assert event.public is False
+    assert set(event.data["files"]) == {"ajustes.txt", "instalador.exe"}
+    assert "malware" in event.data["files"]["ajustes.txt"]
+
+
+def test_the_files_of_a_private_first_comment_stay_with_staff(client, born_zendesk, partner, matrix):
+    """An agent opens a ticket in Zendesk for the partner with an internal note as its first comment."""
+    born_zendesk.add_user(REQUESTER, partner.email, "Pablo in Zendesk")
+    api = ZendeskClient(born_zendesk.url, born_zendesk.email, born_zendesk.token)
+    token = api.upload("panel-interno.png", SCREENSHOT[1], "image/png")
+    comment = {"body": "Abierto por teléfono.", "public": False, "uploads": [token]}
+    created = api.create_ticket(
+        {"subject": "Llamada del partner", "comment": comment, "requester_id": REQUESTER}, "born-private"
+    ).data["ticket"]
+    event = created_event(zendesk_id=created["id"], requester_id=REQUESTER, description="Abierto por teléfono.")
+    assert signed_post(client, event, SECRET).json["outcome"] == "ticket:created"
+    Deliverer().run_pass()
+    assert db.session.scalar(select(Attachment.public)) is False

@@ -286,6 +286,29 @@ class TestDownloads:
         with pytest.raises(Rejected, match="outside Zendesk"):
             api.download(url, 1000)
 
+    def test_an_address_read_two_ways_is_never_asked(self, zendesk, api, file_host):
+        """urllib would read the configured origin, urllib3 (which requests connects with) the
+        other server: the token would reach it."""
+        other = file_host()
+        origin = zendesk.url.removeprefix("http://")
+        for url in (
+            f"{other.url}\\@{origin}/attachments/token/x/?name=a.png",
+            f"http://user@{origin}/attachments/token/x/?name=a.png",
+            f"{zendesk.url}/attachments/token/x/?name=a b.png",
+            f"{zendesk.url}/attachments/token/ñ/",
+        ):
+            with pytest.raises(Rejected, match="read two ways"):
+                api.download(url, 1000)
+        assert other.seen == []
+
+    def test_a_redirect_to_an_address_read_two_ways_is_not_followed(self, zendesk, api, file_host):
+        other = file_host()
+        zendesk.files_redirect = f"{other.url}\\@{zendesk.url.removeprefix('http://')}"
+        token = api.upload("screen.png", PNG, "image/png")
+        with pytest.raises(Rejected, match="read two ways"):
+            api.download(zendesk.uploads[token].files[0].attachment["content_url"], 1000)
+        assert other.seen == []
+
     def test_another_port_of_the_zendesk_host_is_another_origin(self, zendesk, api, file_host):
         elsewhere = file_host()
         with pytest.raises(Rejected, match="outside Zendesk"):

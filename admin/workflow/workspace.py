@@ -10,6 +10,7 @@ from functools import wraps
 from flask import abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.datastructures import CombinedMultiDict
 
 from admin.workflow.blueprint import bp
 from admin.workflow.forms import ACTION_FORMS, ActionForm
@@ -19,6 +20,7 @@ from portal.core.extensions import db
 from portal.core.limits import comment_limit
 from portal.core.web import accepts_files, render, show_form_error
 from portal.tickets import attachments, conversation, kb_on_close, level_three, policy, queries, workflow
+from portal.tickets.forms import uploads_of
 from portal.tickets.models import DETAIL_LABELS, PRIORITY_LABELS, Ticket
 from portal.tickets.policy import Action
 
@@ -73,9 +75,10 @@ def workspace(ticket_id: int):
 
 def ticket_action(action: Action, path: str, *limits, takes_files: bool = False):
     """Register the view of `action` at /staff/tickets/<id>/<path>, for the roles the policy gives
-    the action (after `limits`); `takes_files`: its form carries attachments. The view gets the ticket and the action's form as sent; around
-    it: 404 for unknown tickets; the policy's refusal (403 or 409); 422 with the form as typed and
-    the message on its field; on success, where the view leads, or the workspace."""
+    the action (after `limits`; `takes_files`: its form carries attachments). The view gets the
+    ticket and the action's form as sent; around it: 404 for unknown tickets; the policy's refusal
+    (403 or 409); 422 with the form as typed and the message on its field; on success, where the
+    view leads, or the workspace."""
 
     def register(perform):
         @wraps(perform)
@@ -88,7 +91,7 @@ def ticket_action(action: Action, path: str, *limits, takes_files: bool = False)
                 return _workspace(ticket, unmet.http_status, unmet.message)
             except policy.ActionRefused as refused:
                 abort(refused.http_status, description=refused.message)
-            form = ACTION_FORMS[action].for_ticket(ticket, request.form)
+            form = ACTION_FORMS[action].for_ticket(ticket, CombinedMultiDict([request.files, request.form]))
             # Announced above the workspace (role="alert"); the form says which field and why.
             status, error = 422, _("Some of the data sent is not valid. Check it and try again.")
             if form.validate():
@@ -127,17 +130,13 @@ def assign(ticket, form):
 @ticket_action(Action.NOTE, "note", comment_limit, takes_files=True)
 def note(ticket, form):
     """An internal note (staff only), with files."""
-    conversation.add_internal_note(current_user, ticket, form.body.data, files=_files_sent())
+    conversation.add_internal_note(current_user, ticket, form.body.data, files=uploads_of(form.attachments))
 
 
 @ticket_action(Action.REPLY, "reply", comment_limit, takes_files=True)
 def reply(ticket, form):
     """A public reply, with files: shown to the partner and sent to Zendesk as a public comment."""
-    conversation.add_comment(current_user, ticket, form.body.data, files=_files_sent())
-
-
-def _files_sent() -> list[attachments.Upload]:
-    return attachments.uploads(request.files.getlist(attachments.FIELD))
+    conversation.add_comment(current_user, ticket, form.body.data, files=uploads_of(form.attachments))
 
 
 @ticket_action(Action.REPORT, "reports")

@@ -255,11 +255,13 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = DatabaseIdConverter
     app.aborter = PortalAborter()
 
-    @app.before_request
     def limit_request_bodies():
         if not getattr(app.view_functions.get(request.endpoint), "accepts_files", False):
             largest = app.config["MAX_CONTENT_LENGTH"]
             request.max_content_length = min(FORM_BODY_MAX, largest) if largest else FORM_BODY_MAX
+
+    # First of all: the CSRF check, registered earlier, reads the form, and with it the whole body.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_request_bodies)
 
     @app.before_request
     def refuse_null_characters():

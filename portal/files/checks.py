@@ -155,8 +155,13 @@ def read_limited(stream: BinaryIO, max_bytes: int, filename: str) -> bytes:
     return b"".join(chunks)
 
 
+def megabytes(size: int) -> str:
+    """A size in megabytes as the UI's locale writes it, to two decimals at most ("20", "1,5")."""
+    return format_decimal(size / MEGABYTE, format="#,##0.##")
+
+
 def _too_large(name: str, max_bytes: int) -> FileRefused:
-    limit = format_decimal(max_bytes / MEGABYTE, format="#,##0.##")
+    limit = megabytes(max_bytes)
     return FileRefused(
         _("%(name)s is larger than %(limit)s MB, the most one file may weigh.", name=name, limit=limit), name
     )

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from portal.integrations.http import (
     Rejected,
@@ -217,6 +219,8 @@ class ZendeskClient:
     def _fetch_file(self, url: str, bare: requests.Session) -> requests.Response:
         """One GET of a file, not following redirects: with the API token on the configured origin,
         without it on Zendesk's other hosts over https; Rejected anywhere else."""
+        if not _unambiguous(url):
+            raise Rejected(f"an attachment address that can be read two ways is not fetched: {url[:REFUSAL_MAX]!r}")
         parts = urlsplit(url)
         own = _origin(url) == _origin(self.base_url)
         zendesk_host = parts.scheme == FILE_SCHEME and (parts.hostname or "").endswith(FILE_HOSTS)
@@ -247,6 +251,22 @@ class ZendeskClient:
             if isinstance(user, dict) and str(user.get("email", "")).lower() == email.lower():
                 return parse_id(user.get("id"))
         return None
+
+
+def _unambiguous(url: str) -> bool:
+    """Whether `url` names the same host for urllib, which judges where the token may go, and for
+    urllib3, which requests connects with: they read backslashes, user information, spaces and
+    control characters differently (`https://evil.example` + backslash + `@edye.zendesk.com/` is
+    Zendesk to one and evil.example to the other), so such addresses are refused."""
+    if not url.isascii() or any(char <= " " or char in "\\\x7f" for char in url):
+        return False
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return False
+    try:
+        return (parse_url(url).host or "").lower() == (parts.hostname or "")
+    except LocationParseError:
+        return False
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -20,7 +20,6 @@ from flask import current_app
 from flask_babel import ngettext
 from sqlalchemy import BigInteger, ForeignKey, Index, String, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
-from werkzeug.datastructures import FileStorage
 
 from auth.models import User
 from portal.core.errors import InvalidInput
@@ -77,11 +76,6 @@ class Upload:
     stream: BinaryIO
 
 
-def uploads(files: Iterable[FileStorage]) -> list[Upload]:
-    """The files of a form's file field; browsers send an empty part when none was chosen."""
-    return [Upload(file.filename or "", file.stream) for file in files if file.filename]
-
-
 def check(sent: Sequence[Upload]) -> list[CheckedFile]:
     """Every file read and checked (count, size, type by content) before anything is stored:
     InvalidInput on the file field for the first one refused."""
@@ -106,13 +100,16 @@ def store(
     files: Sequence[CheckedFile],
     uploader: User | None,
     comment: Comment | None = None,
-    public: bool = True,
+    public: bool | None = None,
     zendesk_ids: Sequence[int | None] = (),
 ) -> list[Attachment]:
     """Keep `files` on `ticket` (on `comment` when given, else with its description) in the
     caller's transaction: each file and an image's thumbnail are written now, and deleted again if
-    that transaction rolls back. `zendesk_ids`: the Zendesk attachment id of each file, when it
-    came from there."""
+    that transaction rolls back. They are public like their comment (a description's are, unless
+    `public` says otherwise). `zendesk_ids`: the Zendesk attachment id of each file, when it came
+    from there."""
+    if public is None:
+        public = comment.public if comment is not None else True
     kept = []
     for position, file in enumerate(files):
         token = secrets.token_hex(16)
@@ -141,18 +138,26 @@ def store(
 
 
 def _write(key: str, data: bytes, content_type: str) -> None:
-    storage().put(key, data, content_type)
+    if db.session().in_nested_transaction():
+        # A savepoint's own files could not be told from its parent's when only it rolls back.
+        raise RuntimeError("attachments are written in a session's outermost transaction only")
+    # Noted first: a write that times out may have stored the file all the same.
     db.session.info.setdefault(WRITTEN, []).append(key)
+    storage().put(key, data, content_type)
 
 
+# SQLAlchemy sends these for savepoints too; only the outermost transaction decides.
 @event.listens_for(Session, "after_commit")
 def _keep_files_of_a_committed_transaction(session: Session) -> None:
-    session.info.pop(WRITTEN, None)
+    if not session.in_nested_transaction():
+        session.info.pop(WRITTEN, None)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_files_of_a_failed_transaction(session: Session) -> None:
     """The records of these files were never committed: their bytes go too."""
+    if session.in_nested_transaction():
+        return
     written = session.info.pop(WRITTEN, None)
     if not written:
         return

@@ -66,7 +66,7 @@ def add_internal_note(
     checked = attachments.check(files)
     note = Comment.written(staff, ticket, body, public=False, now=now or utcnow())
     db.session.flush()
-    attachments.store(ticket, checked, staff, note, public=False)
+    attachments.store(ticket, checked, staff, note)
     db.session.commit()
     return note
 

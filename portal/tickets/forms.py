@@ -10,7 +10,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from portal.core.text import clean_block, clean_line
-from portal.files.checks import ATTACHMENT_TYPES
+from portal.files.checks import ATTACHMENT_TYPES, JSON_NAME_ENDINGS, megabytes
+from portal.tickets.attachments import Upload
 from portal.tickets.validation import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -36,7 +37,7 @@ IMPACT_CHOICES = [
 
 # What the file picker offers: the accepted types, and the extensions of text files that systems
 # name in different ways (a log may be text/plain or nothing at all).
-ACCEPTED_FILES = ",".join([*ATTACHMENT_TYPES, ".txt", ".log", ".har", ".json"])
+ACCEPTED_FILES = ",".join([*ATTACHMENT_TYPES, ".txt", ".log", *JSON_NAME_ENDINGS])
 
 
 def attachments_field() -> MultipleFileField:
@@ -44,14 +45,19 @@ def attachments_field() -> MultipleFileField:
     return MultipleFileField(_l("Attach files"), render_kw={"accept": ACCEPTED_FILES})
 
 
+def uploads_of(field: MultipleFileField) -> list[Upload]:
+    """The files sent in a file field; browsers send an empty part when none was chosen."""
+    return [Upload(file.filename, file.stream) for file in field.data or [] if getattr(file, "filename", "")]
+
+
 def attachments_hint() -> str:
     """What the file field accepts, from the settings."""
-    most, megabytes = current_app.config["ATTACHMENTS_MAX_FILES"], current_app.config["ATTACHMENTS_MAX_BYTES"] // 2**20
+    most = current_app.config["ATTACHMENTS_MAX_FILES"]
     return ngettext(
-        "Up to %(num)d file of %(size)d MB: images, PDF, text and logs, HAR or JSON, zip, video.",
-        "Up to %(num)d files of %(size)d MB each: images, PDF, text and logs, HAR or JSON, zip, video.",
+        "Up to %(num)d file of %(size)s MB: images, PDF, text and logs, HAR or JSON, zip, video.",
+        "Up to %(num)d files of %(size)s MB each: images, PDF, text and logs, HAR or JSON, zip, video.",
         most,
-        size=megabytes,
+        size=megabytes(current_app.config["ATTACHMENTS_MAX_BYTES"]),
     )
 
 

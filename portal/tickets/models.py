@@ -186,6 +186,7 @@ class EventKind(StrEnum):
     ZENDESK_SOLVED = "zendesk_solved"
     ZENDESK_CLOSED = "zendesk_closed"
     ZENDESK_STATUS = "zendesk_status"  # another Zendesk status, noted without a move
+    FILES_NOT_BROUGHT = "files_not_brought"  # files of a Zendesk comment the portal did not keep
 
 
 class TicketEvent(db.Model):

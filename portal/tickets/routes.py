@@ -24,7 +24,7 @@ from portal.sla import services as sla
 from portal.sla.models import REQUEST_TYPE_LABELS
 from portal.sla.targets import targets
 from portal.tickets import attachments, conversation, intake, policy, queries, sla_clock
-from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm, attachments_hint
+from portal.tickets.forms import FORMS, CommentForm, ConfirmationForm, attachments_hint, uploads_of
 from portal.tickets.models import (
     DETAIL_LABELS,
     FORM_LABELS,
@@ -117,7 +117,7 @@ def new_ticket(form_kind: str):
                 form.description.data,
                 _details(form),
                 deflection_token=form.deflection_token.data or None,
-                files=attachments.uploads(form.attachments.data or []),
+                files=uploads_of(form.attachments),
             )
         except InvalidInput as error:
             show_form_error(form, error)
@@ -216,9 +216,7 @@ def comment(ticket_id: int):
     form = CommentForm()
     if form.validate_on_submit():
         try:
-            conversation.add_comment(
-                current_user, ticket, form.body.data, files=attachments.uploads(form.attachments.data or [])
-            )
+            conversation.add_comment(current_user, ticket, form.body.data, files=uploads_of(form.attachments))
         except InvalidInput as error:
             show_form_error(form, error)
         else:

@@ -6,7 +6,6 @@ remembering the ids Zendesk answers with, so their webhook echo is recognised (`
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import timedelta
 
@@ -24,7 +23,7 @@ from portal.integrations.zendesk import TicketClosed, parse_id
 from portal.tickets.models import Comment, EventKind, Status, Ticket
 from portal.tickets.outbound import ATTACHMENT_IDS, CLOSE_IF_SOLVED, ZENDESK_STATUS, zendesk_classification
 from portal.tickets.states import OPEN_STATUSES, record_event
-from portal.tickets.zendesk_files import upload_tokens, with_uploads
+from portal.tickets.zendesk_files import keyed_by_uploads, upload_tokens, with_uploads
 
 log = logging.getLogger("portal.zendesk")
 
@@ -93,12 +92,13 @@ def _may_exist_under_another_key(message) -> bool:
     return bool(message.payload.get(ATTACHMENT_IDS)) or utcnow() - message.created_at >= IDEMPOTENCY_KEY_TRUSTED
 
 
-def _created_already(client, external_id: str) -> dict | None:
-    """The oldest Zendesk ticket carrying `external_id` (follow-ups carry it too), if any."""
+def _created_already(client, external_id: str, after: int = 0) -> dict | None:
+    """The oldest Zendesk ticket carrying `external_id` (follow-ups carry it too) whose id is
+    beyond `after` (a follow-up's: beyond the closed ticket it follows), if any."""
     found = [
         remote
         for remote in client.tickets_with_external_id(external_id)
-        if remote.get("external_id") == external_id and parse_id(remote.get("id")) is not None
+        if remote.get("external_id") == external_id and (parse_id(remote.get("id")) or 0) > after
     ]
     return min(found, key=lambda remote: parse_id(remote["id"]), default=None)
 
@@ -121,11 +121,9 @@ def deliver_new_ticket(message, client) -> outbox.HandlerResult:
         if existing is not None:
             _link(ticket, existing)
             return outbox.HandlerResult()
-    key, tokens = message.idempotency_key, upload_tokens(message, client)
-    if tokens:
-        fields = {**fields, "comment": with_uploads(fields["comment"], tokens)}
-        key = f"{key}:{hashlib.sha256(' '.join(tokens).encode()).hexdigest()[:16]}"
-    response = client.create_ticket(fields, key)
+    tokens = upload_tokens(message, client)
+    fields = {**fields, "comment": with_uploads(fields["comment"], tokens)}
+    response = client.create_ticket(fields, keyed_by_uploads(message.idempotency_key, tokens))
     created = response.data.get("ticket")
     if not isinstance(created, dict) or parse_id(created.get("id")) is None:
         raise Rejected(f"Zendesk answered without a valid ticket id: {str(response.data)[:300]}")
@@ -289,11 +287,26 @@ def _follow_up(ticket: Ticket, message, update: dict, client) -> outbox.HandlerR
         with force_locale(ticket.requester.language):
             text = _("The partner reopened %(reference)s in the portal.", reference=ticket.reference)
         follow_up["comment"] = {"body": text, "public": True}
-    response = client.create_ticket(follow_up, f"{message.idempotency_key}:follow-up:{closed_id}")
+    tokens = follow_up["comment"].get("uploads", [])
+    if tokens and message.attempts > 1:
+        # An earlier attempt's follow-up named other tokens, under another key: look for it first.
+        existing = _created_already(client, ticket.reference, after=closed_id)
+        if existing is not None:
+            _continued_in(ticket, closed_id, existing)
+            return outbox.HandlerResult()
+    key = keyed_by_uploads(f"{message.idempotency_key}:follow-up:{closed_id}", tokens)
+    response = client.create_ticket(follow_up, key)
     created = response.data.get("ticket")
     if not isinstance(created, dict) or parse_id(created.get("id")) is None:
         raise Rejected(f"Zendesk answered the follow-up without a valid ticket id: {str(response.data)[:300]}")
-    _link(ticket, created)
+    _continued_in(ticket, closed_id, created)
+    _remember_delivered_comment(message.payload, response.data.get("audit"))
+    return outbox.HandlerResult(response.rate_limit_remaining)
+
+
+def _continued_in(ticket: Ticket, closed_id: int, follow_up: dict) -> None:
+    """From now on the ticket is the follow-up in Zendesk; the closed one stays in its events."""
+    _link(ticket, follow_up)
     record_event(
         ticket,
         None,
@@ -301,9 +314,9 @@ def _follow_up(ticket: Ticket, message, update: dict, client) -> outbox.HandlerR
         data={"zendesk_status": "closed", "follow_up_of": closed_id, "zendesk_id": ticket.zendesk_id},
         public=False,
     )
-    log.info("Zendesk ticket %s was closed: %s continues in follow-up %s", closed_id, ticket.reference, created["id"])
-    _remember_delivered_comment(message.payload, response.data.get("audit"))
-    return outbox.HandlerResult(response.rate_limit_remaining)
+    log.info(
+        "Zendesk ticket %s was closed: %s continues in follow-up %s", closed_id, ticket.reference, ticket.zendesk_id
+    )
 
 
 def register_handlers() -> None:

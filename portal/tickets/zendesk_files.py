@@ -3,24 +3,29 @@
 To Zendesk, a message's files are uploaded (`POST /api/v2/uploads.json`) in the same delivery as
 the comment that carries their tokens (`comment.uploads`), so a comment is never posted without
 its files: an upload that fails fails the delivery, and the retry uploads them again (a token not
-used expires in Zendesk).
+used expires in Zendesk). Since each attempt names new tokens, a creation retried with files is
+another request under another idempotency key (`keyed_by_uploads`): the ticket it may have
+created already is looked for first (`zendesk_delivery`).
 
-From Zendesk, the files of a comment made there (or of the description of a ticket born there)
-are fetched once by the worker: the comment is read through the comments API (`GET
+From Zendesk, the files of a comment made there (or of the first comment of a ticket born there)
+are brought once by the worker: the comment is read through the comments API (`GET
 /api/v2/tickets/{id}/comments.json`), each attachment downloaded with the API's credentials and
-checked like an upload; a file the portal refuses (its type, its size, a malware finding) is left
-in Zendesk and named in the log.
+checked like an upload, and kept one at a time. A file the portal does not keep (its type, its
+size, a malware finding, an address outside Zendesk) stays in Zendesk and is named on the staff
+timeline. These messages belong to no ticket's queue: bringing files never holds back what the
+portal sends about the ticket.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from flask import current_app
 from sqlalchemy import select
 
 from portal.core.extensions import db
-from portal.files.checks import CheckedFile, FileRefused, check_file
+from portal.files.checks import FileRefused, check_file
 from portal.files.storage import FileMissing
 from portal.integrations import outbox
 from portal.integrations.http import NotFound, Rejected
@@ -28,15 +33,18 @@ from portal.integrations.models import Target
 from portal.integrations.zendesk import parse_id
 from portal.tickets import attachments
 from portal.tickets.attachments import Attachment
-from portal.tickets.models import Comment, Ticket
+from portal.tickets.models import Comment, EventKind, Ticket
 from portal.tickets.outbound import ATTACHMENT_IDS
+from portal.tickets.states import record_event
 
 log = logging.getLogger("portal.zendesk")
 
 FETCH_FILES = "fetch_files"  # the outbox kind of a comment's files to bring from Zendesk
-# What Zendesk's malware scan may say of a file ("Attachments", attachment object): only files it
-# found clean, or did not scan, are brought.
+# Zendesk's malware scan result of a file it found infected ("Attachments", the attachment object).
 MALWARE_FOUND = "malware_found"
+
+
+# To Zendesk -------------------------------------------------------------------------------------
 
 
 def upload_tokens(message, client) -> list[str]:
@@ -56,32 +64,60 @@ def with_uploads(comment: dict, tokens: list[str]) -> dict:
     return {**comment, "uploads": tokens} if tokens else comment
 
 
+def keyed_by_uploads(key: str, tokens: list[str]) -> str:
+    """The idempotency key of a creation carrying `tokens`: Zendesk refuses a key it knows with
+    another request, and every attempt uploads anew."""
+    return f"{key}:{hashlib.sha256(' '.join(tokens).encode()).hexdigest()[:16]}" if tokens else key
+
+
+# From Zendesk -----------------------------------------------------------------------------------
+
+
 def fetch_files(ticket: Ticket, comment: Comment | None) -> None:
     """Ask the worker to bring the files of `comment`, made in Zendesk (None: the first comment of
-    a ticket born there, its description), in the caller's transaction."""
-    which = comment.zendesk_comment_id if comment is not None else "description"
-    outbox.enqueue(
-        Target.ZENDESK,
-        FETCH_FILES,
-        {"comment_id": comment.id if comment is not None else None},
-        f"zendesk:files:{ticket.id}:{which}",
-        ticket_id=ticket.id,
-    )
+    a ticket born there), in the caller's transaction (which has flushed `comment`)."""
+    which = comment.zendesk_comment_id if comment is not None else "first"
+    payload = {
+        "ticket_id": ticket.id,
+        "zendesk_ticket_id": ticket.zendesk_id,
+        "comment_id": comment.id if comment is not None else None,
+        "zendesk_comment_id": comment.zendesk_comment_id if comment is not None else None,
+    }
+    outbox.enqueue(Target.ZENDESK, FETCH_FILES, payload, f"zendesk:files:{ticket.id}:{which}")
 
 
 def _remote_comment(client, zendesk_ticket_id: int, zendesk_comment_id: int | None) -> dict | None:
-    """The comment as Zendesk lists it (its first, oldest comment when no id is given)."""
-    for remote in client.ticket_comments(zendesk_ticket_id):
-        if zendesk_comment_id is None or parse_id(remote.get("id")) == zendesk_comment_id:
-            return remote
+    """The comment as Zendesk lists it (its first, oldest comment when no id is given); None when
+    the ticket is gone from Zendesk or no longer lists it."""
+    try:
+        for remote in client.ticket_comments(zendesk_ticket_id):
+            if zendesk_comment_id is None or parse_id(remote.get("id")) == zendesk_comment_id:
+                return remote
+    except NotFound:
+        pass
     return None
 
 
-def _brought(ticket: Ticket, remote: dict, client) -> list[tuple[int, CheckedFile]]:
-    """The remote comment's files the portal keeps and does not have yet: (Zendesk id, checked)."""
-    max_bytes = current_app.config["ATTACHMENTS_MAX_BYTES"]
-    listed = [item for item in remote.get("attachments") or [] if isinstance(item, dict)]
-    ids = [parse_id(item.get("id")) for item in listed]
+def _why_not(item: dict, max_bytes: int) -> str | None:
+    """Why an attachment is not brought before it is even downloaded, or None."""
+    if item.get("deleted") is True:
+        return "deleted in Zendesk"
+    if item.get("malware_scan_result") == MALWARE_FOUND:
+        return "malware found by Zendesk"
+    if not isinstance(item.get("content_url"), str):
+        return "no address"
+    size = item.get("size")
+    if isinstance(size, int) and size > max_bytes:
+        return f"{size} bytes, over {max_bytes}"
+    return None
+
+
+def _bring(ticket: Ticket, comment: Comment | None, public: bool, items: list[dict], client) -> dict[str, str]:
+    """Keep each new attachment of `items`, one at a time (never a whole comment's files in memory
+    at once), at most ATTACHMENTS_MAX_FILES; the names of those not kept, with the reason."""
+    config = current_app.config
+    max_bytes, most = config["ATTACHMENTS_MAX_BYTES"], config["ATTACHMENTS_MAX_FILES"]
+    ids = [parse_id(item.get("id")) for item in items]
     known = set(
         db.session.scalars(
             select(Attachment.zendesk_attachment_id).where(
@@ -89,50 +125,48 @@ def _brought(ticket: Ticket, remote: dict, client) -> list[tuple[int, CheckedFil
             )
         )
     )
-    kept = []
-    for zendesk_id, item in zip(ids, listed, strict=True):
-        name = str(item.get("file_name") or "file")[:200]
-        size, url = item.get("size"), item.get("content_url")
-        if zendesk_id is None or zendesk_id in known or item.get("deleted") is True:
+    left, kept = {}, len(known)
+    for zendesk_id, item in zip(ids, items, strict=True):
+        name = str(item.get("file_name") or "")
+        if zendesk_id is None or zendesk_id in known:
             continue
-        if item.get("malware_scan_result") == MALWARE_FOUND or not isinstance(url, str):
-            log.warning(
-                "Zendesk attachment %s of %s not brought: malware found or no address", zendesk_id, ticket.reference
-            )
-            continue
-        if isinstance(size, int) and size > max_bytes:
-            log.warning("Zendesk attachment %s of %s not brought: %s bytes", zendesk_id, ticket.reference, size)
-            continue
-        try:
-            kept.append((zendesk_id, check_file(name, client.download(url, max_bytes), max_bytes)))
-        except (FileRefused, Rejected) as refused:
-            log.warning("Zendesk attachment %s of %s not brought: %s", zendesk_id, ticket.reference, refused)
-    return kept
+        reason = _why_not(item, max_bytes) or (f"more than {most} files" if kept >= most else None)
+        if reason is None:
+            try:
+                checked = check_file(name, client.download(item["content_url"], max_bytes), max_bytes)
+            except (FileRefused, Rejected) as refused:
+                reason = refused.message if isinstance(refused, FileRefused) else str(refused)
+            else:
+                attachments.store(ticket, [checked], None, comment, public, zendesk_ids=[zendesk_id])
+                kept += 1
+        if reason is not None:
+            left[name or str(zendesk_id)] = reason
+            log.warning("Zendesk attachment %s of %s not brought: %s", zendesk_id, ticket.reference, reason)
+    return left
 
 
 def deliver_fetch_files(message, client) -> outbox.HandlerResult:
     """Bring the files of a comment made in Zendesk (see the module's docstring)."""
-    ticket = db.session.get(Ticket, message.ticket_id)
-    comment_id = message.payload.get("comment_id")
-    comment = db.session.get(Comment, comment_id) if comment_id is not None else None
-    if ticket is None or ticket.zendesk_id is None or (comment_id is not None and comment is None):
+    payload = message.payload
+    ticket = db.session.get(Ticket, payload["ticket_id"])
+    comment = db.session.get(Comment, payload["comment_id"]) if payload["comment_id"] is not None else None
+    if ticket is None or (payload["comment_id"] is not None and comment is None):
         return outbox.HandlerResult()
-    try:
-        remote = _remote_comment(client, ticket.zendesk_id, comment.zendesk_comment_id if comment else None)
-    except NotFound:  # the Zendesk ticket was deleted: nothing left to bring
-        remote = None
+    remote = _remote_comment(client, payload["zendesk_ticket_id"], payload["zendesk_comment_id"])
     if remote is None:
-        log.warning("Zendesk lists no comment %s on ticket %s", comment_id, ticket.zendesk_id)
+        log.warning(
+            "Zendesk ticket %s lists no comment %s: no files brought for %s",
+            payload["zendesk_ticket_id"],
+            payload["zendesk_comment_id"] or "(first)",
+            ticket.reference,
+        )
         return outbox.HandlerResult()
-    brought = _brought(ticket, remote, client)
-    attachments.store(
-        ticket,
-        [checked for _id, checked in brought],
-        None,
-        comment,
-        public=comment.public if comment is not None else True,
-        zendesk_ids=[zendesk_id for zendesk_id, _checked in brought],
-    )
+    items = [item for item in remote.get("attachments") or [] if isinstance(item, dict)]
+    # A first comment's files are public only when Zendesk says that comment is.
+    public = None if comment is not None else remote.get("public") is not False
+    left = _bring(ticket, comment, public, items, client)
+    if left:
+        record_event(ticket, None, EventKind.FILES_NOT_BROUGHT, data={"files": left}, public=False)
     return outbox.HandlerResult()
 
 
