@@ -61,9 +61,11 @@ def build_schema() -> Schema:
         "category": ID(stored=True),
         "tags": KEYWORD(commas=True, lowercase=True, scorable=True),
         "title": STORED(),
+        "translation_id": STORED(),
     }
     for language in LANGUAGES:
-        fields[f"text_{language}"] = TEXT(analyzer=language_analyzer(language), phrase=False)
+        # Positions kept: phrases (synonyms of several words) match their words together.
+        fields[f"text_{language}"] = TEXT(analyzer=language_analyzer(language), phrase=True)
         fields[f"body_{language}"] = STORED()
     return Schema(**fields)
 
@@ -73,6 +75,7 @@ def build_schema() -> Schema:
 # posting list per word instead of three keeps queries fast.
 TITLE_WEIGHT = 3
 TAGS_WEIGHT = 2
+CATEGORY_WEIGHT = 1  # "problemas de DRM" finds the DRM category's articles
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,13 @@ class IndexDocument:
     title: str
     tags: tuple[str, ...]
     text: str
+    category_label: str = ""  # its category's name, in the article's language
+    translation_id: int | None = None  # the same article in the other language
 
     def fields(self) -> dict:
         tags = " ".join(self.tags)
-        weighted = " ".join([self.title] * TITLE_WEIGHT + [tags] * TAGS_WEIGHT + [self.text])
+        labelled = [self.category_label] * CATEGORY_WEIGHT
+        weighted = " ".join([self.title] * TITLE_WEIGHT + [tags] * TAGS_WEIGHT + labelled + [self.text])
         return {
             "article_id": str(self.article_id),
             "slug": self.slug,
@@ -99,6 +105,7 @@ class IndexDocument:
             "category": self.category,
             "title": self.title,
             "tags": ",".join(self.tags),
+            "translation_id": str(self.translation_id or ""),
             f"text_{self.language}": weighted,
             f"body_{self.language}": self.text,
         }

@@ -12,18 +12,26 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from whoosh.query import And, Term
+from whoosh.query import And, AndMaybe, Phrase, Term
 from whoosh.query.compound import DefaultOr
 
-from kb import index, snippets
+from kb import index, snippets, synonyms
 from portal.core.i18n import LANGUAGES
 from portal.core.text import clean_line
 
 _SPACED_ERROR_CODE = re.compile(r"\b([A-Za-z]{2,6})[\s_]+(\d{3,6})\b")
 _ERROR_CODE = re.compile(r"^[a-z]{2,6}-\d{2,6}$")
+_JOINED_ERROR_CODE = re.compile(r"^([a-z]{2,6})(\d{3,6})$")  # "edy4031", as partners often type it
 FUZZY_ALTERNATIVES = 3
 FUZZY_WEIGHT = 0.6
 PREFIX_WEIGHT = 0.5
+STEM_PREFIX_MIN, STEM_SUFFIX_MAX = 4, 4  # a stem that begins a misspelled word: its length, what may follow
+SYNONYM_WEIGHT = 0.7  # a synonym of what was typed counts less than the words typed
+PHRASE_SLOP = 2  # words a synonym phrase may be apart in an article (stop words do not count)
+PROXIMITY_SLOP = 3  # words typed together count as together this many words apart in an article
+PROXIMITY_WEIGHT = 1.0
+CROSS_LANGUAGE_FEW = 3  # fewer articles than this in the query's language: ask the other language too
+CROSS_LANGUAGE_WEIGHT = 0.8  # an article found through its translation counts less than a direct match
 COMMON_WORD_SHARE = 0.3
 
 
@@ -87,6 +95,18 @@ def _most_frequent(reader, fieldname: str, terms, limit: int) -> list[str]:
     return sorted(terms, key=lambda term: -reader.doc_frequency(fieldname, term))[:limit]
 
 
+def _stems_the_word_begins_with(reader, fieldname: str, word: str) -> set[str]:
+    """Known stems that begin an unknown word: a typo after the stem ("operdor") is far from the
+    word's own stem ("operdor") yet begins with the right one ("oper", of "operador")."""
+    if len(word) < STEM_PREFIX_MIN + 1:
+        return set()
+    terms = (
+        term.decode("utf-8") if isinstance(term, bytes) else term
+        for term in reader.expand_prefix(fieldname, word[:STEM_PREFIX_MIN])
+    )
+    return {term for term in terms if word.startswith(term) and len(word) - len(term) <= STEM_SUFFIX_MAX}
+
+
 def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spelling):
     fieldname = f"text_{language}"
     stem = _stem(language, word)
@@ -95,6 +115,10 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
     if reader.doc_frequency(fieldname, stem):
         spelling.exact.add(word)
         return Term(fieldname, stem)
+    joined = _JOINED_ERROR_CODE.match(word)
+    if joined and reader.doc_frequency(fieldname, code := f"{joined[1]}-{joined[2]}"):
+        spelling.exact.add(word)
+        return Term(fieldname, code)
     alternatives: dict[str, float] = {}
     if is_last and len(word) >= 4:
         # The word may still be being typed: let "subti" find "subtítulos".
@@ -103,7 +127,8 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
     # An unknown error code is not a typo of another code; other words of 4+ letters may be.
     if len(word) >= 4 and not _ERROR_CODE.match(word):
         long_word = len(stem) >= 6
-        candidates = reader.terms_within(fieldname, stem, 2 if long_word else 1, prefix=2 if long_word else 1)
+        candidates = set(reader.terms_within(fieldname, stem, 2 if long_word else 1, prefix=2 if long_word else 1))
+        candidates |= _stems_the_word_begins_with(reader, fieldname, word)
         near = _most_frequent(reader, fieldname, candidates, FUZZY_ALTERNATIVES)
         if near:
             spelling.corrections.setdefault(word, (language, near[0]))
@@ -115,14 +140,63 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
     return clauses[0] if len(clauses) == 1 else DefaultOr(clauses)
 
 
+def _words_of(text: str) -> list[str]:
+    return [token.text for token in _words(text)]
+
+
+def _phrase_query(reader, language: str, member: tuple[str, ...], boost: float = 1.0):
+    """A synonym's words, all required, or None when the index does not know one of them."""
+    fieldname = f"text_{language}"
+    stems = [stem for word in member if (stem := _stem(language, word)) is not None]
+    if not stems or not all(reader.doc_frequency(fieldname, stem) for stem in stems):
+        return None
+    if len(stems) == 1:
+        return Term(fieldname, stems[0], boost=boost)
+    # Its words together, in its order (a phrase's words scattered in an article mean little).
+    return Phrase(fieldname, stems, slop=PHRASE_SLOP, boost=boost)
+
+
+def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spelling):
+    """What was typed (`typed`: the member's own query, or None) or any of its synonyms."""
+    alternatives = [
+        clause
+        for other in match.others
+        if (clause := _phrase_query(reader, language, other, SYNONYM_WEIGHT)) is not None
+    ]
+    if alternatives:
+        spelling.exact.update(match.member)  # not a typo: a phrase the synonyms know
+    clauses = ([typed] if typed is not None else []) + alternatives
+    if not clauses:
+        return None
+    # Scored as its best way of saying it: an article using three synonyms is not three times as apt.
+    return clauses[0] if len(clauses) == 1 else DefaultOr(clauses)
+
+
 def word_queries(reader, language: str, text: str, spelling: Spelling) -> list:
-    """One query per searchable word of `text` in `language` (stop words drop out)."""
-    words = [token.text for token in _words(text)]
-    clauses = []
-    for position, word in enumerate(words):
-        clause = _word_query(reader, language, word, position == len(words) - 1, spelling)
-        if clause is not None:
-            clauses.append(clause)
+    """One query per searchable word of `text` in `language` (stop words drop out); the words of
+    a phrase the synonyms know are one query: the phrase or any of its synonyms."""
+    vocabulary = synonyms.vocabulary(language, _words_of)
+    words = _words_of(text)
+    if any(word not in vocabulary.vague for word in words):
+        words = [word for word in words if word not in vocabulary.vague]
+    matched = {match.start: match for match in synonyms.matches(words, vocabulary)}
+    clauses, position = [], 0
+    while position < len(words):
+        match = matched.get(position)
+        size = len(match.member) if match else 1
+        typed = [
+            clause
+            for offset, word in enumerate(words[position : position + size])
+            if (clause := _word_query(reader, language, word, position + offset == len(words) - 1, spelling))
+            is not None
+        ]
+        if match is not None:
+            own = _combine([typed], strict=True) if typed else None
+            clause = _concept(reader, language, match, own, spelling)
+            clauses += [clause] if clause is not None else []
+        else:
+            clauses += typed
+        position += size
     return clauses
 
 
@@ -134,17 +208,86 @@ def _distinctive(reader, clauses: list) -> list:
     return kept or clauses
 
 
+def _near_each_other(clauses: list):
+    """The words typed as found, near each other and in their order: "pantalla negra" is one
+    symptom, not a screen somewhere and black elsewhere. None for fewer than two such words."""
+    terms = [clause for clause in clauses if isinstance(clause, Term) and clause.boost == 1.0]
+    if len(terms) < 2:
+        return None
+    return Phrase(terms[0].fieldname, [term.text for term in terms], slop=PROXIMITY_SLOP, boost=PROXIMITY_WEIGHT)
+
+
 def _combine(per_language: list[list], strict: bool, reader=None):
+    """Every word (`strict`) or any distinctive word of one language's clauses, and more score
+    where the words stand together."""
     combined = []
     for clauses in per_language:
+        near = _near_each_other(clauses)
         if len(clauses) == 1:
             combined.append(clauses[0])
         elif strict:
-            combined.append(And(clauses))
+            combined.append(AndMaybe(And(clauses), near) if near is not None else And(clauses))
         else:
-            kept = _distinctive(reader, clauses)
+            kept = _distinctive(reader, clauses) + ([near] if near is not None else [])
             combined.append(DefaultOr(kept) if len(kept) > 1 else kept[0])
     return combined[0] if len(combined) == 1 else DefaultOr(combined)
+
+
+def _ranked(searcher, reader, per_language: list[list], allowed: set[int], limit: int, per_page: int):
+    """(score, stored fields) of the best `limit` articles. Articles containing every word come
+    first and are cheap to find (an intersection); only when they do not fill a page does the
+    search widen to articles with any of the words."""
+    results = searcher.search(_combine(per_language, strict=True), limit=limit, filter=allowed)
+    if results.scored_length() < per_page and any(len(clauses) > 1 for clauses in per_language):
+        results = searcher.search(_combine(per_language, strict=False, reader=reader), limit=limit, filter=allowed)
+    # Ties in article order, whatever order the index happens to keep them in.
+    return sorted(((hit.score, hit.fields()) for hit in results), key=_rank)
+
+
+def _rank(found: tuple[float, dict]) -> tuple[float, int]:
+    return -found[0], int(found[1]["article_id"])
+
+
+def _other_language(language: str) -> str:
+    return next(other for other in LANGUAGES if other != language)
+
+
+def _content_words(language: str, text: str) -> list[str]:
+    """The words of `text` that are not stop words in `language` ("de" and "la" are no English
+    stop words, and would find English articles for any Spanish query)."""
+    return [word for word in _words_of(text) if _stem(language, word) is not None]
+
+
+def _has_foreign_words(reader, language: str, text: str) -> bool:
+    """Whether a word of `text` is unknown in `language`'s articles but known in the other's
+    ("clear cache de la app")."""
+    other = _other_language(language)
+    for word in _content_words(language, text):
+        foreign = _stem(other, word)
+        known_here = reader.doc_frequency(f"text_{language}", _stem(language, word))
+        if foreign and not known_here and reader.doc_frequency(f"text_{other}", foreign):
+            return True
+    return False
+
+
+def _through_translations(opened, reader, text: str, language: str, visibilities, category, allowed, limit, per_page):
+    """The query searched in the other language's articles, answered with their translations in
+    `language` that this reader may see, each weighted below a direct match."""
+    other = _other_language(language)
+    clauses = word_queries(reader, other, " ".join(_content_words(language, text)), Spelling())
+    other_allowed = index.allowed_documents(opened, visibilities, [other], category) if clauses else set()
+    if not other_allowed:
+        return []
+    searcher, found = opened.searcher, []
+    for score, fields in _ranked(searcher, reader, [clauses], other_allowed, limit, per_page):
+        number = (
+            searcher.document_number(article_id=fields.get("translation_id") or "")
+            if fields.get("translation_id")
+            else None
+        )
+        if number is not None and number in allowed:
+            found.append((score * CROSS_LANGUAGE_WEIGHT, searcher.stored_fields(number)))
+    return found
 
 
 def search(
@@ -156,7 +299,9 @@ def search(
     per_page: int = 10,
     with_snippets: bool = True,
 ) -> SearchResults:
-    """Ranked, visibility-filtered results for `text` (BM25F over title, tags and body)."""
+    """Ranked, visibility-filtered results for `text` (BM25F over title, tags, category and body);
+    in one language, when it finds few articles or the query has the other language's words, the
+    other language's articles answer too, through their translations."""
     text = normalize_query(text)
     languages = [language for language in languages if language in LANGUAGES]
     empty = SearchResults(query=text, hits=[], found=0, more=False, page=1, per_page=per_page)
@@ -167,8 +312,6 @@ def search(
     reader = searcher.reader()
     spelling = Spelling()
     per_language = [clauses for language in languages if (clauses := word_queries(reader, language, text, spelling))]
-    if not per_language:
-        return empty
     allowed = index.allowed_documents(opened, visibilities, languages, category)
     if not allowed:
         # Whoosh reads an empty filter as "no filter": nothing this reader may see means no hits.
@@ -177,38 +320,45 @@ def search(
     # One hit beyond the page tells whether more exist: counting every match of a common word
     # would cost more than the search itself.
     limit = page * per_page + 1
-    # Articles containing every word come first and are cheap to find (an intersection); only
-    # when they do not fill a page does the search widen to articles with any of the words.
-    results = searcher.search(_combine(per_language, strict=True), limit=limit, filter=allowed)
-    if results.scored_length() < per_page and any(len(clauses) > 1 for clauses in per_language):
-        results = searcher.search(_combine(per_language, strict=False, reader=reader), limit=limit, filter=allowed)
-    more = results.scored_length() > page * per_page
-    searched = _combine(per_language, strict=True).existing_terms(reader, expand=True)
+    ranked = _ranked(searcher, reader, per_language, allowed, limit, per_page) if per_language else []
+    if len(languages) == 1 and (len(ranked) < CROSS_LANGUAGE_FEW or _has_foreign_words(reader, languages[0], text)):
+        best: dict[str, tuple[float, dict]] = {}
+        translated = _through_translations(
+            opened, reader, text, languages[0], visibilities, category, allowed, limit, per_page
+        )
+        for score, fields in ranked + translated:
+            if score > best.get(fields["article_id"], (0.0, None))[0]:
+                best[fields["article_id"]] = (score, fields)
+        ranked = sorted(best.values(), key=_rank)[:limit]
+    if not ranked:
+        return empty
+    more = len(ranked) > page * per_page
+    searched = _combine(per_language, strict=True).existing_terms(reader, expand=True) if per_language else set()
     stems = {
         language: frozenset(
             term.decode("utf-8") if isinstance(term, bytes) else term
             for fieldname, term in searched
             if fieldname == f"text_{language}"
         )
-        for language in languages
+        for language in LANGUAGES
     }
-    page_hits = list(results[(page - 1) * per_page : page * per_page])
+    page_hits = ranked[(page - 1) * per_page : page * per_page]
     hits = [
         SearchHit(
-            article_id=int(hit["article_id"]),
-            slug=hit["slug"],
-            language=hit["language"],
-            category=hit["category"],
-            title=hit["title"],
-            score=float(hit.score),
-            snippet=snippets.snippet(hit.get(f"body_{hit['language']}", ""), stems[hit["language"]])
+            article_id=int(fields["article_id"]),
+            slug=fields["slug"],
+            language=fields["language"],
+            category=fields["category"],
+            title=fields["title"],
+            score=float(score),
+            snippet=snippets.snippet(fields.get(f"body_{fields['language']}", ""), stems[fields["language"]])
             if with_snippets
             else "",
         )
-        for hit in page_hits
+        for score, fields in page_hits
     ]
     corrections = {
-        word: snippets.surface_word(page_hits[:3], language, stem)
+        word: snippets.surface_word([fields for _score, fields in page_hits[:3]], language, stem)
         for word, (language, stem) in spelling.corrected().items()
     }
     suggestion = None
@@ -217,7 +367,7 @@ def search(
     return SearchResults(
         query=text,
         hits=hits,
-        found=min(results.scored_length(), page * per_page),
+        found=min(len(ranked), page * per_page),
         more=more,
         page=page,
         per_page=per_page,

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -178,6 +179,15 @@ def revisions(article: Article) -> list[ArticleRevision]:
 # Writing -------------------------------------------------------------------------------
 
 
+def category_label(key: str, language: str) -> str:
+    """A category's name in `language` (its key when the category is unknown)."""
+    label = CATEGORY_LABELS.get(key)
+    if label is None:
+        return key
+    with force_locale(language):
+        return str(label)
+
+
 def index_document(article: Article) -> index.IndexDocument | None:
     """What the search index should hold for `article` (None: nothing, it is not live)."""
     if not article.is_live or article.published_revision is None:
@@ -192,6 +202,8 @@ def index_document(article: Article) -> index.IndexDocument | None:
         title=published.title,
         tags=tuple(article.tags or ()),
         text=published.search_text,
+        category_label=category_label(article.category, article.language),
+        translation_id=article.translation_id,
     )
 
 
@@ -288,10 +300,15 @@ def link_translation(article: Article, translation: Article | None) -> None:
         return
     if translation.language == article.language:
         raise InvalidInput(_("A translation must be in the other language."), "translation_id")
-    if article.translation is not None and article.translation is not translation:
-        article.translation.translation = None
+    previous = article.translation
+    if previous is not None and previous is not translation:
+        previous.translation = None
     article.translation = translation
     translation.translation = article
+    db.session.flush()
+    # The index keeps each article's translation: searches in one language find the other's.
+    for linked in {article, translation, previous} - {None}:
+        _schedule_index(linked)
 
 
 @dataclass(frozen=True)

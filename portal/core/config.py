@@ -277,6 +277,7 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         # A server's connections can be dropped under the pool; a SQLite file's cannot.
         "SQLALCHEMY_ENGINE_OPTIONS": {} if database_url.startswith("sqlite") else {"pool_pre_ping": True},
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR") or str(instance_path / "search-index"),
+        "KB_SYNONYMS_FILE": os.environ.get("KB_SYNONYMS_FILE") or str(PROJECT_ROOT / "content" / "kb" / "synonyms.yaml"),
         "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "America/New_York"),
         "BABEL_DEFAULT_LOCALE": "es",
         "PORTAL_LANGUAGES": LANGUAGES,
