@@ -15,6 +15,7 @@ from portal.tickets.attachments import Attachment
 from portal.tickets.models import Ticket
 from tests import sample_files
 from tests.browser.test_foundation_journey import sign_in
+from tests.browser.test_ticket_journey import fill_technical_form
 
 PASSWORD = "correct horse battery"
 SOLUTION = b"bitrate=3000\nbuffer_seconds=30\n"
@@ -26,12 +27,9 @@ def test_a_screenshot_goes_in_and_a_file_comes_back(page, partner, make_user, ma
     screenshot.write_bytes(sample_files.png(640, 360))
     sign_in(page, partner.email, PASSWORD)
 
-    page.goto("/tickets/new/technical")
-    page.get_by_label("Asunto").fill("La app se congela en Roku")
-    page.get_by_label("Descripción (Markdown)").fill("Cada episodio se congela a los diez segundos; adjunto captura.")
-    page.get_by_label("Servicio o plataforma afectados").fill("App EDYE")
-    page.get_by_label("Región / país").fill("México")
-    page.get_by_label("Impacto en los usuarios finales").select_option("some")
+    fill_technical_form(
+        page, "La app se congela en Roku", "Cada episodio se congela a los diez segundos; adjunto captura."
+    )
     page.get_by_label("Adjuntar archivos").set_input_files(str(screenshot))
     page.get_by_role("button", name="Enviar el ticket").click()
     expect(page.get_by_role("heading", name=re.compile(r"Ticket EDY-\d{6} enviado"))).to_be_visible()

@@ -13,6 +13,16 @@ from portal.tickets.models import Deflection, Ticket
 from tests.browser.test_foundation_journey import sign_in
 
 
+def fill_technical_form(page, subject: str, description: str) -> None:
+    """Open the technical form and fill in what it requires, as a partner types it."""
+    page.goto("/tickets/new/technical")
+    page.get_by_label("Asunto").fill(subject)
+    page.get_by_label("Descripción (Markdown)").fill(description)
+    page.get_by_label("Servicio o plataforma afectados").fill("App EDYE")
+    page.get_by_label("Región / país").fill("México")
+    page.get_by_label("Impacto en los usuarios finales").select_option("some")
+
+
 def test_partner_deflects_then_opens_follows_and_confirms(page, partner, send_solution):
     text = kb_services.ArticleText(
         "Los subtítulos no se muestran",
@@ -38,12 +48,7 @@ def test_partner_deflects_then_opens_follows_and_confirms(page, partner, send_so
     assert db.session.scalar(select(Deflection.outcome)) == "solved"
     assert db.session.scalar(select(Ticket.id)) is None
 
-    page.goto("/tickets/new/technical")
-    page.get_by_label("Asunto").fill("La app se cierra en Roku")
-    page.get_by_label("Descripción (Markdown)").fill("Desde hoy la app se cierra al abrir cualquier episodio.")
-    page.get_by_label("Servicio o plataforma afectados").fill("App EDYE")
-    page.get_by_label("Región / país").fill("México")
-    page.get_by_label("Impacto en los usuarios finales").select_option("some")
+    fill_technical_form(page, "La app se cierra en Roku", "Desde hoy la app se cierra al abrir cualquier episodio.")
     page.get_by_role("button", name="Enviar el ticket").click()
     expect(page.get_by_role("heading", name=re.compile(r"Ticket EDY-\d{6} enviado"))).to_be_visible()
     db.session.expire_all()
