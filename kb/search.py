@@ -96,8 +96,8 @@ def _most_frequent(reader, fieldname: str, terms, limit: int) -> list[str]:
 
 
 def _stems_the_word_begins_with(reader, fieldname: str, word: str) -> set[str]:
-    """Known stems that begin an unknown word: a typo after the stem ("operdor") is far from the
-    word's own stem ("operdor") yet begins with the right one ("oper", of "operador")."""
+    """Known stems that begin an unknown word: a typo after the stem ("operdor") stems to a word far
+    from every known stem, yet begins with the right one ("oper", the stem of "operador")."""
     if len(word) < STEM_PREFIX_MIN + 1:
         return set()
     terms = (
@@ -145,7 +145,8 @@ def _words_of(text: str) -> list[str]:
 
 
 def _phrase_query(reader, language: str, member: tuple[str, ...], boost: float = 1.0):
-    """A synonym's words, all required, or None when the index does not know one of them."""
+    """A synonym's words as a phrase (one word: that word), or None when the index does not know
+    one of them."""
     fieldname = f"text_{language}"
     stems = [stem for word in member if (stem := _stem(language, word)) is not None]
     if not stems or not all(reader.doc_frequency(fieldname, stem) for stem in stems):
@@ -168,7 +169,7 @@ def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spel
     clauses = ([typed] if typed is not None else []) + alternatives
     if not clauses:
         return None
-    # Scored as its best way of saying it: an article using three synonyms is not three times as apt.
+    # An article using several of them scores their sum: hence groups of true synonyms only.
     return clauses[0] if len(clauses) == 1 else DefaultOr(clauses)
 
 
