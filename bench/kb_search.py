@@ -127,6 +127,7 @@ def benchmark_queries(rng: random.Random, total: int) -> list[tuple[str, str]]:
 
 
 def load_database(app, articles) -> None:
+    from kb.category_file import CATEGORIES_FILE, import_categories
     from kb.models import Article, ArticleRevision
     from portal.core.markdown import plain_text
     from portal.core.types import utcnow
@@ -134,6 +135,7 @@ def load_database(app, articles) -> None:
     now = utcnow()
     with app.app_context():
         db.create_all()
+        import_categories(ROOT / "content" / "kb" / CATEGORIES_FILE)
         article_rows, revision_rows = [], []
         for number, item in enumerate(articles, start=1):
             # Revisions carry the metadata too (it is versioned with the text).

@@ -23,10 +23,23 @@ kb_cli = AppGroup("kb", help="Knowledge base: import, export, reindex, search.")
 @kb_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def import_command(path: Path):
-    """Create or update articles from the Markdown files below PATH."""
-    report = content.import_folder(path)
+    """Create or update the categories of PATH/categories.yaml, then the articles from the Markdown
+    files below PATH."""
+    try:
+        report = content.import_folder(path)
+    except content.ImportRefused as refused:
+        for label, reason in refused.problems:
+            click.echo(f"error: {label}: {reason}", err=True)
+        click.echo("Nothing imported: fix these files and import again.", err=True)
+        sys.exit(1)
     for label, reason in report.errors:
         click.echo(f"error: {label}: {reason}", err=True)
+    categories = report.categories
+    if categories.created or categories.updated or categories.unchanged:
+        click.echo(
+            f"Categories: {len(categories.created)} created, {len(categories.updated)} updated, "
+            f"{len(categories.unchanged)} unchanged"
+        )
     click.echo(
         f"{len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
         f"{len(report.errors)} rejected"
@@ -40,9 +53,10 @@ def import_command(path: Path):
 @kb_cli.command("export")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 def export_command(path: Path):
-    """Write the published articles to PATH/<language>/<slug>.md."""
-    count = content.export_folder(path)
-    click.echo(f"{count} articles written to {path}")
+    """Write the categories to PATH/categories.yaml and the published articles to
+    PATH/<language>/<slug>.md."""
+    articles, categories = content.export_folder(path)
+    click.echo(f"{articles} articles and {categories} categories written to {path}")
 
 
 def live_documents(batch: int = 500):

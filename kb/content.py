@@ -1,10 +1,9 @@
-"""Articles as files: `content/kb/<language>/<slug>.md` with YAML front matter, imported and exported."""
+"""The knowledge base as files, imported and exported: `content/kb/<language>/<slug>.md` with YAML
+front matter, and beside them `categories.yaml`."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from kb import index
-from kb.models import CATEGORY_LABELS, Article, ArticleStatus, Visibility
+from kb.categories import EntryChanges, all_categories, apply_entries, is_key
+from kb.category_file import CATEGORIES_FILE, categories_document, folder_categories
+from kb.file_format import ImportRefused, MalformedFile, read_text, yaml_text
+from kb.models import Article, ArticleStatus, Category, Visibility
 from kb.services import (
     MAX_SLUG_LENGTH,
     Metadata,
@@ -33,16 +35,6 @@ from portal.core.i18n import LANGUAGES
 REQUIRED_KEYS = ("title", "slug", "language", "category", "visibility", "tags")
 OPTIONAL_KEYS = ("translation_of",)
 IMPORT_NOTE = "Imported from {path}"
-# An article's text is at most MAX_BODY_LENGTH characters: even in 4-byte characters, with its
-# front matter, that fits in this many bytes.
-MAX_FILE_BYTES = 1_000_000
-# Characters that JSON writes as they are but YAML reads differently (line breaks it folds,
-# characters it refuses): exported as \u escapes, which YAML and JSON read alike.
-YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
-
-
-class MalformedFile(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -64,21 +56,11 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    categories: EntryChanges = field(default_factory=EntryChanges)
 
     @property
     def changed_anything(self) -> bool:
-        return bool(self.created or self.updated)
-
-
-def _read(path: Path) -> str:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise MalformedFile(f"larger than {MAX_FILE_BYTES // 1_000_000} MB")
-        return path.read_text(encoding="utf-8").replace("\r\n", "\n")
-    except UnicodeDecodeError:
-        raise MalformedFile("not UTF-8 text") from None
-    except OSError as error:
-        raise MalformedFile(f"cannot be read ({error.strerror})") from None
+        return bool(self.created or self.updated or self.categories.created or self.categories.updated)
 
 
 def _front_matter_and_body(text: str) -> tuple[dict, str]:
@@ -111,8 +93,8 @@ def _check_shape(meta: dict) -> None:
         raise MalformedFile(f"language must be one of {', '.join(LANGUAGES)}")
     if not is_slug(meta["slug"]):
         raise MalformedFile(f"slug must use lowercase letters, digits and hyphens only (at most {MAX_SLUG_LENGTH})")
-    if meta["category"] not in CATEGORY_LABELS:
-        raise MalformedFile(f"unknown category {meta['category']!r}")
+    if not is_key(meta["category"]):
+        raise MalformedFile("category must be a category's key: 2 to 40 lowercase letters, digits and hyphens")
     if meta["visibility"] not in {v.value for v in Visibility}:
         raise MalformedFile("visibility must be public, partners or internal")
     tags = meta["tags"]
@@ -127,7 +109,7 @@ def _check_shape(meta: dict) -> None:
 def parse(path: Path) -> ArticleFile:
     """Read and check one article file (every field, before anything is stored); MalformedFile
     says what is wrong with it."""
-    meta, body = _front_matter_and_body(_read(path))
+    meta, body = _front_matter_and_body(read_text(path))
     _check_shape(meta)
     if not body.strip():
         raise MalformedFile("the article has no text after the front matter")
@@ -220,10 +202,13 @@ def _article_paths(root: Path, report: ImportReport) -> list[Path]:
 
 
 def import_folder(folder: Path) -> ImportReport:
-    """Create or update articles from every `*.md` below `folder`. Every file is checked before
-    anything is stored; a malformed one is reported with its reason and skipped, the others are
-    imported in one transaction."""
+    """Create or update the categories of `folder/categories.yaml`, then the articles of every
+    `*.md` below `folder`, in one transaction. Every file is checked before anything is stored; a
+    malformed article is reported with its reason and skipped, the others are imported. A malformed
+    categories file, or an article in a category neither the knowledge base nor that file has,
+    refuses the whole import (ImportRefused)."""
     root = Path(folder).resolve()
+    entries = folder_categories(Path(folder))
     report = ImportReport()
     parsed: list[ArticleFile] = []
     seen: dict[tuple[str, str], Path] = {}
@@ -240,6 +225,19 @@ def import_folder(folder: Path) -> ImportReport:
             continue
         seen[(article_file.language, article_file.slug)] = path
         parsed.append(article_file)
+    known = {entry.key for entry in entries} | set(db.session.scalars(select(Category.key)))
+    unknown = [
+        (
+            str(article_file.path.relative_to(root)),
+            f"unknown category {article_file.category!r}: it is neither in the knowledge base "
+            f"nor in {Path(folder) / CATEGORIES_FILE}",
+        )
+        for article_file in parsed
+        if article_file.category not in known
+    ]
+    if unknown:
+        raise ImportRefused(report.errors + unknown)
+    report.categories = apply_entries(entries)
     articles = {}
     for article_file in parsed:
         articles[article_file.path] = _apply(article_file, report, str(article_file.path.relative_to(root)))
@@ -268,20 +266,15 @@ def import_folder(folder: Path) -> ImportReport:
     return report
 
 
-def _yaml_text(text: str) -> str:
-    """`text` as a double-quoted scalar that YAML reads back exactly (titles, tags)."""
-    return YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(text, ensure_ascii=False))
-
-
 def _front_matter(article: Article) -> str:
     lines = [
         "---",
-        f"title: {_yaml_text(article.published_revision.title)}",
+        f"title: {yaml_text(article.published_revision.title)}",
         f"slug: {article.slug}",
         f"language: {article.language}",
         f"category: {article.category}",
         f"visibility: {article.visibility}",
-        f"tags: [{', '.join(_yaml_text(tag) for tag in article.tags or [])}]",
+        f"tags: [{', '.join(yaml_text(tag) for tag in article.tags or [])}]",
     ]
     # The link is written on one side only (the English one), as the shipped content does.
     if article.translation is not None and article.language == "en":
@@ -290,9 +283,13 @@ def _front_matter(article: Article) -> str:
     return "\n".join(lines)
 
 
-def export_folder(folder: Path) -> int:
-    """Write every live (published) article as `<folder>/<language>/<slug>.md`."""
+def export_folder(folder: Path) -> tuple[int, int]:
+    """Write every category to `<folder>/categories.yaml` (archived ones too) and every live
+    (published) article as `<folder>/<language>/<slug>.md`; how many articles and categories."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    categories = all_categories()
+    (folder / CATEGORIES_FILE).write_text(categories_document(categories), encoding="utf-8")
     articles = db.session.scalars(
         select(Article)
         .options(joinedload(Article.published_revision), joinedload(Article.translation))
@@ -305,4 +302,4 @@ def export_folder(folder: Path) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(f"{_front_matter(article)}\n\n{article.published_revision.body}", encoding="utf-8")
         count += 1
-    return count
+    return count, len(categories)

@@ -1,13 +1,15 @@
 """Forms of the knowledge-base editor and feedback."""
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from kb.categories import MAX_DESCRIPTION_LENGTH, MAX_KEY_LENGTH, MAX_LABEL_LENGTH, CategoryNames
 from kb.feedback import MAX_COMMENT_LENGTH
-from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS
+from kb.models import VISIBILITY_LABELS, Category
 from kb.services import MAX_BODY_LENGTH, MAX_NOTE_LENGTH, MAX_SLUG_LENGTH, MAX_TITLE_LENGTH
 from portal.core.i18n import LANGUAGE_NAMES
 from portal.core.text import clean_line
@@ -23,7 +25,7 @@ class ArticleForm(FlaskForm):
         filters=ONE_LINE,
     )
     body = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=MAX_BODY_LENGTH)])
-    category = SelectField(_l("Category"), choices=[SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()])
+    category = SelectField(_l("Category"), choices=[])
     tags = StringField(_l("Tags (comma separated)"), validators=[Length(max=600)], filters=ONE_LINE)
     visibility = SelectField(
         _l("Visibility"), choices=[SelectChoice(key.value, label) for key, label in VISIBILITY_LABELS.items()]
@@ -32,6 +34,16 @@ class ArticleForm(FlaskForm):
         _l("Change note (required to publish)"), validators=[Length(max=MAX_NOTE_LENGTH)], filters=ONE_LINE
     )
     base_revision = HiddenField()
+
+    def set_categories(self, categories: list[Category], language: str, kept: tuple[str, ...] = ()) -> None:
+        """Offer the active categories in order, and an archived one only to an article in it."""
+        self.category.choices = [
+            SelectChoice(category.key, _("%(label)s (archived)", label=category.label(language)))
+            if category.archived
+            else SelectChoice(category.key, category.label(language))
+            for category in categories
+            if not category.archived or category.key in kept
+        ]
 
 
 class NewArticleForm(ArticleForm):
@@ -52,3 +64,24 @@ class FeedbackForm(FlaskForm):
         validators=[InputRequired()],
     )
     comment = TextAreaField(_l("What was missing? (optional)"), validators=[Length(max=MAX_COMMENT_LENGTH)])
+
+
+class CategoryNamesForm(FlaskForm):
+    label_es = StringField(_l("Name in Spanish"), validators=[Length(max=MAX_LABEL_LENGTH)], filters=ONE_LINE)
+    label_en = StringField(_l("Name in English"), validators=[Length(max=MAX_LABEL_LENGTH)], filters=ONE_LINE)
+    description_es = StringField(
+        _l("Description in Spanish (optional)"), validators=[Length(max=MAX_DESCRIPTION_LENGTH)], filters=ONE_LINE
+    )
+    description_en = StringField(
+        _l("Description in English (optional)"), validators=[Length(max=MAX_DESCRIPTION_LENGTH)], filters=ONE_LINE
+    )
+
+    @property
+    def names(self) -> CategoryNames:
+        return CategoryNames(
+            self.label_es.data, self.label_en.data, self.description_es.data or "", self.description_en.data or ""
+        )
+
+
+class CategoryForm(CategoryNamesForm):
+    key = StringField(_l("Key (in addresses and files)"), validators=[Length(max=MAX_KEY_LENGTH)], filters=ONE_LINE)

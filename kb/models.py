@@ -1,4 +1,4 @@
-"""Articles, their immutable revisions, reader feedback and the search log."""
+"""Categories, articles, their immutable revisions, reader feedback and the search log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import User
 from portal.core.extensions import db
-from portal.core.i18n import LANGUAGES
+from portal.core.i18n import LANGUAGES, Language
 from portal.core.types import UTCDateTime, utcnow
 
 
@@ -38,21 +38,33 @@ VISIBILITY_LABELS = {
     Visibility.INTERNAL: _l("Internal (staff only)"),
 }
 
-CATEGORY_LABELS = {
-    "sso-login": _l("Operator login (SSO)"),
-    "playback": _l("Playback and error codes"),
-    "drm": _l("DRM and content protection"),
-    "subtitles-audio": _l("Subtitles and audio tracks"),
-    "devices-apps": _l("Devices and apps"),
-    "catalog-metadata": _l("Catalogue and metadata feeds"),
-    "reports-billing": _l("Reports and billing"),
-    "marketing": _l("Marketing assets"),
-    "support-process": _l("How support works"),
-}
-
 
 class RevisionIsImmutable(RuntimeError):
     pass
+
+
+class Category(db.Model):
+    """What articles are filed under, named in both languages. Its key never changes (addresses
+    and files use it); an archived category keeps its articles but takes no new ones."""
+
+    __tablename__ = "kb_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    label_es: Mapped[str] = mapped_column(String(100))
+    label_en: Mapped[str] = mapped_column(String(100))
+    description_es: Mapped[str] = mapped_column(String(500), default="")
+    description_en: Mapped[str] = mapped_column(String(500), default="")
+    position: Mapped[int]
+    archived: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def label(self, language: str) -> str:
+        return self.label_en if language == Language.EN else self.label_es
+
+    def description(self, language: str) -> str:
+        return self.description_en if language == Language.EN else self.description_es
 
 
 class Article(db.Model):
@@ -70,7 +82,7 @@ class Article(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(2))
-    category: Mapped[str] = mapped_column(String(60))
+    category: Mapped[str] = mapped_column(String(60), ForeignKey("kb_categories.key"))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     visibility: Mapped[str] = mapped_column(String(10), default=Visibility.PARTNERS.value)
     status: Mapped[str] = mapped_column(String(10), default=ArticleStatus.DRAFT.value)
@@ -131,7 +143,7 @@ class ArticleRevision(db.Model):
     state: Mapped[str] = mapped_column(String(10))
     # What readers would see with this revision: applied to the article only when it is published,
     # so a draft never changes a live article's visibility, category or tags.
-    category: Mapped[str] = mapped_column(String(60))
+    category: Mapped[str] = mapped_column(String(60), ForeignKey("kb_categories.key"))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     visibility: Mapped[str] = mapped_column(String(10))
 

@@ -8,11 +8,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from auth.permissions import require_staff
+from kb import categories, search, search_log, services
 from kb import feedback as kb_feedback
-from kb import search, search_log, services
 from kb.diffs import diff_lines
 from kb.forms import ArticleForm, FeedbackForm, NewArticleForm
-from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article, ArticleStatus
+from kb.models import VISIBILITY_LABELS, Article, ArticleStatus
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db, limiter
 from portal.core.i18n import LANGUAGES
@@ -75,15 +75,15 @@ def index():
 
 @bp.get("/category/<category>")
 def category(category: str):
-    """The live articles of one category."""
-    if category not in CATEGORY_LABELS:
+    """The live articles of one category (archived ones too: their articles stay reachable)."""
+    found = categories.category_by_key(category)
+    if found is None:
         abort(404)
     language = _ui_language()
     return render(
         "kb/category.html",
-        category=category,
-        category_label=CATEGORY_LABELS[category],
-        articles=services.articles_in_category(_user(), language, category),
+        category=found,
+        articles=services.articles_in_category(_user(), language, found.key),
     )
 
 
@@ -116,7 +116,8 @@ def search_page():
     if language_choice not in SEARCH_LANGUAGE_CHOICES:
         language_choice = _ui_language()
     category_choice = request.args.get("category", "")
-    if category_choice not in CATEGORY_LABELS:
+    category_labels = categories.category_labels(_ui_language())
+    if category_choice not in category_labels:
         category_choice = ""
     results = search.search(
         query,
@@ -137,7 +138,7 @@ def search_page():
         query=query,
         language_choice=language_choice,
         category_choice=category_choice,
-        categories=CATEGORY_LABELS,
+        categories=category_labels,
     )
 
 
@@ -152,7 +153,7 @@ def article(language: str, slug: str):
         "related": services.related_articles(user, article),
         "vote": kb_feedback.vote_of(user, article),
         "feedback_form": FeedbackForm(formdata=None),
-        "category_label": CATEGORY_LABELS.get(article.category, article.category),
+        "category_label": categories.category_by_key(article.category).label(_ui_language()),
         "visibility_label": VISIBILITY_LABELS,
     }
     translation = article.translation
@@ -217,6 +218,7 @@ def new_article():
     """Write a new article (saved as a draft or published at once)."""
     form = NewArticleForm(language=request.args.get("language", _ui_language()))
     form.set_translations(db.session.scalars(services.staff_article_list()))
+    form.set_categories(categories.all_categories(), _ui_language())
     if form.validate_on_submit():
         translation = db.session.get(Article, form.translation_id.data) if form.translation_id.data else None
         try:
@@ -238,6 +240,7 @@ def edit_article(language: str, slug: str):
     refused with a diff, and the editor keeps the text."""
     article = _staff_article_or_404(language, slug)
     latest = services.latest_revision(article)
+    category_choices = categories.all_categories(), _ui_language(), (article.category, latest.category)
     if request.method == "GET":
         form = ArticleForm(
             formdata=None,
@@ -248,8 +251,10 @@ def edit_article(language: str, slug: str):
             visibility=latest.visibility,
             base_revision=str(article.latest_revision_number),
         )
+        form.set_categories(*category_choices)
         return render("kb/edit.html", form=form, article=article)
     form = ArticleForm()
+    form.set_categories(*category_choices)
     if not (form.base_revision.data or "").isdigit():
         abort(400, description=_("The editor lost track of the revision it started from. Reload the page."))
     conflict = None
@@ -356,7 +361,14 @@ def manage():
     query = clean_line(request.args.get("q", ""))[: services.MAX_SLUG_LENGTH]
     statement = services.staff_article_list(language or None, status or None, query)
     return render_list(
-        "kb/manage.html", "kb/_manage_list.html", statement, per_page=50, status=status, language=language, query=query
+        "kb/manage.html",
+        "kb/_manage_list.html",
+        statement,
+        per_page=50,
+        status=status,
+        language=language,
+        query=query,
+        manages_categories=categories.manages_categories(current_user),
     )
 
 

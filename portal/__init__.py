@@ -87,6 +87,7 @@ def _register_template_vocabularies(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     import admin.mail  # noqa: F401 (adds the e-mails page to the admin blueprint)
+    import kb.category_routes  # noqa: F401 (adds the categories screen to the kb blueprint)
     from admin.routes import bp as admin_bp
     from admin.workflow import bp as staff_bp
     from auth.routes import bp as auth_bp

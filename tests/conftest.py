@@ -71,8 +71,17 @@ def database_url(tmp_path_factory):
         app = create_app(config_for_tests(url, tmp_path_factory.mktemp("setup")))
         with app.app_context():
             db.create_all()
+            install_shipped_categories()
             db.engine.dispose()
         yield url
+
+
+def install_shipped_categories() -> None:
+    """The categories a migrated database starts with (migration 0017 adds them; `db.create_all()`
+    does not), from the file that ships them."""
+    from kb.category_file import CATEGORIES_FILE, import_categories
+
+    import_categories(Path(__file__).resolve().parent.parent / "content" / "kb" / CATEGORIES_FILE)
 
 
 def empty_all_tables() -> None:
@@ -90,6 +99,7 @@ def empty_all_tables() -> None:
         for table in tables:
             db.session.execute(table.delete())
     db.session.commit()
+    install_shipped_categories()
 
 
 @pytest.fixture

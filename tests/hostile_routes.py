@@ -23,6 +23,7 @@ ROUTE_MODULES = [
     "auth/routes.py",
     "portal/people/routes.py",
     "kb/routes.py",
+    "kb/category_routes.py",
     "portal/tickets/routes.py",
     "admin/routes.py",
     "admin/mail.py",
@@ -112,6 +113,20 @@ PARAMS: dict[tuple[str, str], Params] = {
     ("kb.archive", "POST"): post(archived="0"),
     ("kb.manage", "GET"): get(status="published", language="es", q="guía", page="2"),
     ("kb.search_report", "GET"): get(days="30"),
+    ("kb.categories_page", "GET"): get(),
+    ("kb.create_category", "POST"): post(
+        key=unique("nueva-{}"),
+        label_es="Disputas de facturación",
+        label_en="Billing disputes",
+        description_es="Facturas y cobros.",
+        description_en="Invoices and charges.",
+    ),
+    ("kb.edit_category", "GET"): get(),
+    ("kb.edit_category", "POST"): post(
+        label_es="Reproducción", label_en="Playback", description_es="Vídeo.", description_en="Video."
+    ),
+    ("kb.move_category", "POST"): post(direction="down"),
+    ("kb.archive_category", "POST"): post(archived="0"),
     ("auth.login", "GET"): get(next="/tickets/"),
     ("auth.login", "POST"): post(
         {"next": "/tickets/"}, email="{login_email}", password=PASSWORD, remember="y", next="/tickets/"

@@ -473,7 +473,6 @@ MALFORMED = {
     "extra-key.md": (broken("extra-key", "tags:", "author: yo\ntags:"), "unknown keys: author"),
     "bad-language.md": (broken("bad-language", "language: es", "language: fr"), "language must be"),
     "bad-visibility.md": (broken("bad-visibility", "visibility: public", "visibility: secret"), "visibility must be"),
-    "bad-category.md": (broken("bad-category", "devices-apps", "cooking"), "unknown category"),
     "Bad Slug.md": (VALID.replace("slug: guia-roku", "slug: Bad Slug"), "slug must use"),
     "empty-body.md": (VALID.split("## Instalar")[0].replace("guia-roku", "empty-body"), "no text"),
     "tags-not-list.md": (broken("tags-not-list", "tags: [roku, app]", "tags: roku"), "tags must be a list"),
