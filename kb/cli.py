@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from kb import content, index, search
+from kb.categories import category_labels
 from kb.models import Article, ArticleStatus, Visibility
 from kb.services import index_document
 from portal.core.extensions import db
@@ -62,6 +63,7 @@ def export_command(path: Path):
 def live_documents(batch: int = 500):
     """Index documents of every live article, read in batches to keep memory flat."""
     last_id = 0
+    labels = {language: category_labels(language) for language in LANGUAGES}
     while True:
         articles = list(
             db.session.scalars(
@@ -75,7 +77,7 @@ def live_documents(batch: int = 500):
         if not articles:
             return
         for article in articles:
-            document = index_document(article)
+            document = index_document(article, labels)
             if document is not None:
                 yield document
         last_id = articles[-1].id

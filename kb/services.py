@@ -10,14 +10,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
-from kb import index, search
+from kb import categories, index, search
 from kb.categories import check_article_category
 from kb.models import (
     Article,
@@ -182,20 +181,13 @@ def revisions(article: Article) -> list[ArticleRevision]:
 # Writing -------------------------------------------------------------------------------
 
 
-def category_label(key: str, language: str) -> str:
-    """A category's name in `language` (its key when the category is unknown)."""
-    label = CATEGORY_LABELS.get(key)
-    if label is None:
-        return key
-    with force_locale(language):
-        return str(label)
-
-
-def index_document(article: Article) -> index.IndexDocument | None:
-    """What the search index should hold for `article` (None: nothing, it is not live)."""
+def index_document(article: Article, labels: dict[str, dict[str, str]] | None = None) -> index.IndexDocument | None:
+    """What the search index should hold for `article` (None: nothing, it is not live). `labels`:
+    each language's category names, read once by whoever indexes many articles."""
     if not article.is_live or article.published_revision is None:
         return None
     published = article.published_revision
+    names = labels[article.language] if labels else categories.category_labels(article.language)
     return index.IndexDocument(
         article_id=article.id,
         slug=article.slug,
@@ -205,7 +197,7 @@ def index_document(article: Article) -> index.IndexDocument | None:
         title=published.title,
         tags=tuple(article.tags or ()),
         text=published.search_text,
-        category_label=category_label(article.category, article.language),
+        category_label=names.get(article.category, article.category),
         translation_id=article.translation_id,
     )
 
