@@ -13,7 +13,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from kb import index
+from kb import backends
 from kb.models import CATEGORY_LABELS, Article, ArticleStatus, Visibility
 from kb.services import (
     MAX_SLUG_LENGTH,
@@ -263,7 +263,7 @@ def import_folder(folder: Path) -> ImportReport:
                     report.unchanged.remove(label)
                     report.updated.append(label)
     for article in articles.values():
-        index.schedule(db.session(), article.id, index_document(article))
+        backends.schedule(db.session(), article.id, index_document(article))
     db.session.commit()
     return report
 

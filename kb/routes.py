@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from auth.permissions import require_staff
+from kb import backends, search_log, services
 from kb import feedback as kb_feedback
-from kb import search, search_log, services
 from kb.diffs import diff_lines
 from kb.forms import ArticleForm, FeedbackForm, NewArticleForm
 from kb.models import CATEGORY_LABELS, VISIBILITY_LABELS, Article, ArticleStatus
@@ -118,7 +118,7 @@ def search_page():
     category_choice = request.args.get("category", "")
     if category_choice not in CATEGORY_LABELS:
         category_choice = ""
-    results = search.search(
+    results = backends.search(
         query,
         _search_languages(language_choice),
         services.visibilities_for(_user()),
