@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from kb import content, index, search
+from kb import backends, content
 from kb.categories import category_labels
 from kb.models import Article, ArticleStatus, Visibility
 from kb.services import index_document
@@ -89,8 +89,8 @@ def reindex_command():
     """Rebuild the search index from the database (readers see the old index until it is done)."""
     total = db.session.scalar(select(func.count(Article.id)).where(Article.status == ArticleStatus.PUBLISHED.value))
     with click.progressbar(length=total, label="Indexing articles") as bar:
-        count = index.rebuild(live_documents(), total, progress=bar.update)
-    click.echo(f"{count} articles indexed in {index.index_dir()}")
+        count, place = backends.rebuild(db.session(), live_documents(), total, progress=bar.update)
+    click.echo(f"{count} articles indexed in {place}")
 
 
 def _result_rows(results) -> list[dict]:
@@ -112,7 +112,7 @@ def search_command(query: str, lang: str, limit: int, as_json: bool):
     visibilities = tuple(v.value for v in Visibility)
 
     def run(text: str):
-        return search.search(text, languages, visibilities, per_page=limit, with_snippets=False)
+        return backends.search(text, languages, visibilities, per_page=limit, with_snippets=False)
 
     if query == "-":
         for line in sys.stdin:

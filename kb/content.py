@@ -12,7 +12,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from kb import index
+from kb import backends
 from kb.categories import EntryChanges, all_categories, apply_entries, is_key
 from kb.category_file import CATEGORIES_FILE, categories_document, folder_categories
 from kb.file_format import ImportRefused, MalformedFile, read_text, yaml_text
@@ -261,7 +261,7 @@ def import_folder(folder: Path) -> ImportReport:
                     report.unchanged.remove(label)
                     report.updated.append(label)
     for article in articles.values():
-        index.schedule(db.session(), article.id, index_document(article))
+        backends.schedule(db.session(), article.id, index_document(article))
     db.session.commit()
     return report
 

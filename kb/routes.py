@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from auth.permissions import require_staff
-from kb import categories, search, search_log, services
+from kb import backends, categories, search_log, services
 from kb import feedback as kb_feedback
 from kb.diffs import diff_lines
 from kb.forms import ArticleForm, FeedbackForm, NewArticleForm
@@ -119,7 +119,7 @@ def search_page():
     category_labels = categories.category_labels(_ui_language())
     if category_choice not in category_labels:
         category_choice = ""
-    results = search.search(
+    results = backends.search(
         query,
         _search_languages(language_choice),
         services.visibilities_for(_user()),

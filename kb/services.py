@@ -1,7 +1,7 @@
 """Knowledge-base operations: articles and revisions, who may read them, and editing.
 
-Every function takes plain arguments and owns its commit; index updates are scheduled
-to run after that commit (never for a rolled-back change).
+Every function takes plain arguments and owns its commit; index updates go with that commit
+(`kb.backends`: in its transaction or right after it), never with a rolled-back change.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
-from kb import categories, index, search
+from kb import backends, categories, index, search
 from kb.categories import check_article_category
 from kb.models import (
     Article,
@@ -118,7 +118,7 @@ def recently_updated(user: User | None, language: str, limit: int = 6) -> list[A
 
 def related_articles(user: User | None, article: Article, limit: int = 5) -> list[search.SearchHit]:
     """Live articles of the same language sharing tags (first) or the category."""
-    return search.related(
+    return backends.related(
         article.id, article.language, article.category, article.tags or [], visibilities_for(user), limit
     )
 
@@ -203,7 +203,7 @@ def index_document(article: Article, labels: dict[str, dict[str, str]] | None = 
 
 
 def _schedule_index(article: Article) -> None:
-    index.schedule(db.session(), article.id, index_document(article))
+    backends.schedule(db.session(), article.id, index_document(article))
 
 
 def is_slug(text: str) -> bool:

@@ -7,24 +7,50 @@ from __future__ import annotations
 
 import pytest
 
-from kb import search, synonyms
+from kb import backends, search, synonyms
+from portal.core.config import SearchBackend
+from tests.conftest import run_cli
 from tests.kb_eval import PARTNER_VISIBILITIES, Split, corpus_files, evaluate, import_eval_corpus, load_split, problems
+from tests.test_kb_search_pg import ON_POSTGRES, create_search_tables
 
-# The levels measured on 2026-12-01 with the Whoosh backend, held so that they do not slip back.
+# The levels measured on 2026-12-01 per backend, held so that they do not slip back.
 # The issue's goal for the held-out split is 95 % first and 100 % in the top 3 in each language.
 FLOORS = {
-    Split.TUNING: {"top1": 0.90, "top3": 0.98},
-    Split.HELDOUT: {"top1": 0.87, "top3": 0.97},
+    SearchBackend.WHOOSH: {
+        Split.TUNING: {"top1": 0.90, "top3": 0.98},
+        Split.HELDOUT: {"top1": 0.87, "top3": 0.97},
+    },
+    SearchBackend.POSTGRES: {
+        Split.TUNING: {"top1": 0.91, "top3": 0.97},  # measured 0.923 / 0.979
+        Split.HELDOUT: {"top1": 0.81, "top3": 0.94},  # measured 0.818 / 0.941
+    },
 }
 
 
+@pytest.fixture(params=list(SearchBackend))
+def backend(request, database_url):
+    if request.param == SearchBackend.POSTGRES:
+        if not ON_POSTGRES:
+            pytest.skip("the PostgreSQL backend needs TEST_DATABASE_URL")
+        create_search_tables(database_url)
+    return request.param
+
+
 @pytest.fixture
-def eval_corpus(app):
+def eval_corpus(backend, app):
     import_eval_corpus()
+    if backend == SearchBackend.POSTGRES:
+        assert run_cli(app, "kb", "reindex").exit_code == 0  # as a switch does: it counts the words' articles
+
+
+@pytest.fixture
+def app_config(request):
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else SearchBackend.WHOOSH
+    return {"SEARCH_BACKEND": backend}
 
 
 def top_slugs(query: str, language: str, limit: int = 3) -> list[str]:
-    return [hit.slug for hit in search.search(query, [language], PARTNER_VISIBILITIES).hits[:limit]]
+    return [hit.slug for hit in backends.search(query, [language], PARTNER_VISIBILITIES).hits[:limit]]
 
 
 @pytest.mark.parametrize("split", list(Split))
@@ -36,11 +62,11 @@ def test_the_splits_are_large_bilingual_and_well_formed(split):
 
 
 @pytest.mark.parametrize("split", list(Split))
-def test_search_holds_its_measured_level(eval_corpus, split):
+def test_search_holds_its_measured_level(backend, eval_corpus, split):
     report = evaluate(load_split(split), top_slugs)
     overall = report.overall
-    assert overall.first_rate >= FLOORS[split]["top1"], report.misses
-    assert overall.top_rate >= FLOORS[split]["top3"], report.misses
+    assert overall.first_rate >= FLOORS[backend][split]["top1"], report.misses
+    assert overall.top_rate >= FLOORS[backend][split]["top3"], report.misses
 
 
 @pytest.mark.parametrize(

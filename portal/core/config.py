@@ -163,6 +163,23 @@ def _check_attachments(config: dict) -> None:
     )
 
 
+class SearchBackend(StrEnum):
+    """Where the knowledge-base search index lives."""
+
+    WHOOSH = "whoosh"  # a folder of this server (SEARCH_INDEX_DIR): one web server
+    POSTGRES = "postgres"  # tables of the PostgreSQL database, shared by every web server
+
+
+def _check_search(config: dict) -> None:
+    backend = config["SEARCH_BACKEND"]
+    if backend not in set(SearchBackend):
+        raise ConfigError(f"SEARCH_BACKEND must be one of {'|'.join(SearchBackend)}, got {backend!r}")
+    if backend == SearchBackend.POSTGRES and not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        raise ConfigError(
+            "SEARCH_BACKEND=postgres needs a PostgreSQL database (DATABASE_URL=postgresql+psycopg://...)."
+        )
+
+
 class PartnerEmail(StrEnum):
     """Who e-mails a partner the news of their ticket (a solution to confirm, reopened, closed)."""
 
@@ -276,8 +293,10 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         # A server's connections can be dropped under the pool; a SQLite file's cannot.
         "SQLALCHEMY_ENGINE_OPTIONS": {} if database_url.startswith("sqlite") else {"pool_pre_ping": True},
+        "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", SearchBackend.WHOOSH.value).strip().lower(),
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR") or str(instance_path / "search-index"),
-        "KB_SYNONYMS_FILE": os.environ.get("KB_SYNONYMS_FILE") or str(PROJECT_ROOT / "content" / "kb" / "synonyms.yaml"),
+        "KB_SYNONYMS_FILE": os.environ.get("KB_SYNONYMS_FILE")
+        or str(PROJECT_ROOT / "content" / "kb" / "synonyms.yaml"),
         "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "America/New_York"),
         "BABEL_DEFAULT_LOCALE": "es",
         "PORTAL_LANGUAGES": LANGUAGES,
@@ -387,6 +406,7 @@ def load(instance_path: Path, overrides: dict | None = None) -> dict:
     _check_mail(config)
     _check_partner_email(config)
     _check_attachments(config)
+    _check_search(config)
     config["MONDAY_COLUMNS"] = monday_columns(config["MONDAY_COLUMNS"])
     config["BABEL_DEFAULT_TIMEZONE"] = config["PORTAL_TIMEZONE"]
     return config

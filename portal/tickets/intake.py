@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from auth.models import Role, User
-from kb import search as kb_search
+from kb import backends as kb_search
 from kb import services as kb_services
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
