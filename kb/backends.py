@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kb import index, index_pg, search_pg
 from kb import search as search_whoosh
+from kb.search_rules import SearchHit, SearchResults
 from portal.core.config import SearchBackend
 
 
@@ -17,12 +18,12 @@ def on_postgres() -> bool:
     return current_app.config.get("SEARCH_BACKEND") == SearchBackend.POSTGRES
 
 
-def search(*args, **kwargs) -> search_whoosh.SearchResults:
+def search(*args, **kwargs) -> SearchResults:
     """See `kb.search.search`."""
     return (search_pg.search if on_postgres() else search_whoosh.search)(*args, **kwargs)
 
 
-def related(*args, **kwargs) -> list[search_whoosh.SearchHit]:
+def related(*args, **kwargs) -> list[SearchHit]:
     """See `kb.search.related`."""
     return (search_pg.related if on_postgres() else search_whoosh.related)(*args, **kwargs)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from kb import index_pg, synonyms
-from kb.search import _ERROR_CODE, FUZZY_ALTERNATIVES, FUZZY_WEIGHT, SYNONYM_WEIGHT, _words_of
+from kb.search_rules import ERROR_CODE, FUZZY_ALTERNATIVES, FUZZY_WEIGHT, SYNONYM_WEIGHT, words_of
 from portal.core.extensions import db
 from portal.core.i18n import LANGUAGES
 
@@ -137,8 +137,8 @@ def _nearest(language: str, words: list[str]) -> dict[str, list[tuple[str, str, 
 
 def plan(language: str, query_text: str) -> tuple[list[str], list[synonyms.Match]]:
     """The words searched in `language` (vague ones out when others exist) and its synonym matches."""
-    vocabulary = synonyms.vocabulary(language, _words_of)
-    words = _words_of(query_text)
+    vocabulary = synonyms.vocabulary(language, words_of)
+    words = words_of(query_text)
     if any(word not in vocabulary.vague for word in words):
         words = [word for word in words if word not in vocabulary.vague]
     return words, synonyms.matches(words, vocabulary)
@@ -196,7 +196,7 @@ def _word(query: LanguageQuery, word: str, is_last: bool, analysis: Analysis, ne
 def _unknown(words: list[str], analysis: Analysis) -> list[str]:
     """The words that may be typos: unknown, long enough, and not error codes (an unknown code is
     not a typo of another code)."""
-    folded = [(word, index_pg.fold(word)) for word in words if len(word) >= WORD_MIN and not _ERROR_CODE.match(word)]
+    folded = [(word, index_pg.fold(word)) for word in words if len(word) >= WORD_MIN and not ERROR_CODE.match(word)]
     return [fold for _word, fold in folded if (lexeme := analysis.lexemes.get(fold)) and not analysis.known(lexeme)]
 
 

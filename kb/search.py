@@ -8,7 +8,6 @@ does the search widen to any of the words.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,63 +15,27 @@ from whoosh.query import And, AndMaybe, Phrase, Term
 from whoosh.query.compound import DefaultOr
 
 from kb import index, snippets, synonyms
+from kb.search_rules import (
+    COMMON_WORD_SHARE,
+    CROSS_LANGUAGE_FEW,
+    CROSS_LANGUAGE_WEIGHT,
+    ERROR_CODE,
+    FUZZY_ALTERNATIVES,
+    FUZZY_WEIGHT,
+    JOINED_ERROR_CODE,
+    PREFIX_WEIGHT,
+    PROXIMITY_WEIGHT,
+    SYNONYM_WEIGHT,
+    SearchHit,
+    SearchResults,
+    normalize_query,
+    words_of,
+)
 from portal.core.i18n import LANGUAGES
-from portal.core.text import clean_line
 
-_SPACED_ERROR_CODE = re.compile(r"\b([A-Za-z]{2,6})[\s_]+(\d{3,6})\b")
-_ERROR_CODE = re.compile(r"^[a-z]{2,6}-\d{2,6}$")
-_JOINED_ERROR_CODE = re.compile(r"^([a-z]{2,6})(\d{3,6})$")  # "edy4031", as partners often type it
-FUZZY_ALTERNATIVES = 3
-FUZZY_WEIGHT = 0.6
-PREFIX_WEIGHT = 0.5
 STEM_PREFIX_MIN, STEM_SUFFIX_MAX = 4, 4  # a stem that begins a misspelled word: its length, what may follow
-SYNONYM_WEIGHT = 0.7  # a synonym of what was typed counts less than the words typed
 PHRASE_SLOP = 2  # words a synonym phrase may be apart in an article (stop words do not count)
 PROXIMITY_SLOP = 3  # words typed together count as together this many words apart in an article
-PROXIMITY_WEIGHT = 1.0
-CROSS_LANGUAGE_FEW = 3  # fewer articles than this in the query's language: ask the other language too
-CROSS_LANGUAGE_WEIGHT = 0.8  # an article found through its translation counts less than a direct match
-COMMON_WORD_SHARE = 0.3
-
-
-@dataclass
-class SearchHit:
-    article_id: int
-    slug: str
-    language: str
-    category: str
-    title: str
-    score: float
-    snippet: str
-
-
-@dataclass
-class SearchResults:
-    query: str
-    hits: list[SearchHit]
-    found: int  # hits up to and including this page
-    more: bool  # further pages exist
-    page: int
-    per_page: int
-    suggestion: str | None = None
-    corrected_words: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.more
-
-
-def normalize_query(text: str) -> str:
-    """Clean (see `clean_line`), collapse spaces and join spaced error codes ("EDY 4031" → "EDY-4031")."""
-    text = " ".join(clean_line(text).split())[:200]
-    return _SPACED_ERROR_CODE.sub(r"\1-\2", text)
-
-
-_words = index.word_analyzer()
 
 
 def _stem(language: str, word: str) -> str | None:
@@ -115,7 +78,7 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
     if reader.doc_frequency(fieldname, stem):
         spelling.exact.add(word)
         return Term(fieldname, stem)
-    joined = _JOINED_ERROR_CODE.match(word)
+    joined = JOINED_ERROR_CODE.match(word)
     if joined and reader.doc_frequency(fieldname, code := f"{joined[1]}-{joined[2]}"):
         spelling.exact.add(word)
         return Term(fieldname, code)
@@ -125,7 +88,7 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
         for term in _most_frequent(reader, fieldname, reader.expand_prefix(fieldname, stem), FUZZY_ALTERNATIVES):
             alternatives[term] = PREFIX_WEIGHT
     # An unknown error code is not a typo of another code; other words of 4+ letters may be.
-    if len(word) >= 4 and not _ERROR_CODE.match(word):
+    if len(word) >= 4 and not ERROR_CODE.match(word):
         long_word = len(stem) >= 6
         candidates = set(reader.terms_within(fieldname, stem, 2 if long_word else 1, prefix=2 if long_word else 1))
         candidates |= _stems_the_word_begins_with(reader, fieldname, word)
@@ -138,10 +101,6 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else DefaultOr(clauses)
-
-
-def _words_of(text: str) -> list[str]:
-    return [token.text for token in _words(text)]
 
 
 def _phrase_query(reader, language: str, member: tuple[str, ...], boost: float = 1.0):
@@ -176,8 +135,8 @@ def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spel
 def word_queries(reader, language: str, text: str, spelling: Spelling) -> list:
     """One query per searchable word of `text` in `language` (stop words drop out); the words of
     a phrase the synonyms know are one query: the phrase or any of its synonyms."""
-    vocabulary = synonyms.vocabulary(language, _words_of)
-    words = _words_of(text)
+    vocabulary = synonyms.vocabulary(language, words_of)
+    words = words_of(text)
     if any(word not in vocabulary.vague for word in words):
         words = [word for word in words if word not in vocabulary.vague]
     matched = {match.start: match for match in synonyms.matches(words, vocabulary)}
@@ -256,7 +215,7 @@ def _other_language(language: str) -> str:
 def _content_words(language: str, text: str) -> list[str]:
     """The words of `text` that are not stop words in `language` ("de" and "la" are no English
     stop words, and would find English articles for any Spanish query)."""
-    return [word for word in _words_of(text) if _stem(language, word) is not None]
+    return [word for word in words_of(text) if _stem(language, word) is not None]
 
 
 def _has_foreign_words(reader, language: str, text: str) -> bool:
@@ -364,7 +323,7 @@ def search(
     }
     suggestion = None
     if corrections:
-        suggestion = " ".join(corrections.get(word, word) for word in (t.text for t in _words(text)))
+        suggestion = " ".join(corrections.get(word, word) for word in words_of(text))
     return SearchResults(
         query=text,
         hits=hits,

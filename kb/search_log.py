@@ -15,8 +15,8 @@ from flask import current_app
 from sqlalchemy import distinct, func, or_, select
 
 from auth.models import User
-from kb import search
 from kb.models import SearchLogEntry
+from kb.search_rules import normalize_query
 from portal.core.extensions import db
 from portal.core.types import utcnow
 
@@ -69,7 +69,7 @@ def log_search(
     within SEARCH_LOG_MERGE_SECONDS is the row already there (unchanged); while someone types,
     each keystroke's query replaces the previous one (given as (entry id, query)). Returns what
     to pass next time."""
-    query = search.normalize_query(query)
+    query = normalize_query(query)
     if len(query) < MIN_LOGGED_QUERY_LENGTH:
         return previous
     normalized = query.lower()

@@ -19,15 +19,15 @@ from sqlalchemy import text
 
 from kb import index_pg, query_pg, snippets
 from kb.query_pg import Analysis, LanguageQuery
-from kb.search import (
+from kb.search_rules import (
     COMMON_WORD_SHARE,
     CROSS_LANGUAGE_FEW,
     CROSS_LANGUAGE_WEIGHT,
     PROXIMITY_WEIGHT,
     SearchHit,
     SearchResults,
-    _words_of,
     normalize_query,
+    words_of,
 )
 from portal.core.extensions import db
 from portal.core.i18n import LANGUAGES
@@ -139,7 +139,7 @@ def _with_translations(ranked: list, text_: str, language: str, analyses, reader
     """`ranked`, with the other language's answers through their translations when `ranked` has
     few articles or the query has the other language's words."""
     other = query_pg.other_language(language)
-    content = [word for word in _words_of(text_) if analyses[language].lexemes.get(index_pg.fold(word))]
+    content = [word for word in words_of(text_) if analyses[language].lexemes.get(index_pg.fold(word))]
     if len(ranked) >= CROSS_LANGUAGE_FEW and not query_pg.has_foreign_words(language, content, analyses):
         return ranked
     words, matches = query_pg.plan(other, " ".join(content))
@@ -186,7 +186,7 @@ def search(
         return empty
     page_rows = ranked[(page - 1) * per_page : page * per_page]
     hits = _hits(page_rows, {query.language: frozenset(query.stems) for query in queries}, with_snippets)
-    words = _words_of(text_)
+    words = words_of(text_)
     exact = {word for word in words for a in analyses.values() if a.known(a.lexemes.get(index_pg.fold(word)))}
     corrections = {word: near for query in queries for word, near in query.corrections.items() if word not in exact}
     return SearchResults(

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from auth.models import Role, User
-from kb import backends, categories, index, search
+from kb import backends, categories, index
 from kb.categories import check_article_category
 from kb.models import (
     Article,
@@ -26,6 +26,7 @@ from kb.models import (
     RevisionState,
     Visibility,
 )
+from kb.search_rules import SearchHit
 from portal.core import audit
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
@@ -116,7 +117,7 @@ def recently_updated(user: User | None, language: str, limit: int = 6) -> list[A
     return list(db.session.scalars(statement.limit(limit)))
 
 
-def related_articles(user: User | None, article: Article, limit: int = 5) -> list[search.SearchHit]:
+def related_articles(user: User | None, article: Article, limit: int = 5) -> list[SearchHit]:
     """Live articles of the same language sharing tags (first) or the category."""
     return backends.related(
         article.id, article.language, article.category, article.tags or [], visibilities_for(user), limit

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from kb import backends, search, synonyms
+from kb.search_rules import words_of
 from portal.core.config import SearchBackend
 from tests.conftest import run_cli
 from tests.kb_eval import PARTNER_VISIBILITIES, Split, corpus_files, evaluate, import_eval_corpus, load_split, problems
@@ -93,7 +94,7 @@ def test_vague_words_are_left_out_unless_nothing_else_is_asked(eval_corpus):
 def test_a_synonyms_file_is_read_again_when_it_changes_and_a_broken_one_is_ignored(app, tmp_path, caplog):
     vocabulary_file = tmp_path / "synonyms.yaml"
     app.config["KB_SYNONYMS_FILE"] = str(vocabulary_file)
-    words = search._words_of
+    words = words_of
     assert synonyms.vocabulary("es", words).by_first_word == {}  # no file: no synonyms
     vocabulary_file.write_text('es:\n  synonyms:\n    - [buffering, "se queda cargando"]\n', encoding="utf-8")
     found = synonyms.matches(words("la app se queda cargando"), synonyms.vocabulary("es", words))
@@ -120,13 +121,13 @@ def test_a_synonyms_file_is_read_again_when_it_changes_and_a_broken_one_is_ignor
 )
 def test_a_malformed_vocabulary_says_what_is_wrong(document, message):
     with pytest.raises(synonyms.MalformedVocabulary, match=message):
-        synonyms.parse(document, search._words_of)
+        synonyms.parse(document, words_of)
 
 
 def test_the_shipped_vocabulary_parses():
     from pathlib import Path
 
     shipped = Path(__file__).resolve().parent.parent / "content" / "kb" / "synonyms.yaml"
-    parsed = synonyms.parse(shipped.read_text(encoding="utf-8"), search._words_of)
+    parsed = synonyms.parse(shipped.read_text(encoding="utf-8"), words_of)
     assert parsed["es"].by_first_word and parsed["en"].by_first_word
     assert "problemas" in parsed["es"].vague and "questions" in parsed["en"].vague
