@@ -84,6 +84,14 @@ def category_by_key(key: str) -> Category | None:
     return db.session.scalar(select(Category).where(Category.key == key)) if is_key(key) else None
 
 
+def offered_category(preferred: str) -> str:
+    """`preferred` when it may take new articles; else the first category that may (a draft
+    started elsewhere, e.g. from a ticket, is never refused for its category)."""
+    listed = [category for category in all_categories() if not category.archived]
+    keys = [category.key for category in listed]
+    return preferred if preferred in keys else (keys[0] if keys else preferred)
+
+
 def category_labels(language: str) -> dict[str, str]:
     """Every category's key → its label in `language`, in order, archived ones included (their
     articles are still read and searched)."""

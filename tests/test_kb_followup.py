@@ -260,3 +260,12 @@ def test_the_dashboard_shows_the_share_of_resolved_technical_tickets_that_update
     page = clients["admin"].get("/staff/metrics").get_data(as_text=True)
     assert "1 de 2 tickets técnicos resueltos actualizaron la base de conocimiento de los partners (50 %)" in page
     assert FOLLOW_UP in page
+
+
+def test_a_draft_from_a_ticket_starts_in_an_offered_category_when_its_own_is_archived(staff, open_ticket):
+    from kb import categories
+
+    categories.set_category_archived(staff["admin"], categories.category_by_key("playback"), True)
+    draft = kb_on_close.kb_draft_for(staff["l1"], assigned_ticket(open_ticket, staff))
+    first_offered = next(category for category in categories.all_categories() if not category.archived)
+    assert draft.category == first_offered.key != "playback"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from auth.models import User
 from kb import services as kb_services
+from kb.categories import offered_category
 from kb.models import Article, ArticleRevision, ArticleStatus, Visibility
 from portal.core.errors import InvalidInput
 from portal.core.extensions import db
@@ -64,6 +65,10 @@ def linked_article(agent: User, ticket: Ticket, article_id: int | None, no_kb_re
     return None
 
 
+# The category a draft from a ticket starts in (the editor changes it; archived: the first offered).
+DRAFT_CATEGORIES = {TicketForm.TECHNICAL: "playback", TicketForm.MARKETING_BUSINESS: "support-process"}
+
+
 def kb_draft_for(agent: User, ticket: Ticket):
     """A KB draft prefilled from the ticket, for the agent to complete and link on resolving."""
     policy.check(agent, ticket, Action.RESOLVE)
@@ -76,7 +81,7 @@ def kb_draft_for(agent: User, ticket: Ticket):
     text = kb_services.ArticleText(
         title=ticket.subject,
         body=f"## {_('Problem')}\n\n{ticket.description}\n\n## {_('Solution')}\n\n…\n",
-        category="support-process" if ticket.form == TicketForm.MARKETING_BUSINESS else "playback",
+        category=offered_category(DRAFT_CATEGORIES[TicketForm(ticket.form)]),
         tags=[ticket.reference],
         visibility="internal",
         note=f"Draft from {ticket.reference}",
