@@ -64,8 +64,9 @@ def build_schema() -> Schema:
         "translation_id": STORED(),
     }
     for language in LANGUAGES:
-        # Positions kept: phrases (synonyms of several words) match their words together.
-        fields[f"text_{language}"] = TEXT(analyzer=language_analyzer(language), phrase=True)
+        # No word positions: phrase queries over them cost several times a search and double a
+        # reindex at 10,000 articles (bench/kb_search.py, 2026-12-01).
+        fields[f"text_{language}"] = TEXT(analyzer=language_analyzer(language), phrase=False)
         fields[f"body_{language}"] = STORED()
     return Schema(**fields)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from whoosh.query import And, AndMaybe, Phrase, Term
+from whoosh.query import And, Term
 from whoosh.query.compound import DefaultOr
 
 from kb import index, snippets, synonyms
@@ -24,7 +24,6 @@ from kb.search_rules import (
     FUZZY_WEIGHT,
     JOINED_ERROR_CODE,
     PREFIX_WEIGHT,
-    PROXIMITY_WEIGHT,
     SYNONYM_WEIGHT,
     SearchHit,
     SearchResults,
@@ -34,8 +33,6 @@ from kb.search_rules import (
 from portal.core.i18n import LANGUAGES
 
 STEM_PREFIX_MIN, STEM_SUFFIX_MAX = 4, 4  # a stem that begins a misspelled word: its length, what may follow
-PHRASE_SLOP = 2  # words a synonym phrase may be apart in an article (stop words do not count)
-PROXIMITY_SLOP = 3  # words typed together count as together this many words apart in an article
 
 
 def _stem(language: str, word: str) -> str | None:
@@ -104,16 +101,13 @@ def _word_query(reader, language: str, word: str, is_last: bool, spelling: Spell
 
 
 def _phrase_query(reader, language: str, member: tuple[str, ...], boost: float = 1.0):
-    """A synonym's words as a phrase (one word: that word), or None when the index does not know
-    one of them."""
+    """A synonym's words, all required, or None when the index does not know one of them."""
     fieldname = f"text_{language}"
     stems = [stem for word in member if (stem := _stem(language, word)) is not None]
     if not stems or not all(reader.doc_frequency(fieldname, stem) for stem in stems):
         return None
-    if len(stems) == 1:
-        return Term(fieldname, stems[0], boost=boost)
-    # Its words together, in its order (a phrase's words scattered in an article mean little).
-    return Phrase(fieldname, stems, slop=PHRASE_SLOP, boost=boost)
+    terms = [Term(fieldname, stem, boost=boost) for stem in dict.fromkeys(stems)]
+    return terms[0] if len(terms) == 1 else And(terms)
 
 
 def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spelling):
@@ -168,27 +162,16 @@ def _distinctive(reader, clauses: list) -> list:
     return kept or clauses
 
 
-def _near_each_other(clauses: list):
-    """The words typed as found, near each other and in their order: "pantalla negra" is one
-    symptom, not a screen somewhere and black elsewhere. None for fewer than two such words."""
-    terms = [clause for clause in clauses if isinstance(clause, Term) and clause.boost == 1.0]
-    if len(terms) < 2:
-        return None
-    return Phrase(terms[0].fieldname, [term.text for term in terms], slop=PROXIMITY_SLOP, boost=PROXIMITY_WEIGHT)
-
-
 def _combine(per_language: list[list], strict: bool, reader=None):
-    """Every word (`strict`) or any distinctive word of one language's clauses, and more score
-    where the words stand together."""
+    """Every word (`strict`) or any distinctive word of each language's clauses."""
     combined = []
     for clauses in per_language:
-        near = _near_each_other(clauses)
         if len(clauses) == 1:
             combined.append(clauses[0])
         elif strict:
-            combined.append(AndMaybe(And(clauses), near) if near is not None else And(clauses))
+            combined.append(And(clauses))
         else:
-            kept = _distinctive(reader, clauses) + ([near] if near is not None else [])
+            kept = _distinctive(reader, clauses)
             combined.append(DefaultOr(kept) if len(kept) > 1 else kept[0])
     return combined[0] if len(combined) == 1 else DefaultOr(combined)
 
