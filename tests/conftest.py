@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -339,16 +340,24 @@ TECHNICAL = {
 }
 
 
+# A moment in business hours under the shipped calendar (a Wednesday, 10:00 in New York). Tests
+# whose outcome depends on the hours create their tickets at a fixed moment: created now, a ticket
+# is out of hours on evenings and weekends, and the first contact is notified as well.
+BUSINESS_HOURS_MOMENT = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def open_ticket(partner):
-    """Create a technical ticket for the partner through the service."""
+    """Create a technical ticket for the partner through the service (now, or at `now`)."""
     from portal.tickets import intake
     from portal.tickets.models import TECHNICAL_DETAILS
 
-    def create(user=None, **overrides):
+    def create(user=None, now=None, **overrides):
         values = {**TECHNICAL, **overrides}
         details = {key: values[key] for key in TECHNICAL_DETAILS}
-        return intake.create_ticket(user or partner, "technical", values["subject"], values["description"], details)
+        return intake.create_ticket(
+            user or partner, "technical", values["subject"], values["description"], details, now=now
+        )
 
     return create
 

@@ -183,6 +183,7 @@ def sample_ticket(make_user):
     from portal.integrations.models import OutboxMessage
     from portal.tickets import intake
     from portal.tickets.attachments import Upload
+    from tests.conftest import BUSINESS_HOURS_MOMENT
     from tests.sample_files import png
 
     owner = make_user("partner", email="ticket-owner@example.test")
@@ -193,8 +194,9 @@ def sample_ticket(make_user):
         "Every episode stops after ten seconds.",
         {"service": "app", "region": "MX", "impact": "some"},
         files=[Upload("screenshot.png", io.BytesIO(png()))],
+        now=BUSINESS_HOURS_MOMENT,  # in hours: no e-mail to an out-of-hours contact
     )
-    return ticket, db.session.scalar(select(OutboxMessage))
+    return ticket, db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "create_ticket"))
 
 
 def sample_arrival() -> int:

@@ -18,7 +18,7 @@ from portal.sla import services as sla
 from portal.sla.calendar import DEFAULT_HOURS, BusinessCalendar
 from portal.tickets import conversation, intake, sla_clock, workflow
 from portal.tickets.models import TECHNICAL_DETAILS
-from tests.conftest import TECHNICAL
+from tests.conftest import BUSINESS_HOURS_MOMENT, TECHNICAL
 
 ROOT = Path(__file__).resolve().parent.parent
 NY = ZoneInfo("America/New_York")
@@ -182,8 +182,8 @@ def slack_texts():
 
 
 def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
-    ticket = open_ticket()
-    received = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # 10:00 New York, business hours
+    received = BUSINESS_HOURS_MOMENT
+    ticket = open_ticket(now=received)
     make_overdue(ticket, "technical_business_hours", received)
     assert sla_clock.check(now=received + timedelta(hours=1)) == {"at_risk": 0, "breached": 0, "second_contact": 0}
     assert sla_clock.check(now=received + timedelta(hours=2, minutes=1))["at_risk"] == 1
@@ -197,8 +197,8 @@ def test_monitor_warns_then_breaches_once_each(matrix, open_ticket):
 
 def test_out_of_hours_ticket_escalates_to_the_second_contact(matrix, open_ticket, make_user, app):
     app.config["PORTAL_URL"] = "https://support.example.test/"
-    ticket = open_ticket()
     received = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday
+    ticket = open_ticket(now=received)
     make_overdue(ticket, "technical_out_of_hours_first", received)
     assert sla_clock.check(now=received + timedelta(hours=18, minutes=1))["at_risk"] == 1
     escalation = received + timedelta(hours=24, minutes=1)
@@ -253,8 +253,8 @@ def test_the_first_contact_hears_of_an_out_of_hours_ticket_at_reception(matrix, 
 
 
 def test_a_problem_that_persists_goes_to_the_second_contact_at_once(matrix, open_ticket):
-    ticket = open_ticket()
     received = datetime(2026, 2, 7, 8, 0, tzinfo=UTC)  # Saturday 03:00 New York
+    ticket = open_ticket(now=received)
     make_overdue(ticket, "technical_out_of_hours_first", received)
     hour_ten = received + timedelta(hours=10)
     assert sla_clock.escalate_when_the_problem_persists(ticket, hour_ten)
@@ -263,14 +263,14 @@ def test_a_problem_that_persists_goes_to_the_second_contact_at_once(matrix, open
     assert ticket.sla_due_at == received + timedelta(hours=48) and ticket.tier == 2
     assert "el partner dice que el problema persiste" in slack_texts()[-1]
     assert not sla_clock.escalate_when_the_problem_persists(ticket, hour_ten), "once"
-    business = open_ticket(subject="In business hours")
-    make_overdue(business, "technical_business_hours", datetime(2026, 3, 4, 15, 0, tzinfo=UTC))
+    business = open_ticket(subject="In business hours", now=BUSINESS_HOURS_MOMENT)
+    make_overdue(business, "technical_business_hours", BUSINESS_HOURS_MOMENT)
     assert not sla_clock.escalate_when_the_problem_persists(business), "only out-of-hours tickets"
 
 
 def test_monitor_notifies_once_with_two_workers(app, matrix, open_ticket):
-    tickets = [open_ticket(subject=f"Concurrent {n}") for n in range(12)]
-    received = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    received = BUSINESS_HOURS_MOMENT
+    tickets = [open_ticket(subject=f"Concurrent {n}", now=received) for n in range(12)]
     for ticket in tickets:
         make_overdue(ticket, "technical_business_hours", received)
     later = received + timedelta(hours=4)

@@ -31,7 +31,7 @@ def deliver_all():
         moment += timedelta(minutes=5)
 
 
-def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_slack):
+def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_slack, fake_smtp):
     from pathlib import Path
 
     from portal.sla import services as sla
@@ -90,7 +90,9 @@ def test_full_journey(clients, staff, partner, fake_zendesk, fake_monday, fake_s
     assert ticket.status == "closed"
 
     deliver_all()
+    # E-mail included: the assignees' news, and the first contact's when it arrived out of hours.
     assert set(db.session.scalars(select(OutboxMessage.state))) == {"delivered"}
+    assert fake_smtp.to(staff["l1"].email), "the level-1 agent was told of the assignment"
     operations = fake_monday.operations()
     assert operations[0] == "create_item"
     updates = [variables["body"] for name, variables in fake_monday.calls if name == "create_update"]

@@ -126,6 +126,7 @@ class FakeZendesk(UploadsMixin, FakeService):
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     headers_seen: list[dict] = field(default_factory=list)
     idempotency: dict[str, dict] = field(default_factory=dict)
+    replayed: list[str] = field(default_factory=list)  # the Idempotency-Keys answered `hit`
     users: dict[str, int] = field(default_factory=dict)  # e-mail → user id
     agents: set[int] = field(default_factory=set)
     seed: int = 7
@@ -282,6 +283,7 @@ class FakeZendesk(UploadsMixin, FakeService):
                 },
                 400,
             )
+        self.replayed.append(key)
         return json_body(entry["response"], 201, **{"x-idempotency-lookup": "hit"}, **self._headers())
 
     def _create(self, data, key, raw_body):
