@@ -1,38 +1,43 @@
-"""Knowledge-base search benchmark: two independently generated corpora at 1,000 and 10,000 articles.
+"""Knowledge-base search benchmark: both backends on two independently generated corpora at 1,000
+and 10,000 articles.
 
-For each corpus and size: full reindex time (the `flask kb reindex` path: database read, Whoosh
-build), index size and terms, and query latency p50/p95 over 240+ queries asked one at a time in a
-warm process, each timed `--passes` times: in-process through `kb.search.search` as the web calls
-it (with and without snippets), through the HTTP search fragment served by gunicorn, and with
-`--via-cli` through `flask kb search - --json` reading one query per line. Corpora: "shipped"
-(shipped-derived: mostly the shipped articles' sentences, below) and "varied" (`kb_corpus.py`:
-written from its own large vocabulary, a fifth of its queries mistyped). Prints a Markdown table,
-the corpora side by side, or `--json`.
-Run: `.venv/bin/python bench/kb_search.py [--corpus shipped|varied|both] [--sizes 1000 10000]
-[--queries 240] [--passes 3] [--via-cli] [--json]`.
+For each corpus, size and backend (Whoosh in a SQLite portal; PostgreSQL in a database made on
+`--postgres` for the run and dropped after it): full reindex time (`flask kb reindex` in a
+process of its own, start-up included: database read, index build), index size and distinct words, and query latency p50/p95 over 240+
+queries asked one at a time in a warm process, each timed `--passes` times: in-process through
+`kb.backends.search` as the web calls it (with and without snippets), through the HTTP search
+fragment served by gunicorn, and with `--via-cli` through `flask kb search - --json` reading one
+query per line. Corpora: "shipped" (`kb_shipped.py`: mostly the shipped articles' sentences) and
+"varied" (`kb_corpus.py`: written from its own large vocabulary, a fifth of its queries mistyped);
+both backends answer the same generated articles and queries. Prints a Markdown table or `--json`.
+Run: `.venv/bin/python bench/kb_search.py [--corpus shipped|varied|both] [--backend
+whoosh|postgres|both] [--sizes 1000 10000] [--queries 240] [--passes 3] [--via-cli] [--json]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-import yaml
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb_corpus import misspell, profile, varied_corpus  # noqa: E402
+from kb_corpus import profile, varied_corpus  # noqa: E402
+from kb_shipped import benchmark_queries, synthetic_articles  # noqa: E402
 from serving import portal_environment, served  # noqa: E402
 
 from portal import create_app  # noqa: E402
@@ -42,7 +47,8 @@ from portal.core.i18n import LANGUAGES  # noqa: E402
 SEED = 20261127
 VARIED_SEED = 20261215
 CORPORA = {"shipped": "shipped-derived", "varied": "varied"}
-BACKENDS = ("whoosh",)
+BACKENDS = ("whoosh", "postgres")
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PARTNER_VISIBILITIES = ["public", "partners"]
 WARM_UP_QUERIES = 10
 # The targets, at this many articles.
@@ -50,91 +56,11 @@ TARGET_ARTICLES = 10000
 TARGET_P95_MS = 25
 TARGET_HTTP_P95_MS = 60
 TARGET_REINDEX_SECONDS = 20
-DEVICES = ["Roku", "Fire TV", "Android TV", "Apple TV", "Chromecast", "Tizen", "webOS", "iPhone", "iPad", "Xbox"]
 
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def shipped_corpus():
-    """The shipped articles, their sentences per article, and their titles per language."""
-    from kb.content import parse
-    from portal.core.markdown import plain_text
-
-    articles = [parse(path) for path in sorted((ROOT / "content" / "kb").rglob("*.md"))]
-    topics = {language: [] for language in LANGUAGES}
-    titles = {language: [] for language in LANGUAGES}
-    for article in articles:
-        titles[article.language].append(article.title)
-        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", plain_text(article.body)) if len(s.split()) >= 5]
-        topics[article.language].append((article.title, article.category, sentences))
-    return articles, topics, titles
-
-
-SYLLABLES = ["ka", "lo", "mi", "ter", "vo", "san", "ri", "del", "pa", "nu", "gor", "te", "sil", "ba", "quen", "dra"]
-
-
-def long_tail_lexicon(rng: random.Random, size: int = 40000) -> list[str]:
-    """Made-up product, model and feature names: the long tail a real catalogue of articles has."""
-    words = set()
-    while len(words) < size:
-        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
-        words.add(word + (f"-{rng.randint(10, 999)}" if rng.random() < 0.15 else ""))
-    return sorted(words)
-
-
-def synthetic_articles(count: int, rng: random.Random):
-    """Articles on one topic each, written with the shipped articles' sentences (real vocabulary,
-    realistic length: 250-600 words), three quarters from their topic and the rest from others,
-    plus long-tail names drawn by a Zipf law, as a support knowledge base grows."""
-    _articles, topics, _titles = shipped_corpus()
-    lexicon = long_tail_lexicon(rng)
-    weights = [1 / (rank + 1) for rank in range(len(lexicon))]
-    for number in range(count):
-        language = LANGUAGES[number % len(LANGUAGES)]
-        topic_title, category, topic_sentences = rng.choice(topics[language])
-        others = [sentence for _t, _c, sentences in topics[language] for sentence in sentences]
-        names = rng.choices(lexicon, weights=weights, k=rng.randint(6, 16))
-        paragraphs, words, target = [], 0, rng.randint(250, 600)
-        while words < target:
-            chosen = [rng.choice(topic_sentences) if rng.random() < 0.75 else rng.choice(others) for _ in range(4)]
-            paragraph = " ".join(chosen)
-            if names and rng.random() < 0.6:
-                paragraph += f" ({names.pop()}, {rng.choice(DEVICES)})"
-            if rng.random() < 0.3:
-                paragraph += f" EDY-{rng.choice([1, 2, 3, 4])}{rng.randint(0, 99):03d}."
-            paragraphs.append(paragraph)
-            words += len(paragraph.split())
-        device = rng.choice(DEVICES)
-        title = f"{topic_title} — {device} {number}"
-        body = "\n\n".join(f"## {device}\n\n{p}" if i % 3 == 0 else p for i, p in enumerate(paragraphs))
-        yield {
-            "slug": f"synthetic-{number}",
-            "language": language,
-            "category": category,
-            "visibility": "public" if rng.random() < 0.8 else "partners",
-            "tags": [device.lower(), category],
-            "title": title,
-            "body": body + "\n",
-        }
-
-
-def benchmark_queries(rng: random.Random, total: int) -> list[tuple[str, str]]:
-    relevance = yaml.safe_load((ROOT / "tests/data/kb_relevance_queries.yaml").read_text(encoding="utf-8"))
-    queries = [(item["query"], item["lang"]) for item in relevance]
-    _articles, _topics, titles = shipped_corpus()
-    while len(queries) < total:
-        language = rng.choice(LANGUAGES)
-        words = [w for w in re.findall(r"\w+", rng.choice(titles[language])) if len(w) > 3]
-        picked = rng.sample(words, k=min(len(words), rng.randint(1, 3)))
-        if rng.random() < 0.35:
-            picked = [misspell(w, rng) if rng.random() < 0.6 else w for w in picked]
-        if rng.random() < 0.1:
-            picked = [f"EDY-{rng.choice([1, 2, 3, 4])}{rng.randint(0, 40):03d}"]
-        queries.append((" ".join(picked).lower(), language))
-    return queries
 
 
 def build_corpus(corpus: str, size: int, query_count: int):
@@ -149,6 +75,36 @@ def build_corpus(corpus: str, size: int, query_count: int):
     return varied_corpus(size, query_count, VARIED_SEED + size, keys)
 
 
+@contextmanager
+def bench_database(backend: str, workdir: Path, server: str, name: str):
+    """The URL of an empty database for one run: a SQLite file in `workdir` for Whoosh, a new
+    database on `server` for PostgreSQL (dropped afterwards)."""
+    if backend == "whoosh":
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def create_schema(app) -> None:
+    """The tables: the migrations on PostgreSQL (the search's tables are PostgreSQL-only), the
+    models on SQLite."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+            assert result.exit_code == 0, result.output
+        else:
+            db.create_all()
+
+
 def load_database(app, articles) -> None:
     from kb.category_file import CATEGORIES_FILE, import_categories
     from kb.models import Article, ArticleRevision
@@ -156,8 +112,8 @@ def load_database(app, articles) -> None:
     from portal.core.types import utcnow
 
     now = utcnow()
+    create_schema(app)
     with app.app_context():
-        db.create_all()
         import_categories(ROOT / "content" / "kb" / CATEGORIES_FILE)
         article_rows, revision_rows = [], []
         for number, item in enumerate(articles, start=1):
@@ -195,30 +151,41 @@ def load_database(app, articles) -> None:
         db.session.commit()
 
 
-def time_reindex(app) -> float:
-    runner = app.test_cli_runner()
+def time_reindex(env: dict) -> float:
+    """Seconds of `flask kb reindex` as an operator runs it: a process of its own, start-up included."""
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "kb", "reindex"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def index_size(app) -> int:
+    """Bytes of the index: Whoosh's folder, or the search tables with their indexes."""
+    from kb import backends, index, index_pg
+
     with app.app_context():
-        started = time.perf_counter()
-        result = runner.invoke(args=["kb", "reindex"])
-        elapsed = time.perf_counter() - started
-    assert result.exit_code == 0, result.output
-    return elapsed
-
-
-def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if backends.on_postgres():
+            sizes = [f"pg_total_relation_size('{table}')" for table in index_pg.TABLES]
+            return db.session.scalar(sa.text("SELECT " + " + ".join(sizes)))
+        return sum(p.stat().st_size for p in index.index_dir().rglob("*") if p.is_file())
 
 
 def index_terms(app) -> dict[str, int]:
-    """Distinct terms of each language's scored field: what fuzzy and prefix expansion walk."""
-    from kb import index
+    """Distinct words of each language: what typo and prefix expansion walk (Whoosh's terms of the
+    scored field, or the rows of kb_search_words)."""
+    from kb import backends, index
 
-    with app.app_context(), index.open_index().reader() as reader:
-        return {language: sum(1 for _ in reader.lexicon(f"text_{language}")) for language in LANGUAGES}
+    with app.app_context():
+        if backends.on_postgres():
+            query = sa.text("SELECT language, count(*) FROM kb_search_words GROUP BY language")
+            counts = dict(db.session.execute(query).all())
+            return {language: counts.get(language, 0) for language in LANGUAGES}
+        with index.open_index().reader() as reader:
+            return {language: sum(1 for _ in reader.lexicon(f"text_{language}")) for language in LANGUAGES}
 
 
 def in_process_latency(app, queries, passes: int, with_snippets: bool) -> list[float]:
-    from kb import search
+    from kb import backends as search
 
     timings = []
     with app.test_request_context():
@@ -270,47 +237,63 @@ def summary(timings: list[float]) -> dict:
     return {"p50": round(statistics.median(timings), 2), "p95": round(percentile(timings, 0.95), 2)}
 
 
-def run(corpus: str, size: int, query_count: int, passes: int, backend: str, via_cli: bool) -> dict:
-    progress = f"[{CORPORA[corpus]} {size:,}]"
-    print(f"{progress} generating", file=sys.stderr, flush=True)
-    articles, queries = build_corpus(corpus, size, query_count)
-    workdir = Path(tempfile.mkdtemp(prefix=f"kb-bench-{corpus}-{size}-"))
-    database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+def measure(backend: str, articles, queries, passes: int, via_cli: bool, server: str, label: str) -> dict:
+    """One backend on one corpus: load it, reindex, then time the queries."""
+    progress = f"[{label} {len(articles):,} {backend}]"
+    workdir = Path(tempfile.mkdtemp(prefix="kb-bench-"))
     index_dir = workdir / "index"
-    overrides = {
-        "SECRET_KEY": "bench",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SEARCH_INDEX_DIR": str(index_dir),
-        "LOG_LEVEL": "WARNING",
-    }
     try:
-        app = create_app(overrides)
-        load_database(app, articles)
-        print(f"{progress} reindexing", file=sys.stderr, flush=True)
-        reindex_seconds = time_reindex(app)
-        print(f"{progress} querying ({reindex_seconds:.1f} s reindex)", file=sys.stderr, flush=True)
-        env = portal_environment(database_url, index_dir)
-        result = {
-            "corpus": CORPORA[corpus],
-            "backend": backend,
-            "articles": size,
-            "queries": len(queries),
-            "passes": passes,
-            "corpus_profile": profile(articles),
-            "reindex_seconds": round(reindex_seconds, 2),
-            "index_megabytes": round(folder_size(index_dir) / 1e6, 1),
-            "index_terms": index_terms(app),
-            "in_process_ms": summary(in_process_latency(app, queries, passes, with_snippets=True)),
-            "in_process_no_snippets_ms": summary(in_process_latency(app, queries, passes, with_snippets=False)),
-            "http_fragment_ms": summary(http_latency(env, queries, passes)),
-        }
-        if via_cli:
-            result["cli_ms"] = summary(cli_latency(env, queries, passes))
-        with app.app_context():
-            db.engine.dispose()
-        return result
+        with bench_database(backend, workdir, server, f"kb_bench_{os.getpid()}") as database_url:
+            overrides = {
+                "SECRET_KEY": "bench",
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "SEARCH_INDEX_DIR": str(index_dir),
+                "SEARCH_BACKEND": backend,
+                "LOG_LEVEL": "WARNING",
+            }
+            app = create_app(overrides)
+            print(f"{progress} loading", file=sys.stderr, flush=True)
+            load_database(app, articles)
+            env = portal_environment(database_url, index_dir) | {"SEARCH_BACKEND": backend}
+            print(f"{progress} reindexing", file=sys.stderr, flush=True)
+            reindex_seconds = time_reindex(env)
+            print(f"{progress} querying ({reindex_seconds:.1f} s reindex)", file=sys.stderr, flush=True)
+            # The generated corpus lives on in this process, as it would in no web server: kept out
+            # of the garbage collector's rounds, it does not slow the searches timed here.
+            gc.freeze()
+            result = {
+                "backend": backend,
+                "reindex_seconds": round(reindex_seconds, 2),
+                "index_megabytes": round(index_size(app) / 1e6, 1),
+                "index_terms": index_terms(app),
+                "in_process_ms": summary(in_process_latency(app, queries, passes, with_snippets=True)),
+                "in_process_no_snippets_ms": summary(in_process_latency(app, queries, passes, with_snippets=False)),
+                "http_fragment_ms": summary(http_latency(env, queries, passes)),
+            }
+            if via_cli:
+                result["cli_ms"] = summary(cli_latency(env, queries, passes))
+            with app.app_context():
+                db.engine.dispose()
+            return result
     finally:
+        gc.unfreeze()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(corpus: str, size: int, query_count: int, passes: int, backends, via_cli: bool, server: str) -> list[dict]:
+    """Every backend on the same generated corpus and queries."""
+    print(f"[{CORPORA[corpus]} {size:,}] generating", file=sys.stderr, flush=True)
+    articles, queries = build_corpus(corpus, size, query_count)
+    shared = {
+        "corpus": CORPORA[corpus],
+        "articles": size,
+        "queries": len(queries),
+        "passes": passes,
+        "corpus_profile": profile(articles),
+    }
+    return [
+        shared | measure(backend, articles, queries, passes, via_cli, server, CORPORA[corpus]) for backend in backends
+    ]
 
 
 MEASURES = {
@@ -328,14 +311,13 @@ MEASURES = {
 
 
 def table(results: list[dict]) -> str:
-    """Measures down, corpus × size across: at each size the corpora stand side by side."""
-    columns = sorted(results, key=lambda r: (r["articles"], list(CORPORA.values()).index(r["corpus"])))
+    """Measures down; across, at each size the corpora side by side, each with the backends side by side."""
+    columns = sorted(
+        results,
+        key=lambda r: (r["articles"], list(CORPORA.values()).index(r["corpus"]), BACKENDS.index(r["backend"])),
+    )
     lines = [
-        "| backend: "
-        + columns[0]["backend"]
-        + " | "
-        + " | ".join(f"{r['corpus']} {r['articles']:,}" for r in columns)
-        + " |",
+        "| measure | " + " | ".join(f"{r['corpus']} {r['articles']:,} {r['backend']}" for r in columns) + " |",
         "|---|" + "---:|" * len(columns),
     ]
     lines += [f"| {name} | " + " | ".join(cell(r) for r in columns) + " |" for name, cell in MEASURES.items()]
@@ -350,25 +332,28 @@ def table(results: list[dict]) -> str:
                 f"{name} {value} {unit} ({'met' if value <= target else 'NOT met'}: ≤ {target} {unit})"
                 for name, value, target, unit in checks
             ]
-            lines.append(f"\n{r['corpus']} at {TARGET_ARTICLES:,}: " + "; ".join(verdicts))
+            lines.append(f"\n{r['corpus']} at {TARGET_ARTICLES:,}, {r['backend']}: " + "; ".join(verdicts))
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", choices=[*CORPORA, "both"], default="both")
+    parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
+    parser.add_argument("--postgres", default=POSTGRES_SERVER, help="server on which a database is made for the run")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, TARGET_ARTICLES])
     parser.add_argument("--queries", type=int, default=240)
     parser.add_argument("--passes", type=int, default=3, help="times each query is timed (p50/p95 over all)")
-    parser.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0])
     parser.add_argument("--via-cli", action="store_true", help="also time `flask kb search - --json`, one query a line")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args()
     corpora = list(CORPORA) if args.corpus == "both" else [args.corpus]
+    backends = list(BACKENDS) if args.backend == "both" else [args.backend]
     results = [
-        run(corpus, size, args.queries, args.passes, args.backend, args.via_cli)
+        result
         for size in args.sizes
         for corpus in corpora
+        for result in run(corpus, size, args.queries, args.passes, backends, args.via_cli, args.postgres)
     ]
     print(json.dumps(results, indent=2, ensure_ascii=False) if args.json else table(results))
 

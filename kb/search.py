@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from whoosh.query import And, Term
-from whoosh.query.compound import DefaultOr
+from whoosh.query.compound import DefaultOr, PreloadedOr
 
 from kb import index, snippets, synonyms
 from kb.search_rules import (
@@ -111,7 +111,8 @@ def _phrase_query(reader, language: str, member: tuple[str, ...], boost: float =
 
 
 def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spelling):
-    """What was typed (`typed`: the member's own query, or None) or any of its synonyms."""
+    """What was typed (`typed`: the member's own query, or None when the index lacks one of its
+    words) or any of its synonyms."""
     alternatives = [
         clause
         for other in match.others
@@ -137,20 +138,17 @@ def word_queries(reader, language: str, text: str, spelling: Spelling) -> list:
     clauses, position = [], 0
     while position < len(words):
         match = matched.get(position)
-        size = len(match.member) if match else 1
-        typed = [
-            clause
-            for offset, word in enumerate(words[position : position + size])
-            if (clause := _word_query(reader, language, word, position + offset == len(words) - 1, spelling))
-            is not None
-        ]
         if match is not None:
-            own = _combine([typed], strict=True) if typed else None
+            # The phrase as typed only when the index knows all its words: "se queda cargando" with
+            # "queda" unknown is not the word "cargando", it is one of its synonyms.
+            own = _phrase_query(reader, language, match.member)
             clause = _concept(reader, language, match, own, spelling)
             clauses += [clause] if clause is not None else []
-        else:
-            clauses += typed
-        position += size
+            position += len(match.member)
+            continue
+        clause = _word_query(reader, language, words[position], position == len(words) - 1, spelling)
+        clauses += [clause] if clause is not None else []
+        position += 1
     return clauses
 
 
@@ -172,7 +170,9 @@ def _combine(per_language: list[list], strict: bool, reader=None):
             combined.append(And(clauses))
         else:
             kept = _distinctive(reader, clauses)
-            combined.append(DefaultOr(kept) if len(kept) > 1 else kept[0])
+            # Scored one posting list at a time into an array: at 10,000 articles a tree of union
+            # matchers spends more on stepping through each other than on scoring (bench/kb_search.py).
+            combined.append(PreloadedOr(kept) if len(kept) > 1 else kept[0])
     return combined[0] if len(combined) == 1 else DefaultOr(combined)
 
 

@@ -53,7 +53,7 @@ def surface_word(hits, language: str, stem: str) -> str:
     """A real word of the results whose stem is `stem` (for "did you mean"); the stem otherwise."""
     analyzer = ANALYZERS[language]
     for hit in hits:
-        text = hit.get(f"body_{language}", "") or ""
+        text = f"{hit.get('title', '')}\n{hit.get(f'body_{language}', '')}"
         for token in analyzer(text, chars=True, removestops=False):
             if token.text == stem:
                 return text[token.startchar : token.endchar].lower()

@@ -19,6 +19,9 @@ from werkzeug.serving import make_server
 from portal import create_app
 from portal.core.extensions import db
 
+# Fixtures of the knowledge-base tests: articles, and the search backends.
+pytest_plugins = ["tests.kb_fixtures"]
+
 FAST_HASH = "pbkdf2:sha256:1000"
 
 

@@ -1,4 +1,5 @@
-"""Search relevance on the shipped articles: typos, missing accents, inflections and error codes."""
+"""Search relevance on the shipped articles, on both backends: typos, missing accents, inflections and
+error codes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kb import search
+from kb import backends
 from kb.content import import_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = yaml.safe_load((ROOT / "tests" / "data" / "kb_relevance_queries.yaml").read_text(encoding="utf-8"))
 PARTNER_VISIBILITIES = ("public", "partners")
+
+
+@pytest.fixture
+def app_config(search_backend):
+    return {"SEARCH_BACKEND": search_backend}
 
 
 @pytest.fixture
@@ -30,7 +36,7 @@ def test_query_set_is_large_and_bilingual():
 def test_expected_article_in_top_three_and_mostly_first(shipped_content):
     misses, not_first = [], []
     for item in QUERIES:
-        slugs = [hit.slug for hit in search.search(item["query"], [item["lang"]], PARTNER_VISIBILITIES).hits[:3]]
+        slugs = [hit.slug for hit in backends.search(item["query"], [item["lang"]], PARTNER_VISIBILITIES).hits[:3]]
         if item["expect"] not in slugs:
             misses.append(f"{item['query']!r} → {slugs} (expected {item['expect']})")
         elif slugs[0] != item["expect"]:
