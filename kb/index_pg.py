@@ -179,4 +179,8 @@ def rebuild(session: Session, documents: Iterable[IndexDocument], progress: Call
     for language, known in words.items():
         _add_words(session, language, known)
         session.execute(_COUNT_DOCUMENTS, {"language": language})
+    # Fresh statistics, or the planner keeps those of the tables before the rebuild (empty, after a
+    # switch) and filters every article's text instead of using the text index. Rows this
+    # transaction wrote count as live to ANALYZE.
+    session.execute(text("ANALYZE kb_search_documents, kb_search_words"))
     return count
