@@ -1,16 +1,19 @@
 """Knowledge-base search relevance on the evaluation nobody tunes on (`tests/kb_eval.py`).
 
-Builds a throwaway app (temporary SQLite database and search index), imports the shipped and the
-eval-only articles, asks `kb.search.search` every question of the tuning and/or held-out split as a
-partner (public + partners articles) and prints, per split, top-1 and top-3 rates per language
-and overall, then per kind and per article set, then every question not answered first.
-Run: `.venv/bin/python bench/kb_relevance.py [--split tuning|heldout|both] [--json]`.
+Builds a throwaway app on the chosen search backend (Whoosh: a temporary SQLite database and index
+folder; PostgreSQL: a database made on `--postgres` for the run and dropped after it), imports the
+shipped and the eval-only articles, asks the portal's search every question of the tuning and/or
+held-out split as a partner (public + partners articles) and prints, per split, top-1 and top-3
+rates per language and overall, then per kind and per article set, then every question not
+answered first.
+Run: `.venv/bin/python bench/kb_relevance.py [--backend whoosh|postgres] [--split tuning|heldout|both] [--json]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -18,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from databases import POSTGRES_SERVER, bench_database, create_schema  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.core.extensions import db  # noqa: E402
@@ -37,11 +42,14 @@ from tests.kb_eval import (  # noqa: E402
 SPLIT_CHOICES = {"tuning": [Split.TUNING], "heldout": [Split.HELDOUT], "both": [Split.TUNING, Split.HELDOUT]}
 
 
-def whoosh_search(query: str, lang: str) -> list[str]:
-    from kb import search
+BACKENDS = ("whoosh", "postgres")
+
+
+def portal_search(query: str, lang: str) -> list[str]:
+    from kb import backends
 
     # The portal's own call (its page size decides when a search widens to any of the words).
-    return [hit.slug for hit in search.search(query, [lang], PARTNER_VISIBILITIES).hits[:TOP_RESULTS]]
+    return [hit.slug for hit in backends.search(query, [lang], PARTNER_VISIBILITIES).hits[:TOP_RESULTS]]
 
 
 def row(label: str, tally: Tally) -> str:
@@ -71,31 +79,40 @@ def print_report(split: Split, report: Report, article_set: dict[str, str]) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=sorted(SPLIT_CHOICES), default="both")
+    parser.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0])
+    parser.add_argument("--postgres", default=POSTGRES_SERVER, help="server on which a database is made for the run")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="kb-relevance-"))
     try:
-        app = create_app(
-            {
-                "SECRET_KEY": "bench",
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'relevance.sqlite3'}",
-                "SEARCH_INDEX_DIR": str(workdir / "index"),
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        with app.test_request_context():
-            db.create_all()
-            corpus = corpus_files()
-            article_set = {article.slug: group for group, articles in corpus.items() for article in articles}
-            splits = {split: load_split(split) for split in SPLIT_CHOICES[args.split]}
-            found = [
-                f"{split}: {problem}" for split, items in splits.items() for problem in problems(split, items, corpus)
-            ]
-            if found:
-                sys.exit("the questions are not fit to measure with:\n" + "\n".join(found))
-            import_eval_corpus()
-            reports = {split: evaluate(items, whoosh_search) for split, items in splits.items()}
-            db.engine.dispose()
+        with bench_database(args.backend, workdir, args.postgres, f"kb_relevance_{os.getpid()}") as database_url:
+            app = create_app(
+                {
+                    "SECRET_KEY": "bench",
+                    "SQLALCHEMY_DATABASE_URI": database_url,
+                    "SEARCH_INDEX_DIR": str(workdir / "index"),
+                    "SEARCH_BACKEND": args.backend,
+                    "LOG_LEVEL": "WARNING",
+                }
+            )
+            create_schema(app)
+            with app.test_request_context():
+                corpus = corpus_files()
+                article_set = {article.slug: group for group, articles in corpus.items() for article in articles}
+                splits = {split: load_split(split) for split in SPLIT_CHOICES[args.split]}
+                found = [
+                    f"{split}: {problem}"
+                    for split, items in splits.items()
+                    for problem in problems(split, items, corpus)
+                ]
+                if found:
+                    sys.exit("the questions are not fit to measure with:\n" + "\n".join(found))
+                import_eval_corpus()
+                # As a switch does: on PostgreSQL a rebuild counts how many articles use each word.
+                result = app.test_cli_runner().invoke(args=["kb", "reindex"])
+                assert result.exit_code == 0, result.output
+                reports = {split: evaluate(items, portal_search) for split, items in splits.items()}
+                db.engine.dispose()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -9,7 +9,9 @@ queries asked one at a time in a warm process, each timed `--passes` times: in-p
 fragment served by gunicorn, and with `--via-cli` through `flask kb search - --json` reading one
 query per line. Corpora: "shipped" (`kb_shipped.py`: mostly the shipped articles' sentences) and
 "varied" (`kb_corpus.py`: written from its own large vocabulary, a fifth of its queries mistyped);
-both backends answer the same generated articles and queries. Prints a Markdown table or `--json`.
+both backends answer the same generated articles and queries. Each column also gives the speed of
+the machine while it was measured (a fixed loop): on a shared host it changes from minute to
+minute, so compare figures of one run. Prints a Markdown table or `--json`.
 Run: `.venv/bin/python bench/kb_search.py [--corpus shipped|varied|both] [--backend
 whoosh|postgres|both] [--sizes 1000 10000] [--queries 240] [--passes 3] [--via-cli] [--json]`.
 """
@@ -27,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -36,6 +37,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from databases import POSTGRES_SERVER, bench_database, create_schema  # noqa: E402
 from kb_corpus import profile, varied_corpus  # noqa: E402
 from kb_shipped import benchmark_queries, synthetic_articles  # noqa: E402
 from serving import portal_environment, served  # noqa: E402
@@ -48,9 +50,9 @@ SEED = 20261127
 VARIED_SEED = 20261215
 CORPORA = {"shipped": "shipped-derived", "varied": "varied"}
 BACKENDS = ("whoosh", "postgres")
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PARTNER_VISIBILITIES = ["public", "partners"]
 WARM_UP_QUERIES = 10
+CALIBRATION_LOOP = 2_000_000
 # The targets, at this many articles.
 TARGET_ARTICLES = 10000
 TARGET_P95_MS = 25
@@ -73,36 +75,6 @@ def build_corpus(corpus: str, size: int, query_count: int):
 
     keys = [entry.key for entry in read_categories(ROOT / "content" / "kb" / CATEGORIES_FILE)]
     return varied_corpus(size, query_count, VARIED_SEED + size, keys)
-
-
-@contextmanager
-def bench_database(backend: str, workdir: Path, server: str, name: str):
-    """The URL of an empty database for one run: a SQLite file in `workdir` for Whoosh, a new
-    database on `server` for PostgreSQL (dropped afterwards)."""
-    if backend == "whoosh":
-        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
-        return
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def create_schema(app) -> None:
-    """The tables: the migrations on PostgreSQL (the search's tables are PostgreSQL-only), the
-    models on SQLite."""
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            result = app.test_cli_runner().invoke(args=["db", "upgrade"])
-            assert result.exit_code == 0, result.output
-        else:
-            db.create_all()
 
 
 def load_database(app, articles) -> None:
@@ -155,8 +127,11 @@ def time_reindex(env: dict) -> float:
     """Seconds of `flask kb reindex` as an operator runs it: a process of its own, start-up included."""
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "kb", "reindex"]
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"flask kb reindex failed:\n{result.stderr}")
+    return elapsed
 
 
 def index_size(app) -> int:
@@ -233,6 +208,19 @@ def cli_latency(env: dict, queries, passes: int) -> list[float]:
     return timings
 
 
+def machine_speed() -> float:
+    """Milliseconds of a fixed pure-Python loop (median of five): this machine's speed changes
+    from minute to minute (a shared host), so each column says how fast it was while measured."""
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for number in range(CALIBRATION_LOOP):
+            total += number
+        timings.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(timings), 1)
+
+
 def summary(timings: list[float]) -> dict:
     return {"p50": round(statistics.median(timings), 2), "p95": round(percentile(timings, 0.95), 2)}
 
@@ -263,6 +251,7 @@ def measure(backend: str, articles, queries, passes: int, via_cli: bool, server:
             gc.freeze()
             result = {
                 "backend": backend,
+                "calibration_ms": machine_speed(),
                 "reindex_seconds": round(reindex_seconds, 2),
                 "index_megabytes": round(index_size(app) / 1e6, 1),
                 "index_terms": index_terms(app),
@@ -297,6 +286,7 @@ def run(corpus: str, size: int, query_count: int, passes: int, backends, via_cli
 
 
 MEASURES = {
+    "machine speed (fixed loop)": lambda r: f"{r['calibration_ms']} ms",
     "distinct sentences": lambda r: f"{r['corpus_profile']['distinct_sentence_share']:.1%}",
     "distinct words es / en": lambda r: "{es:,} / {en:,}".format(**r["corpus_profile"]["distinct_words"]),
     "words per article": lambda r: f"{r['corpus_profile']['words_per_article']}",

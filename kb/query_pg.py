@@ -224,10 +224,14 @@ def language_query(language: str, words: list[str], matches, analysis: Analysis)
 
 
 def _synonyms(query: LanguageQuery, match: synonyms.Match, typed: list[Concept], analysis: Analysis) -> Concept:
-    """A synonym group's member as typed (its words, all of them) or any other member."""
+    """A synonym group's member as typed (its words, all of them) or any other member. As typed, a
+    member with a word the index lacks counts only when no synonym stands in (as in `kb.search`)."""
     phrases = [phrase for other in match.others if (phrase := _phrase(query, other, analysis))]
     if phrases:  # not a typo: a phrase the synonyms know
         query.corrections = {word: s for word, s in query.corrections.items() if word not in match.member}
+        lexemes = [lexeme for word in match.member if (lexeme := analysis.lexemes.get(index_pg.fold(word)))]
+        if not all(analysis.known(lexeme) for lexeme in lexemes):
+            typed = []
     own = " & ".join(concept.alternatives for concept in typed)
     exact = all(concept.exact for concept in typed)
     documents = [concept.documents for concept in typed] + [documents for _phrase, documents in phrases]

@@ -25,6 +25,7 @@ from kb.search_rules import (
     JOINED_ERROR_CODE,
     PREFIX_WEIGHT,
     SYNONYM_WEIGHT,
+    Breadth,
     SearchHit,
     SearchResults,
     normalize_query,
@@ -110,9 +111,10 @@ def _phrase_query(reader, language: str, member: tuple[str, ...], boost: float =
     return terms[0] if len(terms) == 1 else And(terms)
 
 
-def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spelling):
-    """What was typed (`typed`: the member's own query, or None when the index lacks one of its
-    words) or any of its synonyms."""
+def _concept(reader, language: str, match: synonyms.Match, typed: list, spelling: Spelling):
+    """The member as typed or any of its synonyms. As typed: the phrase when the index knows all its
+    words; otherwise its words (`typed`: their queries) as any words count, unless a synonym stands
+    in: "se queda cargando" with "queda" unknown is not the word "cargando", it is "buffering"."""
     alternatives = [
         clause
         for other in match.others
@@ -120,7 +122,10 @@ def _concept(reader, language: str, match: synonyms.Match, typed, spelling: Spel
     ]
     if alternatives:
         spelling.exact.update(match.member)  # not a typo: a phrase the synonyms know
-    clauses = ([typed] if typed is not None else []) + alternatives
+    own = _phrase_query(reader, language, match.member)
+    if own is None and not alternatives and typed:
+        own = _combine([typed], Breadth.EVERY_WORD)
+    clauses = ([own] if own is not None else []) + alternatives
     if not clauses:
         return None
     # An article using several of them scores their sum: hence groups of true synonyms only.
@@ -138,17 +143,19 @@ def word_queries(reader, language: str, text: str, spelling: Spelling) -> list:
     clauses, position = [], 0
     while position < len(words):
         match = matched.get(position)
+        size = len(match.member) if match else 1
+        typed = [
+            clause
+            for offset, word in enumerate(words[position : position + size])
+            if (clause := _word_query(reader, language, word, position + offset == len(words) - 1, spelling))
+            is not None
+        ]
         if match is not None:
-            # The phrase as typed only when the index knows all its words: "se queda cargando" with
-            # "queda" unknown is not the word "cargando", it is one of its synonyms.
-            own = _phrase_query(reader, language, match.member)
-            clause = _concept(reader, language, match, own, spelling)
+            clause = _concept(reader, language, match, typed, spelling)
             clauses += [clause] if clause is not None else []
-            position += len(match.member)
-            continue
-        clause = _word_query(reader, language, words[position], position == len(words) - 1, spelling)
-        clauses += [clause] if clause is not None else []
-        position += 1
+        else:
+            clauses += typed
+        position += size
     return clauses
 
 
@@ -160,16 +167,16 @@ def _distinctive(reader, clauses: list) -> list:
     return kept or clauses
 
 
-def _combine(per_language: list[list], strict: bool, reader=None):
-    """Every word (`strict`) or any distinctive word of each language's clauses."""
+def _combine(per_language: list[list], breadth: Breadth, reader=None):
+    """Each language's clauses as `breadth` asks (`reader` tells the distinctive ones)."""
     combined = []
     for clauses in per_language:
         if len(clauses) == 1:
             combined.append(clauses[0])
-        elif strict:
+        elif breadth is Breadth.EVERY_WORD:
             combined.append(And(clauses))
         else:
-            kept = _distinctive(reader, clauses)
+            kept = _distinctive(reader, clauses) if breadth is Breadth.DISTINCTIVE_WORD else clauses
             # Scored one posting list at a time into an array: at 10,000 articles a tree of union
             # matchers spends more on stepping through each other than on scoring (bench/kb_search.py).
             combined.append(PreloadedOr(kept) if len(kept) > 1 else kept[0])
@@ -179,10 +186,16 @@ def _combine(per_language: list[list], strict: bool, reader=None):
 def _ranked(searcher, reader, per_language: list[list], allowed: set[int], limit: int, per_page: int):
     """(score, stored fields) of the best `limit` articles. Articles containing every word come
     first and are cheap to find (an intersection); only when they do not fill a page does the
-    search widen to articles with any of the words."""
-    results = searcher.search(_combine(per_language, strict=True), limit=limit, filter=allowed)
-    if results.scored_length() < per_page and any(len(clauses) > 1 for clauses in per_language):
-        results = searcher.search(_combine(per_language, strict=False, reader=reader), limit=limit, filter=allowed)
+    search widen (`Breadth`)."""
+    searched = _combine(per_language, Breadth.EVERY_WORD)
+    results = searcher.search(searched, limit=limit, filter=allowed)
+    if any(len(clauses) > 1 for clauses in per_language):
+        for breadth in (Breadth.DISTINCTIVE_WORD, Breadth.ANY_WORD):
+            if results.scored_length() >= per_page:
+                break
+            wider = _combine(per_language, breadth, reader)
+            if wider != searched:
+                searched, results = wider, searcher.search(wider, limit=limit, filter=allowed)
     # Ties in article order, whatever order the index happens to keep them in.
     return sorted(((hit.score, hit.fields()) for hit in results), key=_rank)
 
@@ -276,7 +289,7 @@ def search(
     if not ranked:
         return empty
     more = len(ranked) > page * per_page
-    searched = _combine(per_language, strict=True).existing_terms(reader, expand=True) if per_language else set()
+    searched = _combine(per_language, Breadth.EVERY_WORD).existing_terms(reader, expand=True) if per_language else set()
     stems = {
         language: frozenset(
             term.decode("utf-8") if isinstance(term, bytes) else term

@@ -24,6 +24,7 @@ from kb.search_rules import (
     CROSS_LANGUAGE_FEW,
     CROSS_LANGUAGE_WEIGHT,
     PROXIMITY_WEIGHT,
+    Breadth,
     SearchHit,
     SearchResults,
     normalize_query,
@@ -74,18 +75,19 @@ class Statement:
         return f"ts_rank_cd(CAST(:weights AS real[]), found.document, CAST({query} AS tsquery), :normalization)"
 
 
-def _concepts(query: LanguageQuery, strict: bool):
-    """Every concept (`strict`), or those not in most articles: they barely change the ranking of an
-    "any of the words" search, yet match the most."""
-    if strict:
+def _concepts(query: LanguageQuery, breadth: Breadth):
+    """The concepts searched: all of them, or (`Breadth.DISTINCTIVE_WORD`) those not in most
+    articles, as the others barely change the ranking of an "any of the words" search yet match the
+    most."""
+    if breadth is not Breadth.DISTINCTIVE_WORD:
         return query.concepts
     distinctive = [concept for concept in query.concepts if concept.documents <= COMMON_WORD_SHARE * query.total]
     return distinctive or query.concepts
 
 
-def _branch(statement: Statement, query: LanguageQuery, strict: bool, reader: Reader, translated: bool) -> str:
+def _branch(statement: Statement, query: LanguageQuery, breadth: Breadth, reader: Reader, translated: bool) -> str:
     """One language's matches, scored: the articles themselves, or (`translated`) their translations."""
-    concepts = _concepts(query, strict)
+    concepts = _concepts(query, breadth)
     terms = []
     for concept in concepts:
         parts = [statement.rank(" | ".join(concept.exact))] if concept.exact else []
@@ -94,7 +96,8 @@ def _branch(statement: Statement, query: LanguageQuery, strict: bool, reader: Re
         terms.append(f"{concept.weight(query.total)} * ({' + '.join(parts)})")
     if len(query.typed) > 1:
         terms.append(f"{PROXIMITY_WEIGHT} * {statement.rank(' & '.join(query.typed))}")
-    match = statement.bound((" & " if strict else " | ").join(concept.alternatives for concept in concepts))
+    joint = " & " if breadth is Breadth.EVERY_WORD else " | "
+    match = statement.bound(joint.join(concept.alternatives for concept in concepts))
     # Scoring every match of a common word costs the most: the best CANDIDATES by one cheap rank
     # are scored in full.
     candidates = (
@@ -117,21 +120,27 @@ def _branch(statement: Statement, query: LanguageQuery, strict: bool, reader: Re
     )
 
 
-def _search(queries: list[LanguageQuery], strict: bool, reader: Reader, limit: int, translated: bool) -> list:
+def _search(queries: list[LanguageQuery], breadth: Breadth, reader: Reader, limit: int, translated: bool) -> list:
     statement = Statement(reader, limit)
-    branches = " UNION ALL ".join(_branch(statement, query, strict, reader, translated) for query in queries)
+    branches = " UNION ALL ".join(_branch(statement, query, breadth, reader, translated) for query in queries)
     sql = f"SELECT * FROM ({branches}) AS ranked ORDER BY score DESC, article_id LIMIT :limit"
     return list(db.session.execute(text(sql), statement.params))
 
 
 def _ranked(queries: list[LanguageQuery], reader: Reader, limit: int, per_page: int, translated=False) -> list:
-    """The best `limit` articles: those with every concept, widened to any distinctive one when
-    they do not fill a page."""
+    """The best `limit` articles: those with every concept, widened (`Breadth`) while they do not
+    fill a page."""
     if not queries:
         return []
-    rows = _search(queries, True, reader, limit, translated)
-    if len(rows) < per_page and any(len(query.concepts) > 1 for query in queries):
-        rows = _search(queries, False, reader, limit, translated)
+    rows = _search(queries, Breadth.EVERY_WORD, reader, limit, translated)
+    if any(len(query.concepts) > 1 for query in queries):
+        searched = [query.concepts for query in queries]
+        for breadth in (Breadth.DISTINCTIVE_WORD, Breadth.ANY_WORD):
+            if len(rows) >= per_page:
+                break
+            wider = [_concepts(query, breadth) for query in queries]
+            if breadth is Breadth.DISTINCTIVE_WORD or wider != searched:
+                searched, rows = wider, _search(queries, breadth, reader, limit, translated)
     return rows
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from kb import index
 from portal.core.text import clean_line
@@ -21,7 +22,16 @@ SYNONYM_WEIGHT = 0.7  # a synonym of what was typed counts less than the words t
 PROXIMITY_WEIGHT = 1.0  # the words typed standing together in an article
 CROSS_LANGUAGE_FEW = 3  # fewer articles than this in the query's language: ask the other language too
 CROSS_LANGUAGE_WEIGHT = 0.8  # an article found through its translation counts less than a direct match
-COMMON_WORD_SHARE = 0.3  # a word in more than this share of articles does not widen a search
+COMMON_WORD_SHARE = 0.3  # a word in more than this share of articles does not widen a search at first
+
+
+class Breadth(StrEnum):
+    """What an article must have of a query. A search starts with every word and widens, in this
+    order, while it does not fill a page."""
+
+    EVERY_WORD = "every_word"
+    DISTINCTIVE_WORD = "distinctive_word"  # any word not in most articles: cheap, and usually enough
+    ANY_WORD = "any_word"
 
 
 @dataclass

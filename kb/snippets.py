@@ -53,6 +53,8 @@ def surface_word(hits, language: str, stem: str) -> str:
     """A real word of the results whose stem is `stem` (for "did you mean"); the stem otherwise."""
     analyzer = ANALYZERS[language]
     for hit in hits:
+        if hit.get("language") != language:
+            continue
         text = f"{hit.get('title', '')}\n{hit.get(f'body_{language}', '')}"
         for token in analyzer(text, chars=True, removestops=False):
             if token.text == stem:

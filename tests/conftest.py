@@ -7,7 +7,7 @@ import os
 import threading
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -344,9 +344,20 @@ TECHNICAL = {
 
 
 # A moment in business hours under the shipped calendar (a Wednesday, 10:00 in New York). Tests
-# whose outcome depends on the hours create their tickets at a fixed moment: created now, a ticket
-# is out of hours on evenings and weekends, and the first contact is notified as well.
+# whose outcome depends on the hours create their tickets at a fixed moment, or close the days
+# around now (`closed_today`): created now, a ticket is out of hours on evenings and weekends, and
+# the first contact is notified as well.
 BUSINESS_HOURS_MOMENT = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+
+
+def closed_today() -> None:
+    """Every hour around now is outside business hours: today and its neighbours are holidays."""
+    from portal.sla import services as sla
+
+    today = date.today()
+    days = [today + timedelta(days=offset) for offset in (-1, 0, 1)]
+    sla.settings().extra_holidays = [{"date": day.isoformat(), "name": "Closed"} for day in days]
+    db.session.commit()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ escalation to the second contact, through the outbox, over SMTP to a real server
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,10 +16,9 @@ from portal.core.extensions import db
 from portal.integrations.mail import MailClient, MailSettings
 from portal.integrations.models import MessageState, OutboxMessage, Target
 from portal.integrations.outbox import Deliverer
-from portal.sla import services as sla
 from portal.tickets import intake, sla_clock
 from portal.tickets.models import TECHNICAL_DETAILS, Ticket
-from tests.conftest import MAIL_SENDER, TECHNICAL, config_for_tests
+from tests.conftest import MAIL_SENDER, TECHNICAL, closed_today, config_for_tests
 from tests.fakes.smtp import HOST, FakeSmtp, Fault, free_port
 
 SATURDAY_3AM_NY = datetime(2026, 2, 7, 8, 0, tzinfo=UTC)
@@ -60,14 +59,6 @@ def parts(message) -> tuple[str, str]:
 def out_of_hours_ticket(partner, subject="Night outage") -> Ticket:
     details = {key: TECHNICAL[key] for key in TECHNICAL_DETAILS}
     return intake.create_ticket(partner, "technical", subject, "Nothing plays.", details, now=SATURDAY_3AM_NY)
-
-
-def closed_today() -> None:
-    """Every hour around now is outside business hours: today and its neighbours are holidays."""
-    today = date.today()
-    days = [today + timedelta(days=offset) for offset in (-1, 0, 1)]
-    sla.settings().extra_holidays = [{"date": day.isoformat(), "name": "Closed"} for day in days]
-    db.session.commit()
 
 
 # Reception --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import yaml
 
 from kb import backends
 from kb.content import import_folder
+from tests.kb_fixtures import count_the_words
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = yaml.safe_load((ROOT / "tests" / "data" / "kb_relevance_queries.yaml").read_text(encoding="utf-8"))
@@ -22,9 +23,10 @@ def app_config(search_backend):
 
 
 @pytest.fixture
-def shipped_content(app):
+def shipped_content(app, search_backend):
     report = import_folder(ROOT / "content" / "kb")
     assert not report.errors
+    count_the_words(app, search_backend)
     return report
 
 

@@ -15,7 +15,7 @@ from portal.core.types import utcnow
 from portal.integrations.models import OutboxMessage
 from portal.tickets import conversation, intake, policy, states
 from portal.tickets.models import Comment, Deflection, Status, Ticket, TicketEvent
-from tests.conftest import TECHNICAL, login
+from tests.conftest import BUSINESS_HOURS_MOMENT, TECHNICAL, closed_today, login
 
 
 @pytest.fixture
@@ -24,11 +24,20 @@ def signed_in_partner(client, partner):
     return partner
 
 
+def test_a_ticket_received_in_business_hours_promises_the_business_hours_answer(
+    client, signed_in_partner, matrix, open_ticket
+):
+    ticket = open_ticket(now=BUSINESS_HOURS_MOMENT)
+    page = client.get(f"/tickets/{ticket.id}/created").get_data(as_text=True)
+    assert ticket.reference in page and "2–3 horas hábiles" in page and "24 horas" not in page
+
+
 def ticket_count() -> int:
     return db.session.scalar(select(func.count(Ticket.id)))
 
 
 def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_in_partner, matrix):
+    closed_today()  # out of hours whatever the hour the test runs
     response = client.post("/tickets/new/technical", data=TECHNICAL)
     assert response.status_code == 302
     ticket = db.session.scalar(select(Ticket))
@@ -42,8 +51,8 @@ def test_technical_form_creates_ticket_event_and_outbox_message(client, signed_i
     assert payload["requester"] == {"name": "Pablo Partner", "email": "pablo@andes.test"}
     assert "EDY-4031" in payload["comment"]["html_body"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    promised = "2–3 horas hábiles" if ticket.sla_row_key == "technical_business_hours" else "24 horas"
-    assert ticket.reference in page and promised in page
+    assert ticket.sla_row_key == "technical_out_of_hours_first"
+    assert ticket.reference in page and "24 horas" in page and "2–3 horas hábiles" not in page
     listing = client.get("/tickets/").get_data(as_text=True)
     assert ticket.reference in listing and "Playback fails on Roku" in listing
 
